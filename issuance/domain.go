@@ -1,0 +1,191 @@
+package issuance
+
+import (
+	"context"
+	"time"
+)
+
+// CertType is a certificate type code of the wide-area interface (brief §2).
+type CertType string
+
+// The certificate types.
+const (
+	Juminhyo      CertType = "JUMINHYO"       // 住民票の写し
+	Kisai         CertType = "KISAI"          // 住民票記載事項証明書
+	Inkan         CertType = "INKAN"          // 印鑑登録証明書
+	TaxIncome     CertType = "TAX_INCOME"     // 所得証明書
+	TaxAssessment CertType = "TAX_ASSESSMENT" // 課税証明書
+	TaxPayment    CertType = "TAX_PAYMENT"    // 納税証明書
+	KosekiZenbu   CertType = "KOSEKI_ZENBU"   // 戸籍全部事項証明書
+	KosekiKojin   CertType = "KOSEKI_KOJIN"   // 戸籍個人事項証明書
+	Fuhyo         CertType = "FUHYO"          // 戸籍の附票の写し
+)
+
+// Issuable lists the types this version of the server can issue. The
+// configuration may offer only these; the others are refused at start-up so
+// that a menu never shows a certificate the server cannot produce.
+var Issuable = map[CertType]bool{Juminhyo: true}
+
+// Municipality is one 市区町村 served by this deployment, from configuration.
+type Municipality struct {
+	Code       string // 団体コード, 6 digits with check digit
+	Name       string // e.g. 千代田区
+	Prefecture string // e.g. 東京都
+	Mayor      string // the certifying officer's line, e.g. 千代田区長　山田一郎
+	SealPNG    []byte // the 公印 impression, loaded once at start-up
+	Offers     []OfferConfig
+	MinAge     int // residents younger than this are refused (default 15)
+	Hours      ServiceHours
+}
+
+// ServiceHours is when kiosks may issue: from Open to Close (minutes after
+// midnight, Asia/Tokyo) every day except the Closed days.
+type ServiceHours struct {
+	Open, Close int
+	Closed      []MonthDay
+}
+
+// MonthDay is a day of the year that recurs, such as 12-29.
+type MonthDay struct {
+	Month time.Month
+	Day   int
+}
+
+// DefaultHours is the usual kiosk service time: 6:30–23:00 every day except
+// 29 December to 3 January.
+var DefaultHours = ServiceHours{Open: 6*60 + 30, Close: 23 * 60, Closed: []MonthDay{
+	{time.December, 29}, {time.December, 30}, {time.December, 31},
+	{time.January, 1}, {time.January, 2}, {time.January, 3},
+}}
+
+// Contains reports whether t falls within the service hours.
+func (h ServiceHours) Contains(t time.Time) bool {
+	t = t.In(Tokyo)
+	for _, d := range h.Closed {
+		if t.Month() == d.Month && t.Day() == d.Day {
+			return false
+		}
+	}
+	mins := t.Hour()*60 + t.Minute()
+	return mins >= h.Open && mins < h.Close
+}
+
+// OfferConfig is one entry of a municipality's menu: name and fee are the
+// municipality's, never code.
+type OfferConfig struct {
+	Type CertType
+	Name string // as shown on the kiosk
+	Fee  int    // whole yen
+}
+
+// Sex as recorded in the resident registry.
+type Sex int
+
+// Values of Sex (the registry's codes).
+const (
+	Male   Sex = 1
+	Female Sex = 2
+)
+
+// ResidentStatus is a person's standing in the resident registry.
+type ResidentStatus string
+
+// Values of ResidentStatus.
+const (
+	StatusResident  ResidentStatus = "resident"
+	StatusMovingOut ResidentStatus = "moving_out" // 転出予定
+	StatusMovedOut  ResidentStatus = "moved_out"  // 転出
+	StatusDeceased  ResidentStatus = "deceased"   // 死亡
+)
+
+// Person is a resident record (住民票 entry). Dates are calendar dates in
+// Asia/Tokyo at midnight. Strings keep the exact characters of the registry
+// (including ideographic variation sequences).
+type Person struct {
+	LGCode           string
+	ID               string // the registry's internal id; never printed or sent
+	FamilyName       string // 氏
+	GivenName        string // 名
+	FamilyKana       string // 氏のふりがな
+	GivenKana        string
+	FormerSurname    string // 旧氏, printed when present
+	BirthDate        time.Time
+	Sex              Sex
+	HouseholdID      string
+	Relationship     string // 続柄 to the head of household, e.g. 世帯主, 妻, 子
+	Address          string // 住所
+	BecameResidentOn time.Time
+	AddressSince     time.Time // 住所を定めた年月日
+	Status           ResidentStatus
+	SupportMeasure   bool // 支援措置: never issue anything concerning this person
+}
+
+// FullName is family and given name separated by an ideographic space, as
+// printed.
+func (p Person) FullName() string { return p.FamilyName + "\u3000" + p.GivenName }
+
+// AgeOn returns the person's age in whole years on day d (Japanese law: one
+// attains an age on the day before the birthday; the difference matters only
+// for 29 February births at midnight, and is ignored for eligibility).
+func (p Person) AgeOn(d time.Time) int {
+	y := d.Year() - p.BirthDate.Year()
+	if d.Month() < p.BirthDate.Month() || (d.Month() == p.BirthDate.Month() && d.Day() < p.BirthDate.Day()) {
+		y--
+	}
+	return y
+}
+
+// Household is a 世帯 with its members in registry order.
+type Household struct {
+	LGCode  string
+	ID      string
+	Head    string // person id of the 世帯主
+	Address string
+	Members []Person
+}
+
+// CertIdentity identifies a validated JPKI user-authentication certificate:
+// the issuer's key identifier (same-named JPKI roots exist in several
+// generations) and the serial number. It is what a session is bound to.
+type CertIdentity struct {
+	IssuerKeyID string // hex of the issuing CA's subject key identifier
+	Serial      string // decimal serial number
+	NotAfter    time.Time
+}
+
+// CertVerifier validates a card's user-authentication certificate and its
+// signature over message, returning the certificate's identity. Failures are
+// *Error with CertificateInvalid, CertificateExpired, CertificateRevoked,
+// RevocationUnknown or SignatureInvalid.
+type CertVerifier interface {
+	Verify(ctx context.Context, certDER, signature, message []byte) (CertIdentity, error)
+}
+
+// Registry is the read side of the resident data of every municipality.
+type Registry interface {
+	// PersonByCertificate finds the resident of lgCode linked to a JPKI
+	// certificate; PersonNotFound when there is none.
+	PersonByCertificate(ctx context.Context, lgCode string, id CertIdentity) (Person, error)
+	// Household returns a household with its members.
+	Household(ctx context.Context, lgCode, householdID string) (Household, error)
+}
+
+// Document is everything a renderer needs for one certificate. It is built
+// fresh for each issuance and never shared.
+type Document struct {
+	ID           string // 発行番号: unique, printed, and bound to the issuance
+	Type         CertType
+	Title        string // e.g. 住民票の写し
+	Municipality Municipality
+	IssuedAt     time.Time
+	Household    Household // address and head of the household
+	Persons      []Person  // the persons printed, in order
+	Options      Options
+	Attestation  string // 認証文
+}
+
+// Renderer turns a Document into a PDF. A character it cannot print exactly
+// is a GlyphUnavailable error, never a substitute.
+type Renderer interface {
+	Render(ctx context.Context, doc *Document) (pdf []byte, pages int, err error)
+}

@@ -1,0 +1,166 @@
+package issuance
+
+import (
+	"context"
+	"time"
+)
+
+// SessionState is where a kiosk session stands.
+type SessionState string
+
+// Values of SessionState.
+const (
+	SessionOpen          SessionState = "open"          // challenge issued, not yet authenticated
+	SessionAuthenticated SessionState = "authenticated" // bound to one certificate and one person
+	SessionEnded         SessionState = "ended"         // EndSession, expiry, or a failed authentication
+)
+
+// Session is one resident's use of one kiosk. It is bound to the terminal
+// that began it and, once authenticated, to one certificate and one person.
+type Session struct {
+	ID         string
+	LGCode     string
+	TerminalID string
+	Challenge  []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	State      SessionState
+	PersonID   string       // set by authentication
+	Cert       CertIdentity // set by authentication
+}
+
+// IssuanceStatus is the state of one issued certificate.
+type IssuanceStatus string
+
+// Values of IssuanceStatus.
+const (
+	Reserved    IssuanceStatus = "RESERVED"    // PDF sent, printing not yet confirmed
+	Issued      IssuanceStatus = "ISSUED"      // printed and charged
+	Voided      IssuanceStatus = "VOIDED"      // printing failed; the fee is refunded
+	Unconfirmed IssuanceStatus = "UNCONFIRMED" // the session ended without a confirmation
+)
+
+// Outcome is what the kiosk reports after printing.
+type Outcome string
+
+// Values of Outcome.
+const (
+	Printed Outcome = "PRINTED"
+	Failed  Outcome = "FAILED"
+)
+
+// Issuance is the audit record of one certificate handed to the centre.
+type Issuance struct {
+	ID         string
+	SessionID  string
+	LGCode     string
+	TerminalID string
+	PersonID   string // the authenticated requester
+	Cert       CertIdentity
+	Type       CertType
+	Copies     int
+	Fee        int // whole yen, for all copies
+	PageCount  int
+	PDFSHA256  []byte
+	Subjects   []string // person ids printed on the certificate
+	Status     IssuanceStatus
+	ReservedAt time.Time
+}
+
+// Ledger keeps sessions and issuances where every node sees them. Its writes
+// enforce the bindings themselves (a reservation succeeds only for a session
+// that is still authenticated, unexpired, and bound to the same person and
+// certificate), so a check made earlier in Go cannot go stale.
+type Ledger interface {
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns a session; SessionUnknown when there is none.
+	Session(ctx context.Context, id string) (Session, error)
+	// Authenticate moves an open, unexpired session to authenticated.
+	Authenticate(ctx context.Context, id, personID string, cert CertIdentity, now time.Time) error
+	// EndSession ends a session; its reserved issuances become UNCONFIRMED.
+	EndSession(ctx context.Context, id string, now time.Time) error
+	// ReserveIssuance records an issuance as RESERVED, atomically checking
+	// the session binding at now.
+	ReserveIssuance(ctx context.Context, is Issuance, now time.Time) error
+	// Issuance returns an issuance; SessionUnknown when there is none.
+	Issuance(ctx context.Context, id string) (Issuance, error)
+	// ConfirmIssuance moves a RESERVED or UNCONFIRMED issuance to ISSUED or
+	// VOIDED and returns the resulting status; an issuance already
+	// confirmed keeps its status, which is returned.
+	ConfirmIssuance(ctx context.Context, id string, outcome Outcome, reason string, now time.Time) (IssuanceStatus, error)
+	// ExpireSessions ends every session whose time is up; returns how many.
+	ExpireSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// Caller is who sent a request, from the request header: the municipality
+// asked for and the kiosk terminal.
+type Caller struct {
+	LGCode     string
+	TerminalID string
+}
+
+// SessionStart is the answer to BeginSession.
+type SessionStart struct {
+	SessionID string
+	Challenge []byte
+	ExpiresAt time.Time
+}
+
+// Offer is one entry of the menu shown at the kiosk.
+type Offer struct {
+	Type              CertType
+	Name              string
+	Fee               int
+	Available         bool
+	UnavailableReason Reason
+	Options           []string
+	Members           []Member
+	TaxYears          []int
+	Languages         []string
+}
+
+// Member is a household member the resident may choose. Ref is opaque and
+// valid only within the session.
+type Member struct {
+	Ref  string
+	Name string
+}
+
+// Scope says whose entries a 住民票の写し shows.
+type Scope string
+
+// Values of Scope.
+const (
+	ScopeSelf      Scope = "SELF"
+	ScopeHousehold Scope = "HOUSEHOLD"
+	ScopeMembers   Scope = "MEMBERS"
+)
+
+// Options are the resident's choices for one certificate.
+type Options struct {
+	Scope               Scope
+	MemberRefs          []string
+	IncludeHonseki      bool
+	IncludeRelationship bool
+	IncludeMyNumber     bool
+	TaxYear             int
+	KosekiScope         string
+}
+
+// CertificateRequest is RequestCertificate's input.
+type CertificateRequest struct {
+	SessionID string
+	Type      CertType
+	Options   Options
+	Copies    int
+	Language  string
+}
+
+// IssuedCertificate is RequestCertificate's answer.
+type IssuedCertificate struct {
+	IssuanceID string
+	Fee        int
+	PageCount  int
+	PDF        []byte
+	PDFSHA256  []byte
+}

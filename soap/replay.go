@@ -1,0 +1,26 @@
+package soap
+
+import "context"
+
+// Stored is a response kept for replay: the HTTP status and the exact bytes.
+type Stored struct {
+	Status int
+	Body   []byte
+}
+
+// Replay makes requests idempotent by requestId across every node. The
+// database implementation is registry.Replay.
+type Replay interface {
+	// Claim records requestID with the SHA-256 of its body. It returns
+	// (nil, nil) when the caller now owns the request and must answer it;
+	// the stored response when the same id and body were answered before;
+	// an *issuance.Error with DuplicateRequest when the id was used with
+	// another body; an *issuance.Error with Unavailable while the first
+	// request with that id is still being answered.
+	Claim(ctx context.Context, requestID string, bodySHA256 []byte) (*Stored, error)
+	// Complete stores the answer of a claimed request.
+	Complete(ctx context.Context, requestID string, answer Stored) error
+	// Release forgets a claim whose answer must not be replayed (a
+	// transient Unavailable), so a retry is answered afresh.
+	Release(ctx context.Context, requestID string) error
+}
