@@ -120,9 +120,10 @@ type Person struct {
 	SupportMeasure   bool // 支援措置: never issue anything concerning this person
 }
 
-// FullName is family and given name separated by an ideographic space, as
-// printed.
-func (p Person) FullName() string { return p.FamilyName + "\u3000" + p.GivenName }
+// FullName is family and given name separated by one ordinary space, as
+// printed and as the demo kit names people. (An ideographic space is read
+// by text extraction as a column gap, which splits the name in two.)
+func (p Person) FullName() string { return p.FamilyName + " " + p.GivenName }
 
 // AgeOn returns the person's age in whole years on day d (Japanese law: one
 // attains an age on the day before the birthday; the difference matters only

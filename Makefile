@@ -1,0 +1,44 @@
+# Two commands set up everything on a fresh Debian machine:
+#   make run    build, start a private PostgreSQL (unless ISSUANCE_DATABASE_URL is set),
+#               migrate, create dev keys + demo data + demo kit, serve
+#   make test   the whole suite with the race detector on a throwaway PostgreSQL
+SHELL := /bin/bash
+GO    ?= go
+
+# Debian packages the project needs at run and test time.
+DEB_PACKAGES := postgresql-15 fonts-ipamj-mincho poppler-utils qpdf python3-zeep openssl
+
+RUN_STEPS := bin/issuance migrate && bin/issuance demo && exec bin/issuance serve --config var/issuance.yaml
+
+.PHONY: run test deps build vet bench bench-soap clean
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./cmd/...
+
+run: deps build
+	@mkdir -p var
+	@if [ -n "$$ISSUANCE_DATABASE_URL" ]; then \
+	  sh -c '$(RUN_STEPS)'; \
+	else \
+	  bin/devdb -dir var/pg -- sh -c '$(RUN_STEPS)'; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+test: deps vet
+	@mkdir -p bin
+	$(GO) build -o bin/devdb ./cmd/devdb
+	bin/devdb -ephemeral -- $(GO) test -race -count=1 -timeout 20m ./...
+
+clean:
+	rm -rf bin var

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+
+	"github.com/lgwan/issuance/issuance"
+)
+
+// Config is the server's whole configuration: a YAML file plus ISSUANCE_*
+// environment variables for every scalar key (ISSUANCE_SOAP_LISTEN for
+// soap.listen). Unknown keys, in the file or the environment, are errors.
+type Config struct {
+	Node           string               `mapstructure:"node"`
+	Database       DatabaseConfig       `mapstructure:"database"`
+	SOAP           SOAPConfig           `mapstructure:"soap"`
+	Web            WebConfig            `mapstructure:"web"`
+	JPKI           JPKIConfig           `mapstructure:"jpki"`
+	Render         RenderConfig         `mapstructure:"render"`
+	Municipalities []MunicipalityConfig `mapstructure:"municipalities"`
+}
+
+// DatabaseConfig says where PostgreSQL is.
+type DatabaseConfig struct {
+	URL        string `mapstructure:"url"`         // as issuance_app
+	MigrateURL string `mapstructure:"migrate_url"` // as the schema owner, for `issuance migrate`
+	MaxConns   int    `mapstructure:"max_conns"`
+}
+
+// SOAPConfig is the centre-facing endpoint.
+type SOAPConfig struct {
+	Listen       string        `mapstructure:"listen"`
+	TLSCert      string        `mapstructure:"tls_cert"`
+	TLSKey       string        `mapstructure:"tls_key"`
+	ClientCA     string        `mapstructure:"client_ca"`
+	MaxBodyBytes int64         `mapstructure:"max_body_bytes"`
+	SessionTTL   time.Duration `mapstructure:"session_ttl"`
+	MaxCopies    int           `mapstructure:"max_copies"`
+}
+
+// WebConfig is the status, metrics and (later) console endpoint.
+type WebConfig struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// JPKIConfig lists the trusted JPKI roots (every generation).
+type JPKIConfig struct {
+	Roots []string `mapstructure:"roots"`
+}
+
+// RenderConfig names the font.
+type RenderConfig struct {
+	Font string `mapstructure:"font"`
+}
+
+// MunicipalityConfig is one municipality served: its names, menu and fees.
+type MunicipalityConfig struct {
+	Code       string        `mapstructure:"code"`
+	Name       string        `mapstructure:"name"`
+	Prefecture string        `mapstructure:"prefecture"`
+	Mayor      string        `mapstructure:"mayor"`
+	SealImage  string        `mapstructure:"seal_image"`
+	MinAge     int           `mapstructure:"min_age"`
+	Hours      HoursConfig   `mapstructure:"hours"`
+	Offers     []OfferConfig `mapstructure:"offers"`
+}
+
+// HoursConfig is the kiosk service time; empty means 06:30–23:00 except
+// 12-29..01-03.
+type HoursConfig struct {
+	Open   string   `mapstructure:"open"`   // "06:30"
+	Close  string   `mapstructure:"close"`  // "23:00" ("24:00" for midnight)
+	Closed []string `mapstructure:"closed"` // ["12-29", ...]
+}
+
+// OfferConfig is one menu entry.
+type OfferConfig struct {
+	Type string `mapstructure:"type"`
+	Name string `mapstructure:"name"`
+	Fee  int    `mapstructure:"fee"`
+}
+
+// scalarKeys are bound to the environment; lists of structs come only from
+// the file (viper cannot bind them to variables).
+var scalarKeys = []string{
+	"node", "database.url", "database.migrate_url", "database.max_conns",
+	"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
+	"soap.session_ttl", "soap.max_copies", "web.listen", "jpki.roots", "render.font",
+}
+
+// envNotConfig are ISSUANCE_* variables that are not configuration keys.
+var envNotConfig = map[string]bool{"ISSUANCE_CONFIG": true, "ISSUANCE_TEST_DATABASE_URL": true}
+
+// loadConfig reads the file (if any) and the environment, and validates.
+func loadConfig(path string) (*Config, error) {
+	v := viper.New()
+	v.SetDefault("node", hostname())
+	v.SetDefault("database.max_conns", 20)
+	v.SetDefault("soap.listen", "127.0.0.1:8443")
+	v.SetDefault("soap.max_body_bytes", 256<<10)
+	v.SetDefault("soap.session_ttl", "10m")
+	v.SetDefault("soap.max_copies", 10)
+	v.SetDefault("web.listen", "127.0.0.1:8080")
+	v.SetDefault("render.font", "/usr/share/fonts/truetype/ipamj/ipamjm.ttf")
+	v.SetEnvPrefix("ISSUANCE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	bound := map[string]bool{}
+	for _, k := range scalarKeys {
+		if err := v.BindEnv(k); err != nil {
+			return nil, err
+		}
+		bound["ISSUANCE_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+	}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "ISSUANCE_") && !bound[name] && !envNotConfig[name] {
+			return nil, fmt.Errorf("environment variable %s is not a configuration key", name)
+		}
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	// An environment list arrives as one string: split on spaces.
+	if len(c.JPKI.Roots) == 1 && strings.Contains(c.JPKI.Roots[0], " ") {
+		c.JPKI.Roots = strings.Fields(c.JPKI.Roots[0])
+	}
+	return &c, nil
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "node"
+	}
+	return h
+}
+
+// validateServe checks everything `serve` needs, naming the key at fault.
+func (c *Config) validateServe() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Database.URL == "" {
+		bad("database.url", "required (or ISSUANCE_DATABASE_URL)")
+	}
+	if c.Database.MaxConns < 2 || c.Database.MaxConns > 1000 {
+		bad("database.max_conns", "%d is not within 2..1000", c.Database.MaxConns)
+	}
+	for key, addr := range map[string]string{"soap.listen": c.SOAP.Listen, "web.listen": c.Web.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port", addr)
+		}
+	}
+	for key, f := range map[string]string{"soap.tls_cert": c.SOAP.TLSCert, "soap.tls_key": c.SOAP.TLSKey,
+		"soap.client_ca": c.SOAP.ClientCA, "render.font": c.Render.Font} {
+		if err := readable(f); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if c.SOAP.MaxBodyBytes < 1<<10 || c.SOAP.MaxBodyBytes > 64<<20 {
+		bad("soap.max_body_bytes", "%d is not within 1 KiB..64 MiB", c.SOAP.MaxBodyBytes)
+	}
+	if c.SOAP.SessionTTL < time.Minute || c.SOAP.SessionTTL > time.Hour {
+		bad("soap.session_ttl", "%s is not within 1m..1h", c.SOAP.SessionTTL)
+	}
+	if c.SOAP.MaxCopies < 1 || c.SOAP.MaxCopies > 100 {
+		bad("soap.max_copies", "%d is not within 1..100", c.SOAP.MaxCopies)
+	}
+	if len(c.JPKI.Roots) == 0 {
+		bad("jpki.roots", "at least one root certificate is required")
+	}
+	for i, r := range c.JPKI.Roots {
+		if err := readable(r); err != nil {
+			bad(fmt.Sprintf("jpki.roots[%d]", i), "%v", err)
+		}
+	}
+	if _, err := c.municipalities(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func readable(path string) error {
+	if path == "" {
+		return errors.New("required")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+var lgCodeRE = regexp.MustCompile(`^[0-9]{6}$`)
+
+// validLGCode checks the 団体コード check digit (JIS X 0402 style weights
+// 6,5,4,3,2 modulo 11).
+func validLGCode(code string) bool {
+	if !lgCodeRE.MatchString(code) {
+		return false
+	}
+	sum := 0
+	for i, w := range []int{6, 5, 4, 3, 2} {
+		sum += int(code[i]-'0') * w
+	}
+	return int(code[5]-'0') == (11-sum%11)%10
+}
+
+// municipalities turns the configuration into the domain's municipalities,
+// reading each seal image.
+func (c *Config) municipalities() (map[string]issuance.Municipality, error) {
+	out := map[string]issuance.Municipality{}
+	var errs []error
+	if len(c.Municipalities) == 0 {
+		errs = append(errs, errors.New("municipalities: at least one is required"))
+	}
+	for i, mc := range c.Municipalities {
+		key := fmt.Sprintf("municipalities[%d]", i)
+		bad := func(field, format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, fmt.Sprintf(format, args...)))
+		}
+		if !validLGCode(mc.Code) {
+			bad("code", "%q is not a 6-digit 団体コード with a valid check digit", mc.Code)
+		}
+		if _, dup := out[mc.Code]; dup {
+			bad("code", "%s is listed twice", mc.Code)
+		}
+		if mc.Name == "" {
+			bad("name", "required")
+		}
+		if mc.Mayor == "" {
+			bad("mayor", "required (the certifying officer's line)")
+		}
+		seal, err := os.ReadFile(mc.SealImage)
+		if err != nil {
+			bad("seal_image", "%v", err)
+		} else if len(seal) < 8 || string(seal[1:4]) != "PNG" {
+			bad("seal_image", "%s is not a PNG image", mc.SealImage)
+		}
+		if mc.MinAge == 0 {
+			mc.MinAge = 15
+		}
+		if mc.MinAge < 15 || mc.MinAge > 120 {
+			bad("min_age", "%d is below the legal minimum of 15", mc.MinAge)
+		}
+		hours, err := mc.Hours.parse()
+		if err != nil {
+			bad("hours", "%v", err)
+		}
+		m := issuance.Municipality{Code: mc.Code, Name: mc.Name, Prefecture: mc.Prefecture, Mayor: mc.Mayor,
+			SealPNG: seal, MinAge: mc.MinAge, Hours: hours}
+		if len(mc.Offers) == 0 {
+			bad("offers", "at least one certificate type is required")
+		}
+		for j, o := range mc.Offers {
+			t := issuance.CertType(o.Type)
+			if !issuance.Issuable[t] {
+				bad(fmt.Sprintf("offers[%d].type", j), "%q is not a certificate type this version issues", o.Type)
+			}
+			if o.Name == "" {
+				bad(fmt.Sprintf("offers[%d].name", j), "required")
+			}
+			if o.Fee < 0 || o.Fee > 100000 {
+				bad(fmt.Sprintf("offers[%d].fee", j), "%d yen is not within 0..100000", o.Fee)
+			}
+			m.Offers = append(m.Offers, issuance.OfferConfig{Type: t, Name: o.Name, Fee: o.Fee})
+		}
+		out[mc.Code] = m
+	}
+	return out, errors.Join(errs...)
+}
+
+func (h HoursConfig) parse() (issuance.ServiceHours, error) {
+	if h.Open == "" && h.Close == "" && h.Closed == nil {
+		return issuance.DefaultHours, nil
+	}
+	var out issuance.ServiceHours
+	var err error
+	if out.Open, err = clockMinutes(h.Open); err != nil {
+		return out, fmt.Errorf("open: %w", err)
+	}
+	if out.Close, err = clockMinutes(h.Close); err != nil {
+		return out, fmt.Errorf("close: %w", err)
+	}
+	if out.Open >= out.Close {
+		return out, fmt.Errorf("open %s is not before close %s", h.Open, h.Close)
+	}
+	for _, d := range h.Closed {
+		t, err := time.Parse("01-02", d)
+		if err != nil {
+			return out, fmt.Errorf("closed: %q is not MM-DD", d)
+		}
+		out.Closed = append(out.Closed, issuance.MonthDay{Month: t.Month(), Day: t.Day()})
+	}
+	return out, nil
+}
+
+func clockMinutes(s string) (int, error) {
+	hh, mm, ok := strings.Cut(s, ":")
+	h, err1 := strconv.Atoi(hh)
+	m, err2 := strconv.Atoi(mm)
+	if !ok || err1 != nil || err2 != nil || h < 0 || h > 24 || m < 0 || m > 59 || (h == 24 && m != 0) {
+		return 0, fmt.Errorf("%q is not HH:MM", s)
+	}
+	return h*60 + m, nil
+}

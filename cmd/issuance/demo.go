@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/pki"
+	"github.com/lgwan/issuance/registry"
+	"github.com/lgwan/issuance/render"
+)
+
+// demoData is testdata/demo/demo.json: the demo municipalities and people.
+type demoData struct {
+	Municipalities []struct {
+		Code       string        `json:"code"`
+		Prefecture string        `json:"prefecture"`
+		Name       string        `json:"name"`
+		Mayor      string        `json:"mayor"`
+		Offers     []OfferConfig `json:"offers"`
+	} `json:"municipalities"`
+	Households []struct {
+		LGCode  string       `json:"lgCode"`
+		ID      string       `json:"id"`
+		Address string       `json:"address"`
+		Members []demoPerson `json:"members"`
+	} `json:"households"`
+}
+
+type demoPerson struct {
+	ID             string `json:"id"`
+	Family         string `json:"family"`
+	Given          string `json:"given"`
+	FamilyKana     string `json:"familyKana"`
+	GivenKana      string `json:"givenKana"`
+	FormerSurname  string `json:"formerSurname"`
+	Birth          string `json:"birth"`
+	Sex            int    `json:"sex"`
+	Relationship   string `json:"relationship"`
+	ResidentSince  string `json:"residentSince"`
+	AddressSince   string `json:"addressSince"`
+	Status         string `json:"status"`
+	SupportMeasure bool   `json:"supportMeasure"`
+	Card           *struct {
+		ID       string       `json:"id"`
+		Kind     string       `json:"kind"`
+		Offers   []string     `json:"offers"`
+		Refusals []kitRefusal `json:"refusals"`
+	} `json:"card"`
+}
+
+type kitRefusal struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+// kitCard is one entry of var/demo/cards.json (interface.md: names fixed).
+type kitCard struct {
+	ID       string       `json:"id"`
+	LGCode   string       `json:"lgCode"`
+	Name     string       `json:"name"`
+	AuthKey  string       `json:"authKey"`
+	AuthCert string       `json:"authCert"`
+	Offers   []string     `json:"offers"`
+	Refusals []kitRefusal `json:"refusals"`
+}
+
+// kitEndpoints is var/demo/endpoints.json (interface.md: names fixed).
+type kitEndpoints struct {
+	SOAP           string   `json:"soap"`
+	WSDL           string   `json:"wsdl"`
+	Web            string   `json:"web"`
+	Metrics        string   `json:"metrics"`
+	Municipalities []string `json:"municipalities"`
+	ClientCert     string   `json:"clientCert"`
+	ClientKey      string   `json:"clientKey"`
+	CABundle       string   `json:"caBundle"`
+}
+
+type demoCmd struct {
+	data, varDir, font *string
+}
+
+func demoFlags(fs *flag.FlagSet) *demoCmd {
+	return &demoCmd{
+		data:   fs.String("data", "testdata/demo/demo.json", "demo municipalities and people"),
+		varDir: fs.String("var", "var", "directory for keys, configuration and the demo kit"),
+		font:   fs.String("font", "/usr/share/fonts/truetype/ipamj/ipamjm.ttf", "font for the development seal images"),
+	}
+}
+
+// run makes everything `make run` needs that is not in the repository:
+// development keys and certificates (only where missing), seal images, a
+// configuration file (only where missing), the demo residents in the
+// database, and the demo kit for the centre's side.
+func (d *demoCmd) run(ctx context.Context) error {
+	data, err := readDemoData(*d.data)
+	if err != nil {
+		return err
+	}
+	layout, err := prepareDemoFiles(*d.varDir, *d.font, data, issuance.SystemClock{}.Now())
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(*d.varDir, "issuance.yaml")
+	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
+		if err := writeDemoConfig(cfgPath, layout, data); err != nil {
+			return err
+		}
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := loadDemoPeople(ctx, cfg, layout, data); err != nil {
+		return err
+	}
+	return writeKit(cfg, layout, data)
+}
+
+func readDemoData(path string) (demoData, error) {
+	var data demoData
+	f, err := os.Open(path)
+	if err != nil {
+		return data, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&data); err != nil {
+		return data, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
+}
+
+// prepareDemoFiles creates the development PKI (keys under varDir/keys, the
+// centre's files under varDir/demo) and a seal image per municipality,
+// keeping whatever already exists.
+func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.DevLayout, error) {
+	layout := layoutOf(varDir)
+	var cards []pki.DevCard
+	for _, h := range data.Households {
+		for _, p := range h.Members {
+			if p.Card == nil {
+				continue
+			}
+			kind, err := cardKind(p.Card.Kind)
+			if err != nil {
+				return layout, fmt.Errorf("card %s: %w", p.Card.ID, err)
+			}
+			cards = append(cards, pki.DevCard{ID: p.Card.ID, Kind: kind})
+		}
+	}
+	if err := pki.GenerateDev(layout, cards, now); err != nil {
+		return layout, err
+	}
+	for _, m := range data.Municipalities {
+		path := filepath.Join(layout.KeysDir, "seal-"+m.Code+".png")
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		png, err := render.DevSeal(font, m.Name+"長之印")
+		if err != nil {
+			return layout, fmt.Errorf("seal for %s: %w", m.Code, err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			return layout, err
+		}
+	}
+	return layout, nil
+}
+
+func cardKind(s string) (pki.CardKind, error) {
+	for _, k := range []pki.CardKind{pki.CardValid, pki.CardExpired, pki.CardWrongIssuer, pki.CardWrongPolicy} {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown card kind %q", s)
+}
+
+var demoConfig = template.Must(template.New("cfg").Parse(`# Development configuration written by 'issuance demo' (make run).
+# Database URLs come from the environment (ISSUANCE_DATABASE_URL, ISSUANCE_DATABASE_MIGRATE_URL).
+node: node-1
+soap:
+  listen: "127.0.0.1:8443"
+  tls_cert: {{.Keys}}/server.pem
+  tls_key: {{.Keys}}/server-key.pem
+  client_ca: {{.Keys}}/centre-ca.pem
+web:
+  listen: "127.0.0.1:8080"
+jpki:
+  roots:
+    - {{.Keys}}/jpki-auth-root.pem
+municipalities:
+{{- range .Munis}}
+  - code: "{{.Code}}"
+    prefecture: {{.Prefecture}}
+    name: {{.Name}}
+    mayor: {{.Mayor}}
+    seal_image: {{$.Keys}}/seal-{{.Code}}.png
+    # The demo serves around the clock so that it can be tried at any hour.
+    # Without 'hours', a municipality gets 06:30-23:00 except 12-29..01-03.
+    hours: {open: "00:00", close: "24:00", closed: []}
+    offers:
+{{- range .Offers}}
+      - {type: {{.Type}}, name: {{.Name}}, fee: {{.Fee}}}
+{{- end}}
+{{- end}}
+`))
+
+func writeDemoConfig(path string, l pki.DevLayout, data demoData) error {
+	keys, err := filepath.Abs(l.KeysDir)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := demoConfig.Execute(f, map[string]any{"Keys": keys, "Munis": data.Municipalities}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// loadDemoPeople replaces each demo municipality's residents, linking every
+// demo card's certificate to its holder.
+func loadDemoPeople(ctx context.Context, cfg *Config, l pki.DevLayout, data demoData) error {
+	if cfg.Database.URL == "" {
+		return errors.New("database.url: required (or ISSUANCE_DATABASE_URL) to load the demo residents")
+	}
+	pool, err := pgxpool.New(ctx, cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	snaps := map[string]*registry.Snapshot{}
+	for _, m := range data.Municipalities {
+		snaps[m.Code] = &registry.Snapshot{LGCode: m.Code}
+	}
+	for _, h := range data.Households {
+		snap, ok := snaps[h.LGCode]
+		if !ok {
+			return fmt.Errorf("household %s: unknown municipality %s", h.ID, h.LGCode)
+		}
+		hh := issuance.Household{LGCode: h.LGCode, ID: h.ID, Address: h.Address}
+		for _, p := range h.Members {
+			person, err := p.person(h.LGCode, h.ID, h.Address)
+			if err != nil {
+				return fmt.Errorf("person %s: %w", p.ID, err)
+			}
+			if p.Relationship == "世帯主" {
+				hh.Head = p.ID
+			}
+			hh.Members = append(hh.Members, person)
+			if p.Card == nil {
+				continue
+			}
+			certs, err := pki.LoadCertificates(l.CardCert(p.Card.ID))
+			if err != nil {
+				return err
+			}
+			id := pki.Identity(certs[0])
+			snap.Links = append(snap.Links, registry.CertLink{IssuerKeyID: id.IssuerKeyID, Serial: id.Serial, PersonID: p.ID})
+		}
+		if hh.Head == "" {
+			return fmt.Errorf("household %s has no 世帯主", h.ID)
+		}
+		snap.Households = append(snap.Households, hh)
+	}
+	store := registry.NewStore(pool)
+	for _, snap := range snaps {
+		if err := store.ReplaceMunicipality(ctx, *snap); err != nil {
+			return fmt.Errorf("load %s: %w", snap.LGCode, err)
+		}
+	}
+	slog.Info("demo residents loaded", "municipalities", len(snaps))
+	return nil
+}
+
+func (p demoPerson) person(lg, household, address string) (issuance.Person, error) {
+	date := func(s string) (time.Time, error) {
+		if s == "" {
+			return time.Time{}, nil
+		}
+		return time.ParseInLocation(time.DateOnly, s, issuance.Tokyo)
+	}
+	birth, err := date(p.Birth)
+	if err != nil || birth.IsZero() {
+		return issuance.Person{}, fmt.Errorf("birth %q: %v", p.Birth, err)
+	}
+	since, err1 := date(p.ResidentSince)
+	addr, err2 := date(p.AddressSince)
+	if err := errors.Join(err1, err2); err != nil {
+		return issuance.Person{}, err
+	}
+	status := issuance.ResidentStatus(p.Status)
+	if status == "" {
+		status = issuance.StatusResident
+	}
+	return issuance.Person{LGCode: lg, ID: p.ID, FamilyName: p.Family, GivenName: p.Given,
+		FamilyKana: p.FamilyKana, GivenKana: p.GivenKana, FormerSurname: p.FormerSurname, BirthDate: birth,
+		Sex: issuance.Sex(p.Sex), HouseholdID: household, Relationship: p.Relationship, Address: address,
+		BecameResidentOn: since, AddressSince: addr, Status: status, SupportMeasure: p.SupportMeasure}, nil
+}
+
+// writeKit writes endpoints.json and cards.json; paths in them are relative
+// to the kit directory, as interface.md says.
+func writeKit(cfg *Config, l pki.DevLayout, data demoData) error {
+	rel := func(p string) string {
+		r, err := filepath.Rel(l.KitDir, p)
+		if err != nil {
+			return p
+		}
+		return r
+	}
+	ep := kitEndpoints{
+		SOAP:       "https://" + dialable(cfg.SOAP.Listen) + "/wide-area/v4",
+		WSDL:       "https://" + dialable(cfg.SOAP.Listen) + "/wide-area/v4?wsdl",
+		Web:        "http://" + dialable(cfg.Web.Listen) + "/",
+		Metrics:    "http://" + dialable(cfg.Web.Listen) + "/metrics",
+		ClientCert: rel(l.ClientCert()), ClientKey: rel(l.ClientKey()), CABundle: rel(l.KitServerCA()),
+	}
+	for _, m := range cfg.Municipalities {
+		ep.Municipalities = append(ep.Municipalities, m.Code)
+	}
+	var cards []kitCard
+	for _, h := range data.Households {
+		for _, p := range h.Members {
+			if p.Card == nil {
+				continue
+			}
+			c := kitCard{ID: p.Card.ID, LGCode: h.LGCode,
+				Name:    issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
+				AuthKey: rel(l.CardKey(p.Card.ID)), AuthCert: rel(l.CardCert(p.Card.ID)),
+				Offers: p.Card.Offers, Refusals: p.Card.Refusals}
+			if c.Offers == nil {
+				c.Offers = []string{}
+			}
+			if c.Refusals == nil {
+				c.Refusals = []kitRefusal{}
+			}
+			cards = append(cards, c)
+		}
+	}
+	for name, v := range map[string]any{"endpoints.json": ep, "cards.json": cards} {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(l.KitDir, name), append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	slog.Info("demo kit written", "dir", l.KitDir)
+	return nil
+}
+
+// dialable turns a listen address into one a client can dial (0.0.0.0 and ::
+// become loopback).
+func dialable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// layoutOf is the development PKI layout under a var directory.
+func layoutOf(varDir string) pki.DevLayout {
+	return pki.DevLayout{KeysDir: filepath.Join(varDir, "keys"), KitDir: filepath.Join(varDir, "demo")}
+}

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/registry/dbtest"
+	"github.com/lgwan/issuance/soap/kiosk"
+	"github.com/lgwan/issuance/soap/wsdlgen"
+)
+
+const font = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
+
+// Synthetic residents for the concurrency test: 50 people, each with a name
+// no other contains.
+var (
+	families = []string{"青木", "石川", "上野", "大塚", "岡本", "川口", "北村", "久保", "斎藤", "坂本"}
+	givens   = []string{"明", "勇", "薫", "翔", "茜"}
+)
+
+var (
+	fixtureOnce sync.Once
+	fixtureDir  string
+	fixtureData demoData
+	fixtureErr  error
+)
+
+// fixture generates the keys, seals and demo data once per test binary (RSA
+// key generation is the slow part); each test gets its own database and
+// server.
+func fixture(t *testing.T) (string, demoData) {
+	t.Helper()
+	fixtureOnce.Do(func() {
+		fixtureDir, fixtureErr = os.MkdirTemp("", "issuance-e2e-")
+		if fixtureErr != nil {
+			return
+		}
+		fixtureData, fixtureErr = readDemoData("../../testdata/demo/demo.json")
+		if fixtureErr != nil {
+			return
+		}
+		for i := 0; i < len(families)*len(givens); i++ {
+			h := struct {
+				LGCode  string       `json:"lgCode"`
+				ID      string       `json:"id"`
+				Address string       `json:"address"`
+				Members []demoPerson `json:"members"`
+			}{LGCode: "131016", ID: fmt.Sprintf("HC%03d", i), Address: fmt.Sprintf("東京都千代田区一番町%d番地", i+1)}
+			p := demoPerson{ID: fmt.Sprintf("PC%03d", i), Family: families[i%len(families)], Given: givens[i/len(families)],
+				FamilyKana: "テスト", GivenKana: "テスト", Birth: "1970-01-01", Sex: 1, Relationship: "世帯主"}
+			p.Card = &struct {
+				ID       string       `json:"id"`
+				Kind     string       `json:"kind"`
+				Offers   []string     `json:"offers"`
+				Refusals []kitRefusal `json:"refusals"`
+			}{ID: fmt.Sprintf("c%03d", i), Kind: "valid", Offers: []string{"JUMINHYO"}}
+			h.Members = append(h.Members, p)
+			fixtureData.Households = append(fixtureData.Households, h)
+		}
+		_, fixtureErr = prepareDemoFiles(fixtureDir, font, fixtureData, issuance.SystemClock{}.Now())
+	})
+	if fixtureErr != nil {
+		t.Fatal(fixtureErr)
+	}
+	return fixtureDir, fixtureData
+}
+
+type testServer struct {
+	*server
+	kit *kiosk.Kit
+	dir string
+}
+
+// startServer runs a node on its own database, on loopback ports chosen by
+// the system, and writes a demo kit for it.
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	dir, data := fixture(t)
+	db := dbtest.New(t)
+	cfgPath := filepath.Join(t.TempDir(), "issuance.yaml")
+	layout := layoutOf(dir)
+	if err := writeDemoConfig(cfgPath, layout, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database.URL = db.AppURL
+	cfg.SOAP.Listen, cfg.Web.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	if err := cfg.validateServe(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := loadDemoPeople(ctx, cfg, layout, data); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(ctx, cfg, issuance.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+		s.pool.Close()
+	})
+	// A kit of its own per server: the ports differ.
+	kitDir := t.TempDir()
+	cfg.SOAP.Listen, cfg.Web.Listen = s.soapLn.Addr().String(), s.webLn.Addr().String()
+	kitLayout := layout
+	kitLayout.KitDir = kitDir
+	if err := os.CopyFS(kitDir, os.DirFS(layout.KitDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeKit(cfg, kitLayout, data); err != nil {
+		t.Fatal(err)
+	}
+	kit, err := kiosk.LoadKit(kitDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testServer{server: s, kit: kit, dir: dir}
+}
+
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "c.pdf")
+	if err := os.WriteFile(f, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("pdftotext", "-enc", "UTF-8", f, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	return string(out)
+}
+
+// Every card of the demo kit gets what the kit promises: offered types are
+// issued, refusals come back with their codes.
+func TestDemoKitHoldsItsPromises(t *testing.T) {
+	ts := startServer(t)
+	var out strings.Builder
+	if err := ts.kit.Check(context.Background(), "T-CHECK", &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+}
+
+// The incident this system exists to beat: under concurrent load, each
+// resident gets their own certificate and nobody else's.
+func TestConcurrentFlowsEachGetTheirOwnCertificate(t *testing.T) {
+	ts := startServer(t)
+	var cards []*kiosk.Card
+	for _, c := range ts.kit.Cards {
+		if strings.HasPrefix(c.ID, "c") {
+			cards = append(cards, c)
+		}
+	}
+	if len(cards) != 50 {
+		t.Fatalf("want 50 synthetic cards, have %d", len(cards))
+	}
+	pdfs := make([][]byte, len(cards))
+	errs := make([]error, len(cards))
+	var wg sync.WaitGroup
+	for i, card := range cards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ts.kit.NewClient(card.LGCode, fmt.Sprintf("T-%03d", i))
+			res, err := c.Flow(context.Background(), card, kiosk.Request{})
+			if err == nil && res.Status != "ISSUED" {
+				err = fmt.Errorf("status %s", res.Status)
+			}
+			if err == nil {
+				pdfs[i] = res.PDF
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, card := range cards {
+		if errs[i] != nil {
+			t.Errorf("card %s: %v", card.ID, errs[i])
+			continue
+		}
+		text := pdfText(t, pdfs[i])
+		if !strings.Contains(text, card.Name) {
+			t.Errorf("card %s: certificate does not name %s", card.ID, card.Name)
+		}
+		for _, other := range cards {
+			if other != card && strings.Contains(text, other.Name) {
+				t.Errorf("card %s: certificate names another resident, %s", card.ID, other.Name)
+			}
+		}
+	}
+	var n int
+	if err := ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM issuance WHERE status = 'ISSUED'`).Scan(&n); err != nil || n != 50 {
+		t.Fatalf("ledger holds %d issued certificates (%v), want 50", n, err)
+	}
+}
+
+// A session belongs to the terminal that began it: another terminal cannot
+// use it, even with the right session id.
+func TestSessionBelongsToItsTerminal(t *testing.T) {
+	ts := startServer(t)
+	card, _ := ts.kit.Card("p001")
+	a := ts.kit.NewClient(card.LGCode, "T-A")
+	sid, _, err := a.Session(context.Background(), card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := ts.kit.NewClient(card.LGCode, "T-B")
+	_, err = b.Call(context.Background(), &wsdlgen.RequestCertificate{SessionId: sid, Type_: "JUMINHYO", Copies: 1}, nil)
+	if f := faultOf(err); f == nil || f.Code != "SessionUnknown" {
+		t.Fatalf("another terminal's request: %v", err)
+	}
+	// The card of 131016 is nobody in 272035.
+	other := ts.kit.NewClient("272035", "T-A")
+	if _, _, err := other.Session(context.Background(), card); faultOf(err) == nil || faultOf(err).Code != "PersonNotFound" {
+		t.Fatalf("card used in another municipality: %v", err)
+	}
+}
+
+func faultOf(err error) *kiosk.Fault {
+	var f *kiosk.Fault
+	if errors.As(err, &f) {
+		return f
+	}
+	return nil
+}
+
+// The same requestId gets the first answer again, byte for byte; another
+// body under it is DuplicateRequest.
+func TestRequestIDIsIdempotent(t *testing.T) {
+	ts := startServer(t)
+	c := ts.kit.NewClient("131016", "T-1")
+	id := kiosk.NewRequestID()
+	body, err := c.Envelope(id, &wsdlgen.BeginSession{TerminalId: "T-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, err := c.Post(context.Background(), id, body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := c.Post(context.Background(), id, body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a1.Raw) != string(a2.Raw) {
+		t.Fatal("a repeated requestId got a different answer")
+	}
+	var sessions int
+	ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM kiosk_session`).Scan(&sessions)
+	if sessions != 1 {
+		t.Fatalf("a repeated requestId had %d effects", sessions)
+	}
+	other, _ := c.Envelope(id, &wsdlgen.BeginSession{TerminalId: "T-2"})
+	if _, err := c.Post(context.Background(), id, other, nil); faultOf(err) == nil || faultOf(err).Code != "DuplicateRequest" {
+		t.Fatalf("another body under a used requestId: %v", err)
+	}
+}
+
+// Without a client certificate from the centre's CA, no request reaches the
+// handler: the TLS handshake fails.
+func TestMutualTLSRefusesStrangers(t *testing.T) {
+	ts := startServer(t)
+	for name, cfg := range map[string]*tls.Config{
+		"no client certificate": {RootCAs: ts.kit.TLS().RootCAs},
+		"certificate of another CA": func() *tls.Config {
+			c := ts.kit.TLS()
+			// The server's own certificate is not issued by the centre CA.
+			pair, err := tls.LoadX509KeyPair(filepath.Join(ts.dir, "keys", "server.pem"), filepath.Join(ts.dir, "keys", "server-key.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Certificates = []tls.Certificate{pair}
+			return c
+		}(),
+	} {
+		cl := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 10 * time.Second}
+		resp, err := cl.Post(ts.kit.Endpoints.SOAP, "text/xml", strings.NewReader("<x/>"))
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("%s: got HTTP %d, want a failed handshake", name, resp.StatusCode)
+		}
+	}
+}
+
+// The operator's endpoints: readiness, metrics with per-operation counts.
+func TestOperatorEndpoints(t *testing.T) {
+	ts := startServer(t)
+	card, _ := ts.kit.Card("p001")
+	if _, err := ts.kit.NewClient(card.LGCode, "T-1").Flow(context.Background(), card, kiosk.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + ts.webLn.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{
+		`issuance_soap_requests_total{code="OK",operation="RequestCertificate"} 1`,
+		`issuance_certificates_issued_total{lg_code="131016",type="JUMINHYO"} 1`,
+		`issuance_soap_request_duration_seconds_bucket{operation="Authenticate"`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, card.Name) {
+		t.Error("/metrics carries personal data")
+	}
+}
+
+// A SOAP client that is not part of this project (Debian's python3-zeep)
+// completes the flow from the WSDL and the demo kit alone.
+func TestZeepCompletesTheFlow(t *testing.T) {
+	ts := startServer(t)
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import zeep").Run(); err != nil {
+		t.Fatalf("python3-zeep is not installed (make deps installs it): %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "zeep.pdf")
+	cmd := exec.Command(py, "../../testdata/clients/zeep_flow.py", ts.kit.Dir, "p002", out)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("zeep flow: %v\n%s", err, b)
+	}
+	pdf, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, _ := ts.kit.Card("p002")
+	if !strings.Contains(pdfText(t, pdf), card.Name) {
+		t.Fatalf("the PDF zeep received does not name %s", card.Name)
+	}
+}
+
+func TestMain(m *testing.M) {
+	// Per-request access logs would drown the test output; warnings stay.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	code := m.Run()
+	if fixtureDir != "" {
+		os.RemoveAll(fixtureDir)
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/registry"
+)
+
+// Advisory lock keys of the scheduled jobs: each runs on one node at a time.
+const (
+	lockExpireSessions = 0x15_5a_4e_10
+	lockPurgeReplay    = 0x15_5a_4e_11
+)
+
+// replayRetention is how long answers are kept for requestId replay: long
+// enough for the centre's retries, short because they hold certificates.
+const replayRetention = 24 * time.Hour
+
+// startJobs schedules the periodic jobs in Asia/Tokyo. Each is wrapped so a
+// panic is logged rather than killing the node, a slow run is not overlapped
+// by the next, and only one node of the deployment runs it.
+func (s *server) startJobs() (*cron.Cron, error) {
+	logger := cron.VerbosePrintfLogger(slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn))
+	c := cron.New(cron.WithLocation(issuance.Tokyo),
+		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
+	jobs := []struct {
+		spec string
+		name string
+		key  int64
+		fn   func(context.Context) error
+	}{
+		{"@every 1m", "expire-sessions", lockExpireSessions, func(ctx context.Context) error {
+			n, err := s.store.ExpireSessions(ctx, s.clock.Now())
+			if n > 0 {
+				slog.Info("sessions expired", "count", n)
+			}
+			return err
+		}},
+		{"@every 1h", "purge-replay", lockPurgeReplay, func(ctx context.Context) error {
+			n, err := registry.NewReplay(s.pool).Purge(ctx, s.clock.Now().Add(-replayRetention))
+			if n > 0 {
+				slog.Info("replay answers purged", "count", n)
+			}
+			return err
+		}},
+	}
+	for _, j := range jobs {
+		j := j
+		_, err := c.AddFunc(j.spec, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			ran, err := registry.RunExclusive(ctx, s.pool, j.key, j.fn)
+			if err != nil {
+				slog.Error("job failed", "job", j.name, "err", err)
+			} else if !ran {
+				slog.Debug("job running on another node", "job", j.name)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	c.Start()
+	return c, nil
+}

@@ -1,0 +1,63 @@
+// Command issuance is the certificate-issuance server and its operator
+// tools, one binary:
+//
+//	issuance serve   [--config FILE]   serve the centre (SOAP, mutual TLS) and the web/metrics port
+//	issuance migrate [--config FILE]   apply the database migrations (as the schema owner)
+//	issuance demo    [--var DIR]       development keys, demo data and the demo kit (make run)
+//
+// Configuration is a YAML file (--config, or ISSUANCE_CONFIG) plus
+// ISSUANCE_* environment variables; see README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	configPath := fs.String("config", os.Getenv("ISSUANCE_CONFIG"), "configuration file (YAML)")
+	var run func(context.Context, *Config) error
+	switch cmd {
+	case "serve":
+		run = serve
+	case "migrate":
+		run = migrate
+	case "demo":
+		d := demoFlags(fs)
+		run = func(ctx context.Context, _ *Config) error { return d.run(ctx) }
+	default:
+		usage()
+	}
+	fs.Parse(args)
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	slog.SetDefault(log)
+	var cfg *Config
+	if cmd != "demo" {
+		var err error
+		if cfg, err = loadConfig(*configPath); err != nil {
+			fmt.Fprintln(os.Stderr, "issuance:", err)
+			os.Exit(2)
+		}
+	}
+	if err := run(context.Background(), cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "issuance "+cmd+":", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: issuance <command> [flags]
+commands:
+  serve     serve the wide-area interface and the web/metrics port
+  migrate   apply database migrations (needs database.migrate_url)
+  demo      create development keys, demo data and the demo kit under var/`)
+	os.Exit(2)
+}

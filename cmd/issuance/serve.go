@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/pki"
+	"github.com/lgwan/issuance/registry"
+	"github.com/lgwan/issuance/render"
+	"github.com/lgwan/issuance/soap"
+)
+
+// server is one running node: the SOAP listener, the web listener and the
+// scheduled jobs, all sharing one pool.
+type server struct {
+	cfg     *Config
+	clock   issuance.Clock
+	pool    *pgxpool.Pool
+	store   *registry.Store
+	metrics *prometheus.Registry
+	soap    *http.Server
+	web     *http.Server
+	soapLn  net.Listener
+	webLn   net.Listener
+}
+
+func serve(ctx context.Context, cfg *Config) error {
+	if err := cfg.validateServe(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := newServer(ctx, cfg, issuance.SystemClock{})
+	if err != nil {
+		return err
+	}
+	defer s.pool.Close()
+	return s.run(ctx)
+}
+
+// newServer builds a node and binds its listeners. Tests call it with a
+// manual clock and ports 0.
+func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server, error) {
+	munis, err := cfg.municipalities()
+	if err != nil {
+		return nil, err
+	}
+	poolCfg, err := pgxpool.ParseConfig(cfg.Database.URL)
+	if err != nil {
+		return nil, fmt.Errorf("database.url: %w", err)
+	}
+	poolCfg.MaxConns = int32(cfg.Database.MaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			pool.Close()
+		}
+	}()
+	if v, err := registry.SchemaVersion(ctx, pool); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	} else if v != registry.LatestVersion() {
+		return nil, fmt.Errorf("database schema is at version %d, this binary needs %d: run `issuance migrate`", v, registry.LatestVersion())
+	}
+	renderer, err := render.New(cfg.Render.Font)
+	if err != nil {
+		return nil, fmt.Errorf("render.font: %w", err)
+	}
+	var roots []*x509.Certificate
+	for _, p := range cfg.JPKI.Roots {
+		cs, err := pki.LoadCertificates(p)
+		if err != nil {
+			return nil, fmt.Errorf("jpki.roots: %w", err)
+		}
+		roots = append(roots, cs...)
+	}
+	tlsCfg, err := serverTLS(cfg.SOAP)
+	if err != nil {
+		return nil, err
+	}
+	store := registry.NewStore(pool)
+	svc := &issuance.Service{
+		Clock:          clock,
+		Ledger:         store,
+		Registry:       store,
+		Verifier:       pki.NewVerifier(roots, clock),
+		Renderer:       renderer,
+		Municipalities: munis,
+		SessionTTL:     cfg.SOAP.SessionTTL,
+		MaxCopies:      cfg.SOAP.MaxCopies,
+	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
+		svc, registry.NewReplay(pool), metrics)
+	s := &server{cfg: cfg, clock: clock, pool: pool, store: store, metrics: metrics}
+	mux := http.NewServeMux()
+	mux.Handle("/wide-area/v4", soapHandler)
+	s.soap = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 60 * time.Second, WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
+	s.web = &http.Server{Handler: s.webHandler(munis), ReadHeaderTimeout: 10 * time.Second}
+	if s.soapLn, err = net.Listen("tcp", cfg.SOAP.Listen); err != nil {
+		return nil, fmt.Errorf("soap.listen: %w", err)
+	}
+	if s.webLn, err = net.Listen("tcp", cfg.Web.Listen); err != nil {
+		s.soapLn.Close()
+		return nil, fmt.Errorf("web.listen: %w", err)
+	}
+	ok = true
+	return s, nil
+}
+
+// serverTLS requires a client certificate chaining to the centre's CA: a
+// connection without one never reaches the handler.
+func serverTLS(c SOAPConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("soap.tls_cert/tls_key: %w", err)
+	}
+	pem, err := os.ReadFile(c.ClientCA)
+	if err != nil {
+		return nil, fmt.Errorf("soap.client_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("soap.client_ca: %s holds no PEM certificate", c.ClientCA)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
+}
+
+// run serves until ctx ends, then shuts down gracefully: listeners stop
+// accepting, requests in flight finish (a kiosk is never cut off mid-answer),
+// and the scheduled jobs stop.
+func (s *server) run(ctx context.Context) error {
+	jobs, err := s.startJobs()
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- s.soap.ServeTLS(s.soapLn, "", "") }()
+	go func() { errc <- s.web.Serve(s.webLn) }()
+	soapURL, webURL := "https://"+s.soapLn.Addr().String()+"/wide-area/v4", "http://"+s.webLn.Addr().String()+"/"
+	slog.Info("serving", "node", s.cfg.Node, "soap", soapURL, "web", webURL)
+	fmt.Fprintf(os.Stderr, "\n  SOAP (mutual TLS): %s\n  WSDL:              %s?wsdl\n  Status page:       %s\n  Metrics:           %smetrics\n\n",
+		soapURL, soapURL, webURL, webURL)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	slog.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	<-jobs.Stop().Done()
+	return errors.Join(s.soap.Shutdown(shutCtx), s.web.Shutdown(shutCtx))
+}

@@ -1,0 +1,417 @@
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// CardKind says what a development card is for: a resident who may log in,
+// or one of the ways a card must be refused.
+type CardKind int
+
+// The kinds of development card.
+const (
+	CardValid       CardKind = iota // issued by the dev JPKI root, current, right policy
+	CardExpired                     // validity ended the day before now
+	CardWrongIssuer                 // issued by a rogue CA with the root's very name
+	CardWrongPolicy                 // issued by the root, but not for user authentication
+)
+
+func (k CardKind) String() string {
+	switch k {
+	case CardValid:
+		return "valid"
+	case CardExpired:
+		return "expired"
+	case CardWrongIssuer:
+		return "wrong-issuer"
+	case CardWrongPolicy:
+		return "wrong-policy"
+	}
+	return fmt.Sprintf("CardKind(%d)", int(k))
+}
+
+// DevLayout is where GenerateDev writes: KeysDir holds what only the server
+// side has (CA keys, the server's TLS key); KitDir is the demo kit handed to
+// the centre's side, with names fixed by the interface contract.
+type DevLayout struct{ KeysDir, KitDir string }
+
+// DevCard is one demo card. ID names its files; it is not put in the
+// certificate, whose subject is an opaque random id like a real card's.
+type DevCard struct {
+	ID   string
+	Kind CardKind
+}
+
+// Paths of the development PKI, for the server's configuration and the kit.
+func (l DevLayout) RootCert() string    { return filepath.Join(l.KeysDir, "jpki-auth-root.pem") }
+func (l DevLayout) RootKey() string     { return filepath.Join(l.KeysDir, "jpki-auth-root-key.pem") }
+func (l DevLayout) RogueCert() string   { return filepath.Join(l.KeysDir, "rogue-ca.pem") }
+func (l DevLayout) RogueKey() string    { return filepath.Join(l.KeysDir, "rogue-ca-key.pem") }
+func (l DevLayout) CentreCA() string    { return filepath.Join(l.KeysDir, "centre-ca.pem") }
+func (l DevLayout) CentreCAKey() string { return filepath.Join(l.KeysDir, "centre-ca-key.pem") }
+func (l DevLayout) ServerCA() string    { return filepath.Join(l.KeysDir, "server-ca.pem") }
+func (l DevLayout) ServerCAKey() string { return filepath.Join(l.KeysDir, "server-ca-key.pem") }
+func (l DevLayout) ServerCert() string  { return filepath.Join(l.KeysDir, "server.pem") }
+func (l DevLayout) ServerKey() string   { return filepath.Join(l.KeysDir, "server-key.pem") }
+func (l DevLayout) ClientCert() string  { return filepath.Join(l.KitDir, "centre", "client.pem") }
+func (l DevLayout) ClientKey() string   { return filepath.Join(l.KitDir, "centre", "client-key.pem") }
+func (l DevLayout) KitServerCA() string { return filepath.Join(l.KitDir, "centre", "server-ca.pem") }
+func (l DevLayout) CardCert(id string) string {
+	return filepath.Join(l.KitDir, "cards", id+"-auth.pem")
+}
+func (l DevLayout) CardKey(id string) string {
+	return filepath.Join(l.KitDir, "cards", id+"-auth-key.pem")
+}
+
+// jpkiName looks like the real JPKI user-authentication root's name, each
+// attribute its own RDN as there (pkix.Name would merge the two OUs into one
+// multi-valued RDN). The rogue CA uses it too: only the key id tells them
+// apart, as with the real root generations.
+var jpkiName = mustMarshal(pkix.RDNSequence{
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 6}, Value: "JP"}},
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: "JPKI"}},
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: "JPKI for user authentication"}},
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: "Japan Agency for Local Authority Information Systems"}},
+})
+
+func mustMarshal(v any) []byte {
+	b, err := asn1.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// otherPolicy is a JPKI-looking policy that is not the authentication one,
+// standing for a certificate meant for something else.
+var otherPolicy = mustOID("1.2.392.200149.8.5.1.1.10")
+
+var cardID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// GenerateDev creates the development PKI under l for cards. It is
+// idempotent: a certificate and key already on disk are reused as long as
+// they still fit (the key matches, the issuer on disk signed it, and it is
+// current at now, or expired for CardExpired); only missing or unfitting
+// pairs are issued afresh, so a second run writes nothing. Keys are fresh
+// random keys, never part of the repository. Card keys are generated in
+// parallel because RSA key generation dominates the run time.
+func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
+	seen := make(map[string]bool)
+	for _, c := range cards {
+		if !cardID.MatchString(c.ID) || seen[c.ID] {
+			return fmt.Errorf("pki: bad or repeated card id %q", c.ID)
+		}
+		if c.Kind < CardValid || c.Kind > CardWrongPolicy {
+			return fmt.Errorf("pki: card %s: unknown kind %v", c.ID, c.Kind)
+		}
+		seen[c.ID] = true
+	}
+	for _, d := range []string{l.KeysDir, filepath.Dir(l.ClientCert()), filepath.Dir(l.CardCert("x"))} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+
+	root, err := ensureCA(l.RootCert(), l.RootKey(), jpkiName, newRSAKey, now)
+	if err != nil {
+		return err
+	}
+	rogue, err := ensureCA(l.RogueCert(), l.RogueKey(), jpkiName, newRSAKey, now)
+	if err != nil {
+		return err
+	}
+	centreCA, err := ensureCA(l.CentreCA(), l.CentreCAKey(), devName("J-LIS centre CA (development)"), newECKey, now)
+	if err != nil {
+		return err
+	}
+	serverCA, err := ensureCA(l.ServerCA(), l.ServerCAKey(), devName("Issuance server CA (development)"), newECKey, now)
+	if err != nil {
+		return err
+	}
+	_, err = ensure(l.ServerCert(), l.ServerKey(), leafFits(serverCA, now), func() (pair, error) {
+		return issue(serverTemplate(now), newECKey, &serverCA)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = ensure(l.ClientCert(), l.ClientKey(), leafFits(centreCA, now), func() (pair, error) {
+		return issue(clientTemplate(now), newECKey, &centreCA)
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(l.KitServerCA(), pemCert(serverCA.cert), 0o644); err != nil {
+		return err
+	}
+
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	errs := make([]error, len(cards))
+	var wg sync.WaitGroup
+	for i, c := range cards {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			issuer := root
+			if c.Kind == CardWrongIssuer {
+				issuer = rogue
+			}
+			_, errs[i] = ensure(l.CardCert(c.ID), l.CardKey(c.ID), cardFits(c.Kind, issuer, now), func() (pair, error) {
+				return issue(cardTemplate(c.Kind, now), newRSAKey, &issuer)
+			})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// pair is a certificate with its private key.
+type pair struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+// ensure returns the pair stored at certPath and keyPath when it fits, and
+// otherwise issues a new one and stores it. The key is written first, so an
+// interrupted run leaves at worst a key without a certificate, which the
+// next run replaces.
+func ensure(certPath, keyPath string, fits func(*x509.Certificate) bool, issue func() (pair, error)) (pair, error) {
+	if p, err := loadPair(certPath, keyPath); err == nil && fits(p.cert) {
+		return p, nil
+	}
+	p, err := issue()
+	if err != nil {
+		return pair{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(p.key)
+	if err != nil {
+		return pair{}, err
+	}
+	if err := writeFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return pair{}, err
+	}
+	if err := writeFile(certPath, pemCert(p.cert), 0o644); err != nil {
+		return pair{}, err
+	}
+	return p, nil
+}
+
+func loadPair(certPath, keyPath string) (pair, error) {
+	certs, err := LoadCertificates(certPath)
+	if err != nil {
+		return pair{}, err
+	}
+	key, err := LoadPrivateKey(keyPath)
+	if err != nil {
+		return pair{}, err
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(certs[0].PublicKey) {
+		return pair{}, fmt.Errorf("%s: key does not match %s", keyPath, certPath)
+	}
+	return pair{cert: certs[0], key: key}, nil
+}
+
+func ensureCA(certPath, keyPath string, rawName []byte, newKey func() (crypto.Signer, error), now time.Time) (pair, error) {
+	fits := func(c *x509.Certificate) bool {
+		return c.IsCA && len(c.SubjectKeyId) > 0 && bytes.Equal(c.RawSubject, rawName) && bytes.Equal(c.RawIssuer, rawName) &&
+			c.CheckSignatureFrom(c) == nil && current(c, now)
+	}
+	return ensure(certPath, keyPath, fits, func() (pair, error) {
+		return issue(&x509.Certificate{
+			RawSubject: rawName,
+			// Back far enough to cover the expired demo card, as a real
+			// root outlives the cards it issued.
+			NotBefore:             now.AddDate(-10, 0, 0),
+			NotAfter:              now.AddDate(20, 0, 0),
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+			MaxPathLenZero:        true,
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}, newKey, nil)
+	})
+}
+
+func leafFits(issuer pair, now time.Time) func(*x509.Certificate) bool {
+	return func(c *x509.Certificate) bool { return c.CheckSignatureFrom(issuer.cert) == nil && current(c, now) }
+}
+
+func cardFits(kind CardKind, issuer pair, now time.Time) func(*x509.Certificate) bool {
+	return func(c *x509.Certificate) bool {
+		if c.CheckSignatureFrom(issuer.cert) != nil || hasAuthPolicy(c) == (kind == CardWrongPolicy) {
+			return false
+		}
+		if kind == CardExpired {
+			return now.After(c.NotAfter)
+		}
+		return current(c, now)
+	}
+}
+
+func current(c *x509.Certificate, now time.Time) bool {
+	return !now.Before(c.NotBefore) && !now.After(c.NotAfter)
+}
+
+// issue creates a certificate from tmpl for a new key, signed by parent, or
+// self-signed when parent is nil. Serial and subject key id are filled in.
+func issue(tmpl *x509.Certificate, newKey func() (crypto.Signer, error), parent *pair) (pair, error) {
+	key, err := newKey()
+	if err != nil {
+		return pair{}, err
+	}
+	return issueFor(tmpl, key, parent)
+}
+
+func issueFor(tmpl *x509.Certificate, key crypto.Signer, parent *pair) (pair, error) {
+	t := *tmpl
+	t.SerialNumber = randomSerial()
+	if t.IsCA {
+		t.SubjectKeyId = keyID(key.Public())
+	}
+	parentCert, parentKey := &t, key
+	if parent != nil {
+		parentCert, parentKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &t, parentCert, key.Public(), parentKey)
+	if err != nil {
+		return pair{}, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return pair{}, err
+	}
+	return pair{cert: cert, key: key}, nil
+}
+
+// cardTemplate is a JPKI-like user-authentication certificate. The subject
+// carries no personal data, as on a real card; CreateCertificate copies the
+// root's subject key id into the authority key id.
+func cardTemplate(kind CardKind, now time.Time) *x509.Certificate {
+	t := &x509.Certificate{
+		Subject:            pkix.Name{Country: []string{"JP"}, CommonName: randomHex(16)},
+		NotBefore:          now.AddDate(-1, 0, 0),
+		NotAfter:           now.AddDate(4, 0, 0),
+		KeyUsage:           x509.KeyUsageDigitalSignature,
+		Policies:           []x509.OID{authPolicy},
+		SignatureAlgorithm: x509.SHA256WithRSA,
+	}
+	switch kind {
+	case CardExpired:
+		t.NotBefore, t.NotAfter = now.AddDate(-6, 0, 0), now.AddDate(0, 0, -1)
+	case CardWrongPolicy:
+		t.Policies = []x509.OID{otherPolicy}
+	}
+	return t
+}
+
+func serverTemplate(now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:   now.AddDate(0, 0, -1),
+		NotAfter:    now.AddDate(5, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+}
+
+func clientTemplate(now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:     pkix.Name{Country: []string{"JP"}, CommonName: "J-LIS centre (development)"},
+		NotBefore:   now.AddDate(0, 0, -1),
+		NotAfter:    now.AddDate(5, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+}
+
+func devName(cn string) []byte {
+	n := pkix.Name{Country: []string{"JP"}, Organization: []string{"Issuance development PKI"}, CommonName: cn}
+	return mustMarshal(n.ToRDNSequence())
+}
+
+func newRSAKey() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }
+
+func newECKey() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+
+// keyID is a 160-bit hash of the public key, one of the subject key id
+// methods of RFC 7093; any stable function of the key serves.
+func keyID(pub crypto.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		panic(err) // only for key types this file never makes
+	}
+	sum := sha256.Sum256(der)
+	return sum[:20]
+}
+
+// randomSerial is a positive 127-bit random serial: unguessable, as the
+// CA/Browser rules ask of serials, and never zero in practice.
+func randomSerial() *big.Int {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[0] = b[0]&0x7f | 0x01
+	return new(big.Int).SetBytes(b)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func pemCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// writeIfChanged writes data to path unless the file already holds exactly
+// data, so that an idempotent run leaves modification times alone.
+func writeIfChanged(path string, data []byte, mode os.FileMode) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	return writeFile(path, data, mode)
+}
+
+// writeFile replaces path atomically, so that a reader (or an interrupted
+// run) never sees half a key.
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // no-op after a successful rename
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,411 @@
+package pki
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lgwan/issuance/issuance"
+)
+
+// The development PKI is generated once per test binary: RSA key generation
+// is the slow part, and every test only reads it.
+var (
+	fixNow    = time.Date(2026, 4, 1, 9, 0, 0, 0, issuance.Tokyo)
+	fixLayout DevLayout
+	fixCards  []DevCard
+	fixRoot   pair
+	fixRogue  pair
+	fixPairs  = map[string]pair{}
+)
+
+// crowd is how many distinct valid cards the concurrency test uses.
+const crowd = 50
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pki-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if err := setup(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "pki test setup:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func setup(dir string) error {
+	fixLayout = DevLayout{KeysDir: dir + "/keys", KitDir: dir + "/kit"}
+	fixCards = []DevCard{
+		{"valid", CardValid}, {"other", CardValid}, {"expired", CardExpired},
+		{"rogue", CardWrongIssuer}, {"policy", CardWrongPolicy},
+	}
+	for i := range crowd {
+		fixCards = append(fixCards, DevCard{fmt.Sprintf("c%02d", i), CardValid})
+	}
+	if err := GenerateDev(fixLayout, fixCards, fixNow); err != nil {
+		return err
+	}
+	var err error
+	if fixRoot, err = loadPair(fixLayout.RootCert(), fixLayout.RootKey()); err != nil {
+		return err
+	}
+	if fixRogue, err = loadPair(fixLayout.RogueCert(), fixLayout.RogueKey()); err != nil {
+		return err
+	}
+	for _, c := range fixCards {
+		p, err := loadPair(fixLayout.CardCert(c.ID), fixLayout.CardKey(c.ID))
+		if err != nil {
+			return err
+		}
+		fixPairs[c.ID] = p
+	}
+	return nil
+}
+
+// challenge and session stand for what BeginSession handed the kiosk.
+var (
+	challenge = []byte("0123456789abcdef0123456789abcdef")
+	sessionID = "6f1c2a3e-0b7d-4c55-9a9e-3d2f1e0c8b7a"
+	message   = issuance.AuthMessage(challenge, sessionID)
+)
+
+func verifier(roots ...*x509.Certificate) *Verifier {
+	if len(roots) == 0 {
+		roots = []*x509.Certificate{fixRoot.cert}
+	}
+	return NewVerifier(roots, issuance.NewManualClock(fixNow))
+}
+
+func sign(t testing.TB, p pair, msg []byte) []byte {
+	t.Helper()
+	sig, err := Sign(p.key, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// wantCode checks the fault code and, when why is given, that the log detail
+// names the reason, so a test cannot pass on an unrelated failure.
+func wantCode(t *testing.T, err error, want issuance.Code, why ...string) {
+	t.Helper()
+	var e *issuance.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T), want *issuance.Error %s", err, err, want)
+	}
+	if e.Code != want {
+		t.Fatalf("code %s (%v), want %s", e.Code, e, want)
+	}
+	for _, w := range why {
+		if !strings.Contains(e.Error(), w) {
+			t.Fatalf("error %q does not say %q", e, w)
+		}
+	}
+}
+
+// issueCustom issues a certificate the generator never makes: a valid card
+// template changed by edit, for key, signed by the dev root.
+func issueCustom(t *testing.T, key *rsa.PrivateKey, edit func(*x509.Certificate)) pair {
+	t.Helper()
+	tmpl := cardTemplate(CardValid, fixNow)
+	edit(tmpl)
+	p, err := issueFor(tmpl, key, &fixRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVerifyValidCard(t *testing.T) {
+	card := fixPairs["valid"]
+	id, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.IssuerKeyID != hex.EncodeToString(fixRoot.cert.SubjectKeyId) {
+		t.Errorf("IssuerKeyID %s, want the root's subject key id %x", id.IssuerKeyID, fixRoot.cert.SubjectKeyId)
+	}
+	if id.Serial != card.cert.SerialNumber.String() {
+		t.Errorf("Serial %s, want %s", id.Serial, card.cert.SerialNumber)
+	}
+	if !id.NotAfter.Equal(card.cert.NotAfter) || id.NotAfter.Location() != issuance.Tokyo {
+		t.Errorf("NotAfter %v, want %v in Asia/Tokyo", id.NotAfter, card.cert.NotAfter)
+	}
+	if id != Identity(card.cert) {
+		t.Errorf("Verify returned %+v, Identity says %+v", id, Identity(card.cert))
+	}
+}
+
+// Both JPKI-named CAs trusted at once, as with real root generations: each
+// card is matched to its own issuer by key id, whatever the order.
+func TestVerifyChoosesRootByKeyID(t *testing.T) {
+	if string(fixRoot.cert.RawSubject) != string(fixRogue.cert.RawSubject) {
+		t.Fatal("the rogue CA must carry the root's exact name for this test to mean anything")
+	}
+	v := verifier(fixRogue.cert, fixRoot.cert)
+	for id, issuer := range map[string]pair{"valid": fixRoot, "rogue": fixRogue} {
+		card := fixPairs[id]
+		got, err := v.Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if got.IssuerKeyID != hex.EncodeToString(issuer.cert.SubjectKeyId) {
+			t.Errorf("%s: IssuerKeyID %s, want %x", id, got.IssuerKeyID, issuer.cert.SubjectKeyId)
+		}
+	}
+}
+
+func TestVerifyExpired(t *testing.T) {
+	card := fixPairs["expired"]
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateExpired, "expired at")
+}
+
+func TestVerifyExpiryBoundary(t *testing.T) {
+	card := fixPairs["valid"]
+	sig := sign(t, card, message)
+	clock := issuance.NewManualClock(card.cert.NotAfter)
+	v := NewVerifier([]*x509.Certificate{fixRoot.cert}, clock)
+	if _, err := v.Verify(context.Background(), card.cert.Raw, sig, message); err != nil {
+		t.Fatalf("at NotAfter: %v", err)
+	}
+	clock.Advance(time.Second)
+	_, err := v.Verify(context.Background(), card.cert.Raw, sig, message)
+	wantCode(t, err, issuance.CertificateExpired)
+}
+
+func TestVerifyNotYetValid(t *testing.T) {
+	card := fixPairs["valid"]
+	v := NewVerifier([]*x509.Certificate{fixRoot.cert}, issuance.NewManualClock(card.cert.NotBefore.Add(-time.Second)))
+	_, err := v.Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "not valid before")
+}
+
+func TestVerifyWrongIssuer(t *testing.T) {
+	card := fixPairs["rogue"]
+	if string(card.cert.RawIssuer) != string(fixRoot.cert.RawSubject) {
+		t.Fatal("the rogue card must name the real root as issuer")
+	}
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "not signed by a configured JPKI root")
+}
+
+// A certificate whose authority key id names the real root, but which the
+// rogue CA signed: the key id alone must not be trusted.
+func TestVerifyForgedAuthorityKeyID(t *testing.T) {
+	tmpl := cardTemplate(CardValid, fixNow)
+	// CreateCertificate copies the parent's subject key id into the
+	// authority key id, so lie to it about the rogue's.
+	liar := *fixRogue.cert
+	liar.SubjectKeyId = fixRoot.cert.SubjectKeyId
+	rogue := pair{cert: &liar, key: fixRogue.key}
+	forged, err := issueFor(tmpl, fixPairs["valid"].key, &rogue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(forged.cert.AuthorityKeyId, fixRoot.cert.SubjectKeyId) {
+		t.Fatal("forged certificate does not carry the root's key id")
+	}
+	_, err = verifier().Verify(context.Background(), forged.cert.Raw, sign(t, forged, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "not signed by a configured JPKI root")
+}
+
+func TestVerifyWrongPolicy(t *testing.T) {
+	card := fixPairs["policy"]
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "certificate policy")
+}
+
+func TestVerifyWrongKeyUsage(t *testing.T) {
+	key := fixPairs["valid"].key.(*rsa.PrivateKey)
+	card := issueCustom(t, key, func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageKeyEncipherment })
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "digitalSignature")
+}
+
+func TestVerifyRSA1024(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := issueCustom(t, key, func(*x509.Certificate) {})
+	_, err = verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "shorter than 2048")
+}
+
+// The root itself is signed by the root and carries no policy; it must not
+// pass as a user certificate in any case.
+func TestVerifyCACertificate(t *testing.T) {
+	_, err := verifier().Verify(context.Background(), fixRoot.cert.Raw, sign(t, fixRoot, message), message)
+	wantCode(t, err, issuance.CertificateInvalid)
+}
+
+func TestVerifyUnhandledCriticalExtension(t *testing.T) {
+	key := fixPairs["valid"].key.(*rsa.PrivateKey)
+	card := issueCustom(t, key, func(c *x509.Certificate) {
+		c.ExtraExtensions = append(c.ExtraExtensions, extension([]int{1, 2, 3, 4}, true, []byte{0x05, 0x00}))
+	})
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "critical extension")
+}
+
+func TestVerifyGarbageDER(t *testing.T) {
+	card := fixPairs["valid"]
+	sig := sign(t, card, message)
+	for _, der := range [][]byte{nil, {}, []byte("not a certificate"), {0x30, 0x03, 0x02, 0x01, 0x01}} {
+		_, err := verifier().Verify(context.Background(), der, sig, message)
+		wantCode(t, err, issuance.CertificateInvalid)
+	}
+}
+
+func TestVerifyTruncatedDER(t *testing.T) {
+	card := fixPairs["valid"]
+	sig := sign(t, card, message)
+	der := card.cert.Raw
+	for _, n := range []int{1, 4, len(der) / 2, len(der) - 1} {
+		_, err := verifier().Verify(context.Background(), der[:n], sig, message)
+		wantCode(t, err, issuance.CertificateInvalid)
+	}
+}
+
+func TestVerifyTrailingBytes(t *testing.T) {
+	card := fixPairs["valid"]
+	der := append(append([]byte(nil), card.cert.Raw...), 0)
+	_, err := verifier().Verify(context.Background(), der, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "does not parse")
+}
+
+// A certificate that would be valid in every other way, only too large.
+func TestVerifyOversized(t *testing.T) {
+	key := fixPairs["valid"].key.(*rsa.PrivateKey)
+	padding := make([]byte, MaxCertificateSize)
+	card := issueCustom(t, key, func(c *x509.Certificate) {
+		c.ExtraExtensions = append(c.ExtraExtensions, extension([]int{1, 2, 3, 5}, false, octetString(padding)))
+	})
+	if len(card.cert.Raw) <= MaxCertificateSize {
+		t.Fatalf("certificate is only %d bytes", len(card.cert.Raw))
+	}
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCode(t, err, issuance.CertificateInvalid, "limit")
+}
+
+func TestVerifySignatureOverOtherBytes(t *testing.T) {
+	card := fixPairs["valid"]
+	other := issuance.AuthMessage(challenge, "another-session")
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, other), message)
+	wantCode(t, err, issuance.SignatureInvalid)
+}
+
+func TestVerifySignatureByAnotherCard(t *testing.T) {
+	card, other := fixPairs["valid"], fixPairs["other"]
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, other, message), message)
+	wantCode(t, err, issuance.SignatureInvalid)
+}
+
+func TestVerifyEmptySignature(t *testing.T) {
+	card := fixPairs["valid"]
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, nil, message)
+	wantCode(t, err, issuance.SignatureInvalid)
+}
+
+// Errors are logged: they may name a serial and key id, never the subject.
+func TestVerifyErrorDetailHasNoSubject(t *testing.T) {
+	card := fixPairs["policy"]
+	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	if err == nil {
+		t.Fatal("wrong-policy card accepted")
+	}
+	if cn := card.cert.Subject.CommonName; strings.Contains(err.Error(), cn) {
+		t.Errorf("error %q names the subject %s", err, cn)
+	}
+}
+
+func TestVerifyConcurrent(t *testing.T) {
+	v := verifier()
+	type attempt struct {
+		der, sig []byte
+		want     issuance.CertIdentity
+	}
+	attempts := make([]attempt, crowd)
+	for i := range attempts {
+		card := fixPairs[fmt.Sprintf("c%02d", i)]
+		attempts[i] = attempt{card.cert.Raw, sign(t, card, message), Identity(card.cert)}
+	}
+	errs := make(chan error, crowd)
+	for _, a := range attempts {
+		go func() {
+			got, err := v.Verify(context.Background(), a.der, a.sig, message)
+			if err == nil && got != a.want {
+				err = fmt.Errorf("got identity %+v, want %+v", got, a.want)
+			}
+			errs <- err
+		}()
+	}
+	for range crowd {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	card := fixPairs["valid"]
+	sig := sign(f, card, message)
+	f.Add(card.cert.Raw)
+	f.Add(card.cert.Raw[:len(card.cert.Raw)/2])
+	f.Add(fixPairs["policy"].cert.Raw)
+	f.Add([]byte("garbage"))
+	v := verifier()
+	f.Fuzz(func(t *testing.T, der []byte) {
+		_, err := v.Verify(context.Background(), der, sig, message)
+		if err == nil {
+			// Only a certificate the root really signed may pass.
+			c, perr := x509.ParseCertificate(der)
+			if perr != nil || c.CheckSignatureFrom(fixRoot.cert) != nil {
+				t.Fatalf("accepted a certificate the root did not sign: %x", der)
+			}
+			return
+		}
+		wantCode(t, err, issuance.CertificateInvalid)
+	})
+}
+
+func BenchmarkVerify(b *testing.B) {
+	card := fixPairs["valid"]
+	sig := sign(b, card, message)
+	v := verifier()
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, card.cert.Raw, sig, message); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func extension(oid asn1.ObjectIdentifier, critical bool, value []byte) pkix.Extension {
+	return pkix.Extension{Id: oid, Critical: critical, Value: value}
+}
+
+func octetString(b []byte) []byte {
+	der, err := asn1.Marshal(b)
+	if err != nil {
+		panic(err)
+	}
+	return der
+}

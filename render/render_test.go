@@ -1,0 +1,324 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lgwan/issuance/issuance"
+)
+
+func render(t *testing.T, doc *issuance.Document) ([]byte, int) {
+	t.Helper()
+	r, _ := setup(t)
+	pdf, pages, err := r.Render(context.Background(), doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pdf, pages
+}
+
+// assertInOrder fails unless every want occurs in text, each after the one
+// before.
+func assertInOrder(t *testing.T, text string, want ...string) {
+	t.Helper()
+	at := 0
+	for _, w := range want {
+		i := strings.Index(text[at:], w)
+		if i < 0 {
+			t.Errorf("%q missing or out of reading order in:\n%s", w, text)
+			return
+		}
+		at += i + len(w)
+	}
+}
+
+// The golden test of where each registry field is printed (the Saitama
+// incident: 旧氏 missing for 18 months).
+func TestRenderOnePerson(t *testing.T) {
+	_, seal := setup(t)
+	p := testPerson("P1", "𠮷田", "花子", "よしだ", "はなこ", day(1990, 3, 15), issuance.Female, "世帯主")
+	p.FormerSurname = "佐藤"
+	doc := testDoc(seal, p)
+	pdf, pages := render(t, doc)
+	if pages != 1 {
+		t.Errorf("pages = %d, want 1", pages)
+	}
+	checkPDF(t, pdf)
+
+	// Drawing order is reading order: row by row, label before value.
+	text := pdftotext(t, pdf, "-raw")
+	// 𠮷 (U+20BB7) is outside JIS X 0208 and outside the BMP: it must be
+	// extracted as itself, not as U+20BB.
+	assertInOrder(t, text,
+		doc.ID, "住民票の写し", "住所", "東京都千代田区千代田一丁目1番1号", "世帯主", "𠮷田", "花子",
+		"氏名", "よしだ", "はなこ", "𠮷田", "花子", "性別", "女",
+		"生年月日", "平成2年3月15日",
+		"旧氏", "佐藤",
+		"住民となった年月日", "平成13年4月1日", "住所を定めた年月日", "平成27年10月5日",
+		"以下余白", "この写しは、住民票の原本と相違ないことを証明する。", "令和7年11月21日",
+		"千代田区長", "山田", "一郎")
+	if strings.Contains(text, "続柄") {
+		t.Error("続柄 printed although IncludeRelationship is false")
+	}
+
+	layout := pdftotext(t, pdf, "-layout")
+	for _, w := range []string{"𠮷田", "東京都千代田区千代田一丁目1番1号", "平成2年3月15日", "旧氏", "佐藤"} {
+		if !strings.Contains(layout, w) {
+			t.Errorf("pdftotext -layout lacks %q", w)
+		}
+	}
+	if !regexp.MustCompile(`1\s*/\s*1`).MatchString(layout) {
+		t.Errorf("no page number 1 / 1 in:\n%s", layout)
+	}
+}
+
+func TestRenderRelationshipOnlyWhenAsked(t *testing.T) {
+	_, seal := setup(t)
+	for _, include := range []bool{false, true} {
+		doc := testDoc(seal, household(2)...)
+		doc.Options.IncludeRelationship = include
+		pdf, _ := render(t, doc)
+		text := pdftotext(t, pdf, "-layout")
+		// 世帯主 is always printed as the household's label; the
+		// relationship shows as 続柄 and the wife's 妻.
+		for _, w := range []string{"続柄", "妻"} {
+			if got := strings.Contains(text, w); got != include {
+				t.Errorf("IncludeRelationship=%v: %q printed = %v", include, w, got)
+			}
+		}
+	}
+}
+
+func TestRenderNoFormerSurnameRow(t *testing.T) {
+	_, seal := setup(t)
+	pdf, _ := render(t, testDoc(seal, household(1)...))
+	if strings.Contains(pdftotext(t, pdf, ""), "旧氏") {
+		t.Error("旧氏 row printed for a person without a former surname")
+	}
+}
+
+func TestRenderHousehold6(t *testing.T) {
+	testHousehold(t, 6)
+}
+
+func TestRenderHousehold30(t *testing.T) {
+	testHousehold(t, 30)
+}
+
+// testHousehold renders n members with relationships and checks that each
+// is printed exactly once, and that every page carries the 発行番号 and its
+// "k / N".
+func testHousehold(t *testing.T, n int) {
+	_, seal := setup(t)
+	doc := testDoc(seal, household(n)...)
+	doc.Options.IncludeRelationship = true
+	pdf, pages := render(t, doc)
+	checkPDF(t, pdf)
+	if n > 5 && pages < 2 {
+		t.Errorf("%d persons on %d page(s)", n, pages)
+	}
+	text := pdftotext(t, pdf, "-layout")
+	for i, p := range doc.Persons {
+		want := 1
+		if i == 0 {
+			want += pages // the head is also in every page's header
+		}
+		if c := strings.Count(text, p.GivenName); c != want {
+			t.Errorf("%s printed %d times, want %d", p.GivenName, c, want)
+		}
+		if !strings.Contains(text, Wareki(p.BirthDate)) {
+			t.Errorf("birth date %s missing", Wareki(p.BirthDate))
+		}
+	}
+	sheets := strings.Split(strings.TrimRight(text, "\f\n"), "\f")
+	if len(sheets) != pages {
+		t.Fatalf("pdftotext gives %d pages, Render says %d", len(sheets), pages)
+	}
+	for i, s := range sheets {
+		if !strings.Contains(s, doc.ID) {
+			t.Errorf("page %d lacks the 発行番号", i+1)
+		}
+		if !regexp.MustCompile(fmt.Sprintf(`%d\s*/\s*%d`, i+1, pages)).MatchString(s) {
+			t.Errorf("page %d lacks its page number %d / %d", i+1, i+1, pages)
+		}
+		if !strings.Contains(s, "東京都千代田区千代田一丁目1番1号") {
+			t.Errorf("page %d lacks the address", i+1)
+		}
+	}
+	last := sheets[len(sheets)-1]
+	for _, w := range []string{"この写しは", "令和7年11月21日", "千代田区長"} {
+		if !strings.Contains(last, w) {
+			t.Errorf("last page lacks %q", w)
+		}
+	}
+}
+
+func TestRenderWrapsLongFields(t *testing.T) {
+	_, seal := setup(t)
+	ps := household(1)
+	long := strings.Repeat("東京都千代田区千代田一丁目一番一号ザ・パークハウス千代田", 4)
+	ps[0].GivenName = strings.Repeat("寿限無", 20)
+	doc := testDoc(seal, ps...)
+	doc.Household.Address = long
+	pdf, _ := render(t, doc)
+	checkPDF(t, pdf)
+	flat := strings.Join(strings.Fields(pdftotext(t, pdf, "")), "")
+	for _, w := range []string{long, ps[0].GivenName} {
+		if !strings.Contains(flat, w) {
+			t.Errorf("wrapped text lost characters: %q not in\n%s", w, flat)
+		}
+	}
+}
+
+func TestRenderFailsWhenNothingFits(t *testing.T) {
+	r, seal := setup(t)
+	doc := testDoc(seal, household(1)...)
+	doc.Household.Address = strings.Repeat("東京都千代田区", 1000)
+	_, _, err := r.Render(context.Background(), doc)
+	var e *issuance.Error
+	if !errors.As(err, &e) || !strings.Contains(e.Detail, "fit") {
+		t.Fatalf("err = %v, want an error saying what does not fit", err)
+	}
+}
+
+func TestRenderGlyphUnavailable(t *testing.T) {
+	r, seal := setup(t)
+	for _, tc := range []struct {
+		name  string
+		edit  func(d *issuance.Document)
+		point string
+	}{
+		{"emoji in given name", func(d *issuance.Document) { d.Persons[0].GivenName = "花子\U0001F600" }, "U+1F600"},
+		{"private use in family name", func(d *issuance.Document) { d.Persons[0].FamilyName = "\uE000田" }, "U+E000"},
+		{"ideographic variation sequence", func(d *issuance.Document) { d.Persons[0].FamilyName = "葛\U000E0100西" }, "U+E0100"},
+		{"standard variation selector", func(d *issuance.Document) { d.Persons[0].GivenName = "花\uFE00子" }, "U+FE00"},
+		{"address", func(d *issuance.Document) { d.Household.Address = "東京都\uFFFD" }, "U+FFFD"},
+		{"mayor", func(d *issuance.Document) { d.Municipality.Mayor = "区長\U0010FFFD" }, "U+10FFFD"},
+		{"relationship when printed", func(d *issuance.Document) {
+			d.Options.IncludeRelationship = true
+			d.Persons[0].Relationship = "\U0001F600"
+		}, "U+1F600"},
+		{"control character", func(d *issuance.Document) { d.Persons[0].GivenName = "花\x00子" }, "U+0000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := testDoc(seal, household(1)...)
+			tc.edit(doc)
+			pdf, _, err := r.Render(context.Background(), doc)
+			var e *issuance.Error
+			if !errors.As(err, &e) || e.Code != issuance.GlyphUnavailable {
+				t.Fatalf("err = %v, want GlyphUnavailable", err)
+			}
+			if !strings.Contains(e.Detail, tc.point) {
+				t.Errorf("detail %q does not name %s", e.Detail, tc.point)
+			}
+			if pdf != nil {
+				t.Error("a PDF came back with the error")
+			}
+		})
+	}
+
+	// A field that is not printed cannot make the render fail.
+	doc := testDoc(seal, household(1)...)
+	doc.Persons[0].Relationship = "\U0001F600"
+	if _, _, err := r.Render(context.Background(), doc); err != nil {
+		t.Errorf("unprinted 続柄 failed the render: %v", err)
+	}
+}
+
+func TestRenderRefusals(t *testing.T) {
+	r, seal := setup(t)
+	for _, tc := range []struct {
+		name string
+		edit func(d *issuance.Document)
+		code issuance.Code
+	}{
+		{"other certificate type", func(d *issuance.Document) { d.Type = issuance.Inkan }, issuance.UnsupportedOption},
+		{"no seal", func(d *issuance.Document) { d.Municipality.SealPNG = nil }, issuance.Unavailable},
+		{"seal not a PNG", func(d *issuance.Document) { d.Municipality.SealPNG = []byte("GIF89a") }, issuance.Unavailable},
+		{"no persons", func(d *issuance.Document) { d.Persons = nil }, issuance.Unavailable},
+		{"head not in household", func(d *issuance.Document) { d.Household.Head = "nobody" }, issuance.Unavailable},
+		{"unknown sex code", func(d *issuance.Document) { d.Persons[0].Sex = 9 }, issuance.Unavailable},
+		{"no attestation", func(d *issuance.Document) { d.Attestation = "" }, issuance.Unavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := testDoc(seal, household(1)...)
+			tc.edit(doc)
+			pdf, _, err := r.Render(context.Background(), doc)
+			var e *issuance.Error
+			if !errors.As(err, &e) || e.Code != tc.code {
+				t.Fatalf("err = %v, want %s", err, tc.code)
+			}
+			if pdf != nil {
+				t.Error("a PDF came back with the error")
+			}
+		})
+	}
+}
+
+func TestRenderCancelled(t *testing.T) {
+	r, seal := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := r.Render(ctx, testDoc(seal, household(1)...)); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+// The same document gives the same bytes: the ledger's PDF digest can be
+// re-derived, and nothing of the moment of rendering leaks in.
+func TestRenderDeterministic(t *testing.T) {
+	_, seal := setup(t)
+	doc := testDoc(seal, household(3)...)
+	a, _ := render(t, doc)
+	b, _ := render(t, doc)
+	if !bytes.Equal(a, b) {
+		t.Error("two renders of one document differ")
+	}
+}
+
+// A seal in a form gopdf cannot read itself (16-bit, palette) still prints.
+func TestRenderNormalisesSeal(t *testing.T) {
+	_, seal := setup(t)
+	for name, png := range map[string][]byte{"16-bit": reencode(t, seal, true), "paletted": reencode(t, seal, false)} {
+		t.Run(name, func(t *testing.T) {
+			pdf, _ := render(t, testDoc(png, household(1)...))
+			checkPDF(t, pdf)
+		})
+	}
+}
+
+// Many renders at once, each of a different person: every PDF carries its
+// own person and nobody else (the Yokohama and Kawasaki incidents).
+func TestRenderConcurrent(t *testing.T) {
+	r, seal := setup(t)
+	const n = 50
+	digits := []rune("〇一二三四五六七八九")
+	name := func(i int) string { return "番" + string(digits[i/10]) + string(digits[i%10]) }
+	pdfs := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			p := testPerson(fmt.Sprint("P", i), "試験", name(i), "しけん", "ばん", day(1960+i, 1, 1), issuance.Male, "世帯主")
+			pdfs[i], _, errs[i] = r.Render(context.Background(), testDoc(seal, p))
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("render %d: %v", i, errs[i])
+		}
+		text := pdftotext(t, pdfs[i], "")
+		for j := range n {
+			if got := strings.Contains(text, name(j)); got != (i == j) {
+				t.Errorf("PDF %d contains %s: %v", i, name(j), got)
+			}
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package render
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lgwan/issuance/issuance"
+)
+
+// eras are the modern Japanese eras, newest first, with the first day of
+// each on the Gregorian calendar. 明治 starts on 1868-01-25 because its
+// proclamation applied from the first day of 慶応4年.
+var eras = []struct {
+	name  string
+	start time.Time
+}{
+	{"令和", time.Date(2019, 5, 1, 0, 0, 0, 0, issuance.Tokyo)},
+	{"平成", time.Date(1989, 1, 8, 0, 0, 0, 0, issuance.Tokyo)},
+	{"昭和", time.Date(1926, 12, 25, 0, 0, 0, 0, issuance.Tokyo)},
+	{"大正", time.Date(1912, 7, 30, 0, 0, 0, 0, issuance.Tokyo)},
+	{"明治", time.Date(1868, 1, 25, 0, 0, 0, 0, issuance.Tokyo)},
+}
+
+// Wareki formats the calendar day of t in Asia/Tokyo as a 和暦 date, e.g.
+// 令和7年11月21日, with 元年 for the first year of an era. Registry dates are
+// midnight in Asia/Tokyo and IssuedAt is an instant; reading both in Tokyo
+// gives the day a Japanese reader expects.
+//
+// The zero time is an absent date and gives "". Month and day are Gregorian,
+// which is right from 1873 (明治6年), when Japan adopted that calendar;
+// earlier days, which no living resident has, are printed in the western
+// calendar rather than wrongly.
+func Wareki(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.In(issuance.Tokyo)
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, issuance.Tokyo)
+	for _, e := range eras {
+		if day.Before(e.start) {
+			continue
+		}
+		if day.Year() < 1873 {
+			break
+		}
+		year := strconv.Itoa(day.Year()-e.start.Year()+1) + "年"
+		if year == "1年" {
+			year = "元年"
+		}
+		return fmt.Sprintf("%s%s%d月%d日", e.name, year, day.Month(), day.Day())
+	}
+	return fmt.Sprintf("西暦%d年%d月%d日", day.Year(), day.Month(), day.Day())
+}

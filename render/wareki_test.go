@@ -1,0 +1,44 @@
+package render
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lgwan/issuance/issuance"
+)
+
+func TestWareki(t *testing.T) {
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{day(2025, 11, 21), "令和7年11月21日"},
+		{day(2019, 5, 1), "令和元年5月1日"},
+		{day(2019, 4, 30), "平成31年4月30日"},
+		{day(2020, 1, 1), "令和2年1月1日"},
+		{day(1989, 1, 8), "平成元年1月8日"},
+		{day(1989, 1, 7), "昭和64年1月7日"},
+		{day(1990, 1, 1), "平成2年1月1日"},
+		{day(1926, 12, 25), "昭和元年12月25日"},
+		{day(1926, 12, 24), "大正15年12月24日"},
+		{day(1927, 1, 1), "昭和2年1月1日"},
+		{day(1912, 7, 30), "大正元年7月30日"},
+		{day(1912, 7, 29), "明治45年7月29日"},
+		{day(1913, 1, 1), "大正2年1月1日"},
+		{day(1873, 1, 1), "明治6年1月1日"},
+		{day(1900, 2, 28), "明治33年2月28日"},
+		// Before the Gregorian calendar was adopted: western calendar.
+		{day(1872, 12, 31), "西暦1872年12月31日"},
+		{time.Time{}, ""},
+		// An instant is read in Asia/Tokyo: 15:00 UTC on 30 April 2019 is
+		// already 1 May in Japan.
+		{time.Date(2019, 4, 30, 15, 0, 0, 0, time.UTC), "令和元年5月1日"},
+		{time.Date(2019, 4, 30, 14, 59, 59, 0, time.UTC), "平成31年4月30日"},
+		// A registry date at midnight in Tokyo keeps its day.
+		{time.Date(2000, 2, 29, 0, 0, 0, 0, issuance.Tokyo), "平成12年2月29日"},
+	} {
+		if got := Wareki(tc.t); got != tc.want {
+			t.Errorf("Wareki(%v) = %q, want %q", tc.t, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package soap
+
+// Test doubles: the smallest in-memory collaborators that let issuance.Service
+// run, so that these tests exercise the wire. They hold no business rule of
+// their own; the database-backed end-to-end test lives elsewhere.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lgwan/issuance/issuance"
+)
+
+const (
+	testLG   = "131016"
+	testCert = "test-card-p001" // the only certificate the fake verifier accepts
+)
+
+// fakeLedger keeps sessions and issuances in maps and counts calls, so a
+// test can assert that a refused request never reached the Service's data.
+type fakeLedger struct {
+	mu        sync.Mutex
+	sessions  map[string]issuance.Session
+	issuances map[string]issuance.Issuance
+	calls     atomic.Int64
+	fail      error // when set, CreateSession returns it
+}
+
+func newFakeLedger() *fakeLedger {
+	return &fakeLedger{sessions: map[string]issuance.Session{}, issuances: map[string]issuance.Issuance{}}
+}
+
+func (l *fakeLedger) CreateSession(_ context.Context, s issuance.Session) error {
+	l.calls.Add(1)
+	if l.fail != nil {
+		return l.fail
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sessions[s.ID] = s
+	return nil
+}
+
+func (l *fakeLedger) Session(_ context.Context, id string) (issuance.Session, error) {
+	l.calls.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s, ok := l.sessions[id]
+	if !ok {
+		return s, issuance.Fault(issuance.SessionUnknown, "no session %s", id)
+	}
+	return s, nil
+}
+
+func (l *fakeLedger) Authenticate(_ context.Context, id, personID string, cert issuance.CertIdentity, _ time.Time) error {
+	l.calls.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sessions[id]
+	s.State, s.PersonID, s.Cert = issuance.SessionAuthenticated, personID, cert
+	l.sessions[id] = s
+	return nil
+}
+
+func (l *fakeLedger) EndSession(_ context.Context, id string, _ time.Time) error {
+	l.calls.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sessions[id]
+	s.State = issuance.SessionEnded
+	l.sessions[id] = s
+	return nil
+}
+
+func (l *fakeLedger) ReserveIssuance(_ context.Context, is issuance.Issuance, _ time.Time) error {
+	l.calls.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.issuances[is.ID] = is
+	return nil
+}
+
+func (l *fakeLedger) Issuance(_ context.Context, id string) (issuance.Issuance, error) {
+	l.calls.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	is, ok := l.issuances[id]
+	if !ok {
+		return is, issuance.Fault(issuance.SessionUnknown, "no issuance %s", id)
+	}
+	return is, nil
+}
+
+func (l *fakeLedger) ConfirmIssuance(_ context.Context, id string, o issuance.Outcome, _ string, _ time.Time) (issuance.IssuanceStatus, error) {
+	l.calls.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	is := l.issuances[id]
+	is.Status = issuance.Issued
+	if o == issuance.Failed {
+		is.Status = issuance.Voided
+	}
+	l.issuances[id] = is
+	return is.Status, nil
+}
+
+func (l *fakeLedger) ExpireSessions(context.Context, time.Time) (int, error) { return 0, nil }
+
+func (l *fakeLedger) sessionCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.sessions)
+}
+
+// fakeRegistry holds one household of two adults.
+type fakeRegistry struct{}
+
+var testHousehold = issuance.Household{
+	LGCode: testLG, ID: "hh1", Head: "p001", Address: "東京都千代田区千代田一丁目1番1号",
+	Members: []issuance.Person{
+		{LGCode: testLG, ID: "p001", FamilyName: "山田", GivenName: "太郎", HouseholdID: "hh1",
+			BirthDate: time.Date(1980, 4, 1, 0, 0, 0, 0, issuance.Tokyo), Status: issuance.StatusResident},
+		{LGCode: testLG, ID: "p002", FamilyName: "山田", GivenName: "花子", HouseholdID: "hh1",
+			BirthDate: time.Date(1982, 5, 2, 0, 0, 0, 0, issuance.Tokyo), Status: issuance.StatusResident},
+	},
+}
+
+func (fakeRegistry) PersonByCertificate(_ context.Context, lg string, id issuance.CertIdentity) (issuance.Person, error) {
+	if lg != testLG || id.Serial != "1" {
+		return issuance.Person{}, issuance.Fault(issuance.PersonNotFound, "serial %s", id.Serial)
+	}
+	return testHousehold.Members[0], nil
+}
+
+func (fakeRegistry) Household(context.Context, string, string) (issuance.Household, error) {
+	return testHousehold, nil
+}
+
+// fakeVerifier accepts testCert with the "signature" sha256(message).
+type fakeVerifier struct{}
+
+func fakeSign(message []byte) []byte { s := sha256.Sum256(message); return s[:] }
+
+func (fakeVerifier) Verify(_ context.Context, cert, sig, message []byte) (issuance.CertIdentity, error) {
+	if string(cert) != testCert {
+		return issuance.CertIdentity{}, issuance.Fault(issuance.CertificateInvalid, "unknown test certificate")
+	}
+	if !bytes.Equal(sig, fakeSign(message)) {
+		return issuance.CertIdentity{}, issuance.Fault(issuance.SignatureInvalid, "bad test signature")
+	}
+	return issuance.CertIdentity{IssuerKeyID: "aa", Serial: "1"}, nil
+}
+
+type fakeRenderer struct{}
+
+func (fakeRenderer) Render(context.Context, *issuance.Document) ([]byte, int, error) {
+	return []byte("%PDF-1.7 test\n"), 1, nil
+}
+
+// memReplay is Replay in a map, following the interface's contract.
+type memReplay struct {
+	mu      sync.Mutex
+	entries map[string]*memEntry
+	claims  atomic.Int64
+}
+
+type memEntry struct {
+	hash   []byte
+	answer *Stored // nil while being answered
+}
+
+func newMemReplay() *memReplay { return &memReplay{entries: map[string]*memEntry{}} }
+
+func (m *memReplay) Claim(_ context.Context, id string, hash []byte) (*Stored, error) {
+	m.claims.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[id]
+	switch {
+	case !ok:
+		m.entries[id] = &memEntry{hash: bytes.Clone(hash)}
+		return nil, nil
+	case !bytes.Equal(e.hash, hash):
+		return nil, issuance.Fault(issuance.DuplicateRequest, "requestId %s reused", id)
+	case e.answer == nil:
+		return nil, issuance.Fault(issuance.Unavailable, "requestId %s in progress", id)
+	}
+	return &Stored{Status: e.answer.Status, Body: bytes.Clone(e.answer.Body)}, nil
+}
+
+func (m *memReplay) Complete(_ context.Context, id string, a Stored) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.entries[id].answer = &Stored{Status: a.Status, Body: bytes.Clone(a.Body)}
+	return nil
+}
+
+func (m *memReplay) Release(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.entries, id)
+	return nil
+}
+
+func (m *memReplay) has(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.entries[id]
+	return ok
+}

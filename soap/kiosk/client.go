@@ -1,0 +1,183 @@
+package kiosk
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	gsoap "github.com/hooklift/gowsdl/soap"
+
+	"github.com/lgwan/issuance/soap/wsdlgen"
+)
+
+const envNS = "http://schemas.xmlsoap.org/soap/envelope/"
+
+// Client talks to one server endpoint as one kiosk terminal. It is safe for
+// concurrent use: each call builds its own envelope.
+type Client struct {
+	URL          string
+	LGCode       string
+	TerminalID   string
+	OperatorCode string
+	HTTP         *http.Client
+	Now          func() time.Time // the kiosk's clock, for sentAt
+}
+
+// NewClient returns a client for the kit's endpoint, municipality lgCode and
+// a terminal id.
+func (k *Kit) NewClient(lgCode, terminalID string) *Client {
+	return &Client{
+		URL: k.Endpoints.SOAP, LGCode: lgCode, TerminalID: terminalID, OperatorCode: "SIM",
+		HTTP: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: k.TLS(), MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true}},
+		Now: time.Now,
+	}
+}
+
+// Fault is a SOAP fault answered by the server.
+type Fault struct {
+	FaultCode string // soap:Client or soap:Server
+	wsdlgen.IssuanceFault
+}
+
+func (f *Fault) Error() string {
+	s := "fault " + f.Code
+	if f.Reason != "" {
+		s += "(" + f.Reason + ")"
+	}
+	return s + ": " + f.Message
+}
+
+// Answer is what came back for one request besides the body.
+type Answer struct {
+	RequestID string
+	Header    wsdlgen.ResponseHeader
+	Raw       []byte
+}
+
+type reqEnvelope struct {
+	XMLName xml.Name `xml:"soap:Envelope"`
+	NS      string   `xml:"xmlns:soap,attr"`
+	Header  struct {
+		H *wsdlgen.RequestHeader
+	} `xml:"soap:Header"`
+	Body struct {
+		Op any
+	} `xml:"soap:Body"`
+}
+
+type respEnvelope struct {
+	Header struct {
+		H wsdlgen.ResponseHeader
+	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Header"`
+	Body struct {
+		Inner []byte `xml:",innerxml"`
+		Fault *struct {
+			FaultCode string `xml:"faultcode"`
+			Detail    struct {
+				F wsdlgen.IssuanceFault
+			} `xml:"detail"`
+		} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Fault"`
+	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
+}
+
+// NewRequestID returns a fresh UUID for a request header.
+func NewRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// Call sends op under a fresh requestId and decodes the answer into out.
+func (c *Client) Call(ctx context.Context, op, out any) (*Answer, error) {
+	return c.CallID(ctx, NewRequestID(), op, out)
+}
+
+// CallID sends op with the given requestId. The answer must echo the
+// requestId and carry the SHA-256 of exactly the bytes sent; otherwise it is
+// not this request's answer and is rejected.
+func (c *Client) CallID(ctx context.Context, requestID string, op, out any) (*Answer, error) {
+	body, err := c.Envelope(requestID, op)
+	if err != nil {
+		return nil, err
+	}
+	return c.Post(ctx, requestID, body, out)
+}
+
+// Envelope builds the request bytes for op.
+func (c *Client) Envelope(requestID string, op any) ([]byte, error) {
+	env := reqEnvelope{NS: envNS}
+	env.Header.H = &wsdlgen.RequestHeader{RequestId: requestID, LgCode: c.LGCode, TerminalId: c.TerminalID,
+		OperatorCode: c.OperatorCode, SentAt: gsoap.CreateXsdDateTime(c.Now(), true)}
+	env.Body.Op = op
+	b, err := xml.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), b...), nil
+}
+
+// Post sends prepared request bytes and checks the binding of the answer.
+func (c *Client) Post(ctx context.Context, requestID string, body []byte, out any) (*Answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("SOAPAction", `""`)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	var env respEnvelope
+	if err := xml.Unmarshal(raw, &env); err != nil {
+		return nil, fmt.Errorf("answer is not a SOAP envelope (HTTP %d): %w", resp.StatusCode, err)
+	}
+	a := &Answer{RequestID: requestID, Header: env.Header.H, Raw: raw}
+	sum := sha256.Sum256(body)
+	if a.Header.RequestId != requestID || string(a.Header.RequestHash) != hex.EncodeToString(sum[:]) {
+		return a, fmt.Errorf("answer not bound to this request: requestId %q hash %q", a.Header.RequestId, a.Header.RequestHash)
+	}
+	if env.Body.Fault != nil {
+		return a, &Fault{FaultCode: env.Body.Fault.FaultCode, IssuanceFault: env.Body.Fault.Detail.F}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return a, fmt.Errorf("HTTP %d without a fault", resp.StatusCode)
+	}
+	if out != nil {
+		if err := xml.Unmarshal(env.Body.Inner, out); err != nil {
+			return a, fmt.Errorf("decode answer: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Signature is what the card computes at the kiosk: RSA PKCS#1 v1.5 SHA-256
+// over challenge || sessionId.
+func (c *Card) Signature(challenge []byte, sessionID string) ([]byte, error) {
+	h := sha256.Sum256(append(append([]byte{}, challenge...), sessionID...))
+	return c.key.Sign(rand.Reader, h[:], crypto.SHA256)
+}
+
+// b64 is the lexical form the generated types carry for base64Binary.
+func b64(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
+
+func unb64(b []byte) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(string(bytes.TrimSpace(b)))
+}

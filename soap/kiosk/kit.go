@@ -1,0 +1,137 @@
+package kiosk
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Endpoints is var/demo/endpoints.json.
+type Endpoints struct {
+	SOAP           string   `json:"soap"`
+	WSDL           string   `json:"wsdl"`
+	Web            string   `json:"web"`
+	Metrics        string   `json:"metrics"`
+	Municipalities []string `json:"municipalities"`
+	ClientCert     string   `json:"clientCert"`
+	ClientKey      string   `json:"clientKey"`
+	CABundle       string   `json:"caBundle"`
+}
+
+// Refusal is a certificate type (or "*" for Authenticate itself) that must
+// be refused to a card, with the expected fault or reason code.
+type Refusal struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+// Card is one entry of var/demo/cards.json.
+type Card struct {
+	ID       string    `json:"id"`
+	LGCode   string    `json:"lgCode"`
+	Name     string    `json:"name"`
+	AuthKey  string    `json:"authKey"`
+	AuthCert string    `json:"authCert"`
+	Offers   []string  `json:"offers"`
+	Refusals []Refusal `json:"refusals"`
+
+	cert []byte        // DER
+	key  crypto.Signer // the card's private key (on a real card it never leaves the chip)
+}
+
+// Kit is the demo kit: everything a centre needs to talk to the server.
+type Kit struct {
+	Dir       string
+	Endpoints Endpoints
+	Cards     []*Card
+	tls       *tls.Config
+}
+
+// LoadKit reads a demo kit directory (var/demo).
+func LoadKit(dir string) (*Kit, error) {
+	k := &Kit{Dir: dir}
+	if err := readJSON(filepath.Join(dir, "endpoints.json"), &k.Endpoints); err != nil {
+		return nil, err
+	}
+	if err := readJSON(filepath.Join(dir, "cards.json"), &k.Cards); err != nil {
+		return nil, err
+	}
+	for _, c := range k.Cards {
+		var err error
+		if c.cert, err = readPEM(filepath.Join(dir, c.AuthCert), "CERTIFICATE"); err != nil {
+			return nil, fmt.Errorf("card %s: %w", c.ID, err)
+		}
+		keyDER, err := readPEM(filepath.Join(dir, c.AuthKey), "PRIVATE KEY")
+		if err != nil {
+			return nil, fmt.Errorf("card %s: %w", c.ID, err)
+		}
+		key, err := x509.ParsePKCS8PrivateKey(keyDER)
+		if err != nil {
+			return nil, fmt.Errorf("card %s: %w", c.ID, err)
+		}
+		signer, ok := key.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("card %s: key cannot sign", c.ID)
+		}
+		c.key = signer
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, k.Endpoints.ClientCert), filepath.Join(dir, k.Endpoints.ClientKey))
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, k.Endpoints.CABundle))
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("caBundle holds no certificate")
+	}
+	k.tls = &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return k, nil
+}
+
+// TLS returns the centre's TLS configuration (client certificate, server CA).
+func (k *Kit) TLS() *tls.Config { return k.tls.Clone() }
+
+// Card returns the card with the given id.
+func (k *Kit) Card(id string) (*Card, error) {
+	for _, c := range k.Cards {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("no card %q in the kit", id)
+}
+
+// CertDER is the card's user-authentication certificate.
+func (c *Card) CertDER() []byte { return c.cert }
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func readPEM(path, typ string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != typ {
+		return nil, fmt.Errorf("%s: no %s PEM block", path, typ)
+	}
+	return blk.Bytes, nil
+}

@@ -1,0 +1,199 @@
+package soap
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/hooklift/gowsdl/soap"
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/soap/wsdlgen"
+)
+
+// operation is one operation of the WSDL: how to decode its request and how
+// to answer it. The answer is a generated response type.
+type operation struct {
+	name       string
+	newRequest func() any
+	call       func(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error)
+}
+
+// operations are keyed by the local name of the Body's element.
+var operations = map[string]*operation{}
+
+func init() {
+	for _, op := range []*operation{
+		{"BeginSession", func() any { return new(wsdlgen.BeginSession) }, beginSession},
+		{"Authenticate", func() any { return new(wsdlgen.Authenticate) }, authenticate},
+		{"RequestCertificate", func() any { return new(wsdlgen.RequestCertificate) }, requestCertificate},
+		{"ConfirmIssuance", func() any { return new(wsdlgen.ConfirmIssuance) }, confirmIssuance},
+		{"EndSession", func() any { return new(wsdlgen.EndSession) }, endSession},
+		// Declared in the WSDL so clients can be built now; a later issue
+		// implements them.
+		{"ApplyHonsekiRegistration", func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, notImplemented},
+		{"GetRegistrationStatus", func() any { return new(wsdlgen.GetRegistrationStatus) }, notImplemented},
+		{"Reconcile", func() any { return new(wsdlgen.Reconcile) }, notImplemented},
+	} {
+		operations[op.name] = op
+	}
+}
+
+// missing reports the first required field that is empty. The generated
+// types cannot tell an absent element from an empty one, and for these
+// fields neither is acceptable.
+func missing(op string, fields ...string) error {
+	for i := 0; i < len(fields); i += 2 {
+		if fields[i+1] == "" {
+			return malformed("%s: %s missing", op, fields[i])
+		}
+	}
+	return nil
+}
+
+// unbase64 decodes xsd:base64Binary. The generated types hold the lexical
+// form (encoding/xml does not base64 []byte), and the lexical form may be
+// folded over lines.
+func unbase64(op, field string, b []byte) ([]byte, error) {
+	out, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(b)), ""))
+	if err != nil || len(out) == 0 {
+		return nil, malformed("%s: %s is not base64", op, field)
+	}
+	return out, nil
+}
+
+func base64Of(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
+
+// dateTime is an xsd:dateTime in Japan time, +09:00.
+func dateTime(t time.Time) soap.XSDDateTime {
+	return soap.CreateXsdDateTime(t.In(issuance.Tokyo), true)
+}
+
+func beginSession(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	r := req.(*wsdlgen.BeginSession)
+	if err := missing("BeginSession", "terminalId", r.TerminalId); err != nil {
+		return nil, err
+	}
+	// The session belongs to the terminal of the header; a body naming
+	// another one is a confused client, not a second terminal.
+	if r.TerminalId != c.TerminalID {
+		return nil, malformed("BeginSession: terminalId differs from the header's")
+	}
+	st, err := s.svc.BeginSession(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &wsdlgen.BeginSessionResponse{
+		SessionId: st.SessionID,
+		Challenge: base64Of(st.Challenge),
+		ExpiresAt: dateTime(st.ExpiresAt),
+	}, nil
+}
+
+func authenticate(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	r := req.(*wsdlgen.Authenticate)
+	if err := missing("Authenticate", "sessionId", r.SessionId); err != nil {
+		return nil, err
+	}
+	cert, err := unbase64("Authenticate", "userCertificate", r.UserCertificate)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := unbase64("Authenticate", "signature", r.Signature)
+	if err != nil {
+		return nil, err
+	}
+	offers, err := s.svc.Authenticate(ctx, c, r.SessionId, cert, sig)
+	if err != nil {
+		return nil, err
+	}
+	resp := &wsdlgen.AuthenticateResponse{}
+	for _, o := range offers {
+		fee, avail := wsdlgen.Yen(o.Fee), wsdlgen.Flag(o.Available)
+		w := &wsdlgen.Offer{
+			Type_:             string(o.Type),
+			Name:              o.Name,
+			Fee:               &fee,
+			Available:         &avail,
+			UnavailableReason: string(o.UnavailableReason),
+			Options:           o.Options,
+			Languages:         o.Languages,
+		}
+		for _, m := range o.Members {
+			w.Members = append(w.Members, &wsdlgen.Member{MemberRef: m.Ref, Name: m.Name})
+		}
+		for _, y := range o.TaxYears {
+			w.TaxYears = append(w.TaxYears, int32(y))
+		}
+		resp.Menu = append(resp.Menu, w)
+	}
+	return resp, nil
+}
+
+func requestCertificate(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	r := req.(*wsdlgen.RequestCertificate)
+	if err := missing("RequestCertificate", "sessionId", r.SessionId, "type", r.Type_); err != nil {
+		return nil, err
+	}
+	if r.Copies < 1 { // absent, or below the schema's minInclusive
+		return nil, malformed("RequestCertificate: copies missing or below 1")
+	}
+	cr := issuance.CertificateRequest{
+		SessionID: r.SessionId,
+		Type:      issuance.CertType(r.Type_),
+		Copies:    int(r.Copies),
+		Language:  r.Language,
+	}
+	if o := r.Options; o != nil {
+		cr.Options = issuance.Options{
+			Scope:               issuance.Scope(o.Scope),
+			MemberRefs:          o.MemberRef,
+			IncludeHonseki:      o.IncludeHonseki,
+			IncludeRelationship: o.IncludeRelationship,
+			IncludeMyNumber:     o.IncludeMyNumber,
+			TaxYear:             int(o.TaxYear),
+			KosekiScope:         o.KosekiScope,
+		}
+	}
+	ic, err := s.svc.RequestCertificate(ctx, c, cr)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.issued.WithLabelValues(c.LGCode, string(cr.Type)).Inc()
+	fee := wsdlgen.Yen(ic.Fee)
+	return &wsdlgen.RequestCertificateResponse{
+		IssuanceId: ic.IssuanceID,
+		Fee:        &fee,
+		PageCount:  int32(ic.PageCount),
+		Pdf:        base64Of(ic.PDF),
+		PdfSha256:  []byte(hex.EncodeToString(ic.PDFSHA256)),
+	}, nil
+}
+
+func confirmIssuance(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	r := req.(*wsdlgen.ConfirmIssuance)
+	if err := missing("ConfirmIssuance", "issuanceId", r.IssuanceId, "outcome", r.Outcome); err != nil {
+		return nil, err
+	}
+	st, err := s.svc.ConfirmIssuance(ctx, c, r.IssuanceId, issuance.Outcome(r.Outcome), r.Reason)
+	if err != nil {
+		return nil, err
+	}
+	return &wsdlgen.ConfirmIssuanceResponse{Status: string(st)}, nil
+}
+
+func endSession(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	r := req.(*wsdlgen.EndSession)
+	if err := missing("EndSession", "sessionId", r.SessionId); err != nil {
+		return nil, err
+	}
+	if err := s.svc.EndSession(ctx, c, r.SessionId); err != nil {
+		return nil, err
+	}
+	return &wsdlgen.EndSessionResponse{}, nil
+}
+
+func notImplemented(_ *Server, _ context.Context, _ issuance.Caller, req any) (any, error) {
+	return nil, issuance.Fault(issuance.UnsupportedOption, "%T is not implemented in this version", req)
+}
