@@ -370,3 +370,79 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// Bad input gets a specific fault, HTTP 500, and changes nothing: no
+// session, no issuance, no stored answer.
+func TestBadInputChangesNothing(t *testing.T) {
+	ts := startServer(t)
+	c := ts.kit.NewClient("131016", "T-1")
+	good, err := c.Envelope(kiosk.NewRequestID(), &wsdlgen.BeginSession{TerminalId: "T-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		body string
+		code string
+	}{
+		"malformed XML": {string(good[:len(good)-20]), "MalformedRequest"},
+		"DTD with entities": {`<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>` +
+			strings.Replace(string(good[len(`<?xml version="1.0" encoding="UTF-8"?>`):]), "T-1</terminalId>", "&b;</terminalId>", 1), "MalformedRequest"},
+		"external entity":      {`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>`, "MalformedRequest"},
+		"SOAP 1.2 envelope":    {strings.ReplaceAll(string(good), "http://schemas.xmlsoap.org/soap/envelope/", "http://www.w3.org/2003/05/soap-envelope"), "MalformedRequest"},
+		"oversized body":       {string(good) + strings.Repeat(" ", 300<<10), "RequestTooLarge"},
+		"unknown municipality": {strings.Replace(string(good), "<lgCode>131016</lgCode>", "<lgCode>999999</lgCode>", 1), "UnknownMunicipality"},
+	}
+	for name, tc := range cases {
+		req, _ := http.NewRequest(http.MethodPost, ts.kit.Endpoints.SOAP, strings.NewReader(tc.body))
+		resp, err := c.HTTP.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 500 || !strings.Contains(string(b), "<code>"+tc.code+"</code>") {
+			t.Errorf("%s: HTTP %d %s, want fault %s", name, resp.StatusCode, b, tc.code)
+		}
+		if strings.Contains(string(b), "root:") {
+			t.Errorf("%s: the answer leaks a file", name)
+		}
+	}
+	var sessions, replays int
+	ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM kiosk_session`).Scan(&sessions)
+	ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM request_replay WHERE http_status = 200`).Scan(&replays)
+	if sessions != 0 || replays != 0 {
+		t.Fatalf("bad input had effects: %d sessions, %d stored answers", sessions, replays)
+	}
+}
+
+// Ending the session before confirming keeps the issuance as UNCONFIRMED for
+// reconciliation; a FAILED outcome voids it.
+func TestUnconfirmedAndVoided(t *testing.T) {
+	ts := startServer(t)
+	card, _ := ts.kit.Card("p004")
+	c := ts.kit.NewClient(card.LGCode, "T-1")
+	res, err := c.Flow(context.Background(), card, kiosk.Request{Outcome: "FAILED"})
+	if err != nil || res.Status != "VOIDED" {
+		t.Fatalf("failed print: %+v %v", res, err)
+	}
+	sid, _, err := c.Session(context.Background(), card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cert wsdlgen.RequestCertificateResponse
+	if _, err := c.Call(context.Background(), &wsdlgen.RequestCertificate{SessionId: sid, Type_: "JUMINHYO", Copies: 1}, &cert); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(context.Background(), &wsdlgen.EndSession{SessionId: sid}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	ts.pool.QueryRow(context.Background(), `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status)
+	if status != "UNCONFIRMED" {
+		t.Fatalf("status after EndSession without confirmation: %q", status)
+	}
+	// The ended session can no longer be used.
+	if _, err := c.Call(context.Background(), &wsdlgen.RequestCertificate{SessionId: sid, Type_: "JUMINHYO", Copies: 1}, nil); faultOf(err) == nil || faultOf(err).Code != "SessionUnknown" {
+		t.Fatalf("request on an ended session: %v", err)
+	}
+}
