@@ -117,7 +117,12 @@ type Person struct {
 	BecameResidentOn time.Time
 	AddressSince     time.Time // 住所を定めた年月日
 	Status           ResidentStatus
-	SupportMeasure   bool // 支援措置: never issue anything concerning this person
+	SupportMeasure   bool             // 支援措置: never issue anything concerning this person
+	MyNumber         string           // 個人番号: printed only when asked; encrypted at rest
+	Honseki          string           // 本籍 (Japanese nationals)
+	Hittousha        string           // 筆頭者
+	PreviousAddress  string           // 前住所
+	Foreign          *ForeignResident // nil for Japanese nationals
 }
 
 // FullName is family and given name separated by one ordinary space, as
@@ -182,7 +187,12 @@ type Document struct {
 	Household    Household // address and head of the household
 	Persons      []Person  // the persons printed, in order
 	Options      Options
-	Attestation  string // 認証文
+	Attestation  string            // 認証文
+	Language     string            // "" or "ja"; else the language of the labels (brief §2)
+	Items        []string          // 記載事項証明書: the items certified
+	Seal         *SealRegistration // 印鑑登録証明書
+	Tax          *TaxRecord        // tax certificates
+	Koseki       *Koseki           // 戸籍 certificates and 戸籍の附票
 }
 
 // Renderer turns a Document into a PDF. A character it cannot print exactly
