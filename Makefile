@@ -3,6 +3,7 @@
 #               migrate, create dev keys + demo data + demo kit, serve
 #   make test   the whole suite with the race detector on a throwaway PostgreSQL
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GO    ?= go
 
 # Debian packages the project needs at run and test time.
@@ -10,7 +11,7 @@ DEB_PACKAGES := postgresql-15 fonts-ipamj-mincho poppler-utils qpdf python3-zeep
 
 RUN_STEPS := bin/issuance migrate && bin/issuance demo && exec bin/issuance serve --config var/issuance.yaml
 
-.PHONY: run test deps build vet bench bench-soap clean
+.PHONY: run test deps build vet bench bench-soap bench-pki bench-render bench-sync clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -42,3 +43,17 @@ test: deps vet
 
 clean:
 	rm -rf bin var
+
+# Benchmarks report their figures as b.ReportMetric(v, "BENCH:<name>:<unit>");
+# this turns each into a line "BENCH <name> <value> <unit>".
+BENCHFMT := awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /^BENCH:/) { split($$i, a, ":"); print "BENCH", a[2], $$(i-1), a[3] } } /^(FAIL|panic|---)/ { print > "/dev/stderr" }'
+DEVDB := bin/devdb -ephemeral --
+
+bench: bench-soap
+
+bin/devdb: $(wildcard cmd/devdb/*.go)
+	@mkdir -p bin
+	$(GO) build -o bin/devdb ./cmd/devdb
+
+bench-soap: deps bin/devdb
+	@$(DEVDB) $(GO) test -run '^$$' -bench 'KioskFlow' -benchtime 2000x ./cmd/issuance/ | $(BENCHFMT)

@@ -41,7 +41,7 @@ var (
 // fixture generates the keys, seals and demo data once per test binary (RSA
 // key generation is the slow part); each test gets its own database and
 // server.
-func fixture(t *testing.T) (string, demoData) {
+func fixture(t testing.TB) (string, demoData) {
 	t.Helper()
 	fixtureOnce.Do(func() {
 		fixtureDir, fixtureErr = os.MkdirTemp("", "issuance-e2e-")
@@ -86,7 +86,7 @@ type testServer struct {
 
 // startServer runs a node on its own database, on loopback ports chosen by
 // the system, and writes a demo kit for it.
-func startServer(t *testing.T) *testServer {
+func startServer(t testing.TB) *testServer {
 	t.Helper()
 	dir, data := fixture(t)
 	db := dbtest.New(t)
@@ -139,7 +139,7 @@ func startServer(t *testing.T) *testServer {
 	return &testServer{server: s, kit: kit, dir: dir}
 }
 
-func pdfText(t *testing.T, pdf []byte) string {
+func pdfText(t testing.TB, pdf []byte) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "c.pdf")
 	if err := os.WriteFile(f, pdf, 0o644); err != nil {

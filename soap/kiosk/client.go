@@ -30,6 +30,9 @@ type Client struct {
 	OperatorCode string
 	HTTP         *http.Client
 	Now          func() time.Time // the kiosk's clock, for sentAt
+	// URLFunc, when set, picks the endpoint for each request (several
+	// nodes behind no load balancer, as in tests and load runs).
+	URLFunc func() string
 }
 
 // NewClient returns a client for the kit's endpoint, municipality lgCode and
@@ -130,7 +133,11 @@ func (c *Client) Envelope(requestID string, op any) ([]byte, error) {
 
 // Post sends prepared request bytes and checks the binding of the answer.
 func (c *Client) Post(ctx context.Context, requestID string, body []byte, out any) (*Answer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	url := c.URL
+	if c.URLFunc != nil {
+		url = c.URLFunc()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
