@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,12 +18,7 @@ import (
 // visits per second and the 99th percentile of a visit's duration.
 func BenchmarkKioskFlow(b *testing.B) {
 	ts := startServer(b)
-	var cards []*kiosk.Card
-	for _, c := range ts.kit.Cards {
-		if strings.HasPrefix(c.ID, "c") {
-			cards = append(cards, c)
-		}
-	}
+	cards := syntheticCards(ts.kit)
 	var (
 		mu        sync.Mutex
 		durations []time.Duration

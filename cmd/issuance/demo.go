@@ -19,6 +19,7 @@ import (
 	"github.com/lgwan/issuance/pki"
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/render"
+	"github.com/lgwan/issuance/soap/kiosk"
 )
 
 // demoData is testdata/demo/demo.json: the demo municipalities and people.
@@ -53,39 +54,11 @@ type demoPerson struct {
 	Status         string `json:"status"`
 	SupportMeasure bool   `json:"supportMeasure"`
 	Card           *struct {
-		ID       string       `json:"id"`
-		Kind     string       `json:"kind"`
-		Offers   []string     `json:"offers"`
-		Refusals []kitRefusal `json:"refusals"`
+		ID       string          `json:"id"`
+		Kind     string          `json:"kind"`
+		Offers   []string        `json:"offers"`
+		Refusals []kiosk.Refusal `json:"refusals"`
 	} `json:"card"`
-}
-
-type kitRefusal struct {
-	Type   string `json:"type"`
-	Reason string `json:"reason"`
-}
-
-// kitCard is one entry of var/demo/cards.json (interface.md: names fixed).
-type kitCard struct {
-	ID       string       `json:"id"`
-	LGCode   string       `json:"lgCode"`
-	Name     string       `json:"name"`
-	AuthKey  string       `json:"authKey"`
-	AuthCert string       `json:"authCert"`
-	Offers   []string     `json:"offers"`
-	Refusals []kitRefusal `json:"refusals"`
-}
-
-// kitEndpoints is var/demo/endpoints.json (interface.md: names fixed).
-type kitEndpoints struct {
-	SOAP           string   `json:"soap"`
-	WSDL           string   `json:"wsdl"`
-	Web            string   `json:"web"`
-	Metrics        string   `json:"metrics"`
-	Municipalities []string `json:"municipalities"`
-	ClientCert     string   `json:"clientCert"`
-	ClientKey      string   `json:"clientKey"`
-	CABundle       string   `json:"caBundle"`
 }
 
 type demoCmd struct {
@@ -327,7 +300,7 @@ func writeKit(cfg *Config, l pki.DevLayout, data demoData) error {
 		}
 		return r
 	}
-	ep := kitEndpoints{
+	ep := kiosk.Endpoints{
 		SOAP:       "https://" + dialable(cfg.SOAP.Listen) + "/wide-area/v4",
 		WSDL:       "https://" + dialable(cfg.SOAP.Listen) + "/wide-area/v4?wsdl",
 		Web:        "http://" + dialable(cfg.Web.Listen) + "/",
@@ -337,13 +310,13 @@ func writeKit(cfg *Config, l pki.DevLayout, data demoData) error {
 	for _, m := range cfg.Municipalities {
 		ep.Municipalities = append(ep.Municipalities, m.Code)
 	}
-	var cards []kitCard
+	var cards []kiosk.Card
 	for _, h := range data.Households {
 		for _, p := range h.Members {
 			if p.Card == nil {
 				continue
 			}
-			c := kitCard{ID: p.Card.ID, LGCode: h.LGCode,
+			c := kiosk.Card{ID: p.Card.ID, LGCode: h.LGCode,
 				Name:    issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
 				AuthKey: rel(l.CardKey(p.Card.ID)), AuthCert: rel(l.CardCert(p.Card.ID)),
 				Offers: p.Card.Offers, Refusals: p.Card.Refusals}
@@ -351,7 +324,7 @@ func writeKit(cfg *Config, l pki.DevLayout, data demoData) error {
 				c.Offers = []string{}
 			}
 			if c.Refusals == nil {
-				c.Refusals = []kitRefusal{}
+				c.Refusals = []kiosk.Refusal{}
 			}
 			cards = append(cards, c)
 		}

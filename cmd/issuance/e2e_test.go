@@ -62,10 +62,10 @@ func fixture(t testing.TB) (string, demoData) {
 			p := demoPerson{ID: fmt.Sprintf("PC%03d", i), Family: families[i%len(families)], Given: givens[i/len(families)],
 				FamilyKana: "テスト", GivenKana: "テスト", Birth: "1970-01-01", Sex: 1, Relationship: "世帯主"}
 			p.Card = &struct {
-				ID       string       `json:"id"`
-				Kind     string       `json:"kind"`
-				Offers   []string     `json:"offers"`
-				Refusals []kitRefusal `json:"refusals"`
+				ID       string          `json:"id"`
+				Kind     string          `json:"kind"`
+				Offers   []string        `json:"offers"`
+				Refusals []kiosk.Refusal `json:"refusals"`
 			}{ID: fmt.Sprintf("c%03d", i), Kind: "valid", Offers: []string{"JUMINHYO"}}
 			h.Members = append(h.Members, p)
 			fixtureData.Households = append(fixtureData.Households, h)
@@ -166,12 +166,7 @@ func TestDemoKitHoldsItsPromises(t *testing.T) {
 // resident gets their own certificate and nobody else's.
 func TestConcurrentFlowsEachGetTheirOwnCertificate(t *testing.T) {
 	ts := startServer(t)
-	var cards []*kiosk.Card
-	for _, c := range ts.kit.Cards {
-		if strings.HasPrefix(c.ID, "c") {
-			cards = append(cards, c)
-		}
-	}
+	cards := syntheticCards(ts.kit)
 	if len(cards) != 50 {
 		t.Fatalf("want 50 synthetic cards, have %d", len(cards))
 	}
@@ -194,21 +189,7 @@ func TestConcurrentFlowsEachGetTheirOwnCertificate(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for i, card := range cards {
-		if errs[i] != nil {
-			t.Errorf("card %s: %v", card.ID, errs[i])
-			continue
-		}
-		text := pdfText(t, pdfs[i])
-		if !strings.Contains(text, card.Name) {
-			t.Errorf("card %s: certificate does not name %s", card.ID, card.Name)
-		}
-		for _, other := range cards {
-			if other != card && strings.Contains(text, other.Name) {
-				t.Errorf("card %s: certificate names another resident, %s", card.ID, other.Name)
-			}
-		}
-	}
+	assertOwnCertificates(t, cards, pdfs, errs)
 	var n int
 	if err := ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM issuance WHERE status = 'ISSUED'`).Scan(&n); err != nil || n != 50 {
 		t.Fatalf("ledger holds %d issued certificates (%v), want 50", n, err)
@@ -444,5 +425,37 @@ func TestUnconfirmedAndVoided(t *testing.T) {
 	// The ended session can no longer be used.
 	if _, err := c.Call(context.Background(), &wsdlgen.RequestCertificate{SessionId: sid, Type_: "JUMINHYO", Copies: 1}, nil); faultOf(err) == nil || faultOf(err).Code != "SessionUnknown" {
 		t.Fatalf("request on an ended session: %v", err)
+	}
+}
+
+// syntheticCards are the fixture's 50 extra residents' cards.
+func syntheticCards(kit *kiosk.Kit) []*kiosk.Card {
+	var cards []*kiosk.Card
+	for _, c := range kit.Cards {
+		if strings.HasPrefix(c.ID, "c") {
+			cards = append(cards, c)
+		}
+	}
+	return cards
+}
+
+// assertOwnCertificates checks that each card's flow succeeded and that its
+// certificate names its holder and no other holder of cards.
+func assertOwnCertificates(t *testing.T, cards []*kiosk.Card, pdfs [][]byte, errs []error) {
+	t.Helper()
+	for i, card := range cards {
+		if errs[i] != nil {
+			t.Errorf("card %s: %v", card.ID, errs[i])
+			continue
+		}
+		text := pdfText(t, pdfs[i])
+		if !strings.Contains(text, card.Name) {
+			t.Errorf("card %s: certificate does not name %s", card.ID, card.Name)
+		}
+		for _, other := range cards {
+			if other != card && strings.Contains(text, other.Name) {
+				t.Errorf("card %s: certificate names another resident, %s", card.ID, other.Name)
+			}
+		}
 	}
 }
