@@ -35,6 +35,7 @@ const (
 	CardExpired                     // validity ended the day before now
 	CardWrongIssuer                 // issued by a rogue CA with the root's very name
 	CardWrongPolicy                 // issued by the root, but not for user authentication
+	CardRevoked                     // issued by the root, current, and on the root's CRL
 )
 
 func (k CardKind) String() string {
@@ -47,6 +48,8 @@ func (k CardKind) String() string {
 		return "wrong-issuer"
 	case CardWrongPolicy:
 		return "wrong-policy"
+	case CardRevoked:
+		return "revoked"
 	}
 	return fmt.Sprintf("CardKind(%d)", int(k))
 }
@@ -61,7 +64,19 @@ type DevLayout struct{ KeysDir, KitDir string }
 type DevCard struct {
 	ID   string
 	Kind CardKind
+	// Generation is the user-authentication root generation that issues
+	// the card: 0 or 1 for the first (RootCert), 2 for the second
+	// (RootG2Cert), which has the very same name.
+	Generation int
+	// Facts, when set, are the card holder's four basic facts: GenerateDev
+	// writes them signed as the card's 券面事項入力補助AP gives them
+	// (CardFacts, CardFactsSig, signed by FactsSigner) and issues the
+	// card's signing certificate carrying them (CardSignCert).
+	Facts *CardFacts
 }
+
+// generation is the root generation that issues c, 1 or 2.
+func (c DevCard) generation() int { return max(c.Generation, 1) }
 
 // Paths of the development PKI, for the server's configuration and the kit.
 func (l DevLayout) RootCert() string    { return filepath.Join(l.KeysDir, "jpki-auth-root.pem") }
@@ -84,6 +99,42 @@ func (l DevLayout) CardKey(id string) string {
 	return filepath.Join(l.KitDir, "cards", id+"-auth-key.pem")
 }
 
+// The second generation of the user-authentication root, the signing root,
+// and the CRLs (DER), one per authentication root generation.
+func (l DevLayout) RootG2Cert() string   { return filepath.Join(l.KeysDir, "jpki-auth-root-g2.pem") }
+func (l DevLayout) RootG2Key() string    { return filepath.Join(l.KeysDir, "jpki-auth-root-g2-key.pem") }
+func (l DevLayout) SignRootCert() string { return filepath.Join(l.KeysDir, "jpki-sign-root.pem") }
+func (l DevLayout) SignRootKey() string  { return filepath.Join(l.KeysDir, "jpki-sign-root-key.pem") }
+func (l DevLayout) CRLDir() string       { return filepath.Join(l.KeysDir, "crl") }
+func (l DevLayout) RootCRL() string      { return filepath.Join(l.CRLDir(), "jpki-auth-root.crl") }
+func (l DevLayout) RootG2CRL() string    { return filepath.Join(l.CRLDir(), "jpki-auth-root-g2.crl") }
+
+// AuthRoots are the certificate files of every authentication root
+// generation: what jpki.roots lists.
+func (l DevLayout) AuthRoots() []string { return []string{l.RootCert(), l.RootG2Cert()} }
+
+// The J-LIS card facts signer: its key stays server-side, its certificate
+// is both the server's pinned trust (FactsSigner) and in the kit.
+func (l DevLayout) FactsSigner() string { return filepath.Join(l.KeysDir, "jlis-facts-signer.pem") }
+func (l DevLayout) FactsSignerKey() string {
+	return filepath.Join(l.KeysDir, "jlis-facts-signer-key.pem")
+}
+func (l DevLayout) KitFactsSigner() string {
+	return filepath.Join(l.KitDir, "cards", "jlis-facts-signer.pem")
+}
+func (l DevLayout) CardFacts(id string) string {
+	return filepath.Join(l.KitDir, "cards", id+"-facts.json")
+}
+func (l DevLayout) CardFactsSig(id string) string {
+	return filepath.Join(l.KitDir, "cards", id+"-facts.sig")
+}
+func (l DevLayout) CardSignCert(id string) string {
+	return filepath.Join(l.KitDir, "cards", id+"-sign.pem")
+}
+func (l DevLayout) CardSignKey(id string) string {
+	return filepath.Join(l.KitDir, "cards", id+"-sign-key.pem")
+}
+
 // jpkiName looks like the real JPKI user-authentication root's name, each
 // attribute its own RDN as there (pkix.Name would merge the two OUs into one
 // multi-valued RDN). The rogue CA uses it too: only the key id tells them
@@ -103,37 +154,80 @@ func mustMarshal(v any) []byte {
 	return b
 }
 
+// jpkiSignName is the name of the JPKI signing root (署名用).
+var jpkiSignName = mustMarshal(pkix.RDNSequence{
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 6}, Value: "JP"}},
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: "JPKI"}},
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: "JPKI for digital signature"}},
+	{{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: "Japan Agency for Local Authority Information Systems"}},
+})
+
+// SignPolicy is the certificate policy of the JPKI signing certificate
+// (署名用電子証明書).
+const SignPolicy = "1.2.392.200149.8.5.1.1.20"
+
+var (
+	signPolicy    = mustOID(SignPolicy)
+	oidSignPolicy = asn1.ObjectIdentifier{1, 2, 392, 200149, 8, 5, 1, 1, 20}
+)
+
 // otherPolicy is a JPKI-looking policy that is not the authentication one,
 // standing for a certificate meant for something else.
 var otherPolicy = mustOID("1.2.392.200149.8.5.1.1.10")
 
 var cardID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
-// GenerateDev creates the development PKI under l for cards. It is
-// idempotent: a certificate and key already on disk are reused as long as
-// they still fit (the key matches, the issuer on disk signed it, and it is
-// current at now, or expired for CardExpired); only missing or unfitting
-// pairs are issued afresh, so a second run writes nothing. Keys are fresh
-// random keys, never part of the repository. Card keys are generated in
-// parallel because RSA key generation dominates the run time.
+// GenerateDev creates the development PKI under l for cards: two
+// generations of the JPKI user-authentication root with the same name, the
+// signing root, a rogue CA with that name too, the centre's and the
+// server's TLS material, the cards, their CRLs, and for cards with Facts the
+// signed facts and a signing certificate. It is idempotent: a certificate
+// and key already on disk are reused as long as they still fit (the key
+// matches, the issuer on disk signed it, and it is current at now, or
+// expired for CardExpired); only missing or unfitting pairs are issued
+// afresh, so a second run writes nothing. Keys are fresh random keys, never
+// part of the repository. Card keys are generated in parallel because RSA
+// key generation dominates the run time.
+//
+// Each root generation's CRL (RootCRL, RootG2CRL) lists the cards of kind
+// CardRevoked it issued. It is valid for 30 days from now and issued afresh
+// (with the next CRL number) when missing, when it lists other serials, or
+// when fewer than 7 days of it are left, so that a server started after
+// `issuance demo` has a current CRL for at least a week.
 func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 	seen := make(map[string]bool)
 	for _, c := range cards {
 		if !cardID.MatchString(c.ID) || seen[c.ID] {
 			return fmt.Errorf("pki: bad or repeated card id %q", c.ID)
 		}
-		if c.Kind < CardValid || c.Kind > CardWrongPolicy {
+		if c.Kind < CardValid || c.Kind > CardRevoked {
 			return fmt.Errorf("pki: card %s: unknown kind %v", c.ID, c.Kind)
+		}
+		if c.Generation < 0 || c.Generation > 2 {
+			return fmt.Errorf("pki: card %s: root generation %d, want 1 or 2", c.ID, c.Generation)
+		}
+		if c.Facts != nil {
+			if err := c.Facts.Check(); err != nil {
+				return fmt.Errorf("pki: card %s: facts: %w", c.ID, err)
+			}
 		}
 		seen[c.ID] = true
 	}
-	for _, d := range []string{l.KeysDir, filepath.Dir(l.ClientCert()), filepath.Dir(l.CardCert("x"))} {
+	for _, d := range []string{l.KeysDir, l.CRLDir(), filepath.Dir(l.ClientCert()), filepath.Dir(l.CardCert("x"))} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
 	}
 
 	root, err := ensureCA(l.RootCert(), l.RootKey(), jpkiName, newRSAKey, now)
+	if err != nil {
+		return err
+	}
+	rootG2, err := ensureCA(l.RootG2Cert(), l.RootG2Key(), jpkiName, newRSAKey, now)
+	if err != nil {
+		return err
+	}
+	signRoot, err := ensureCA(l.SignRootCert(), l.SignRootKey(), jpkiSignName, newRSAKey, now)
 	if err != nil {
 		return err
 	}
@@ -164,25 +258,120 @@ func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 	if err := writeIfChanged(l.KitServerCA(), pemCert(serverCA.cert), 0o644); err != nil {
 		return err
 	}
+	factsSigner, err := ensure(l.FactsSigner(), l.FactsSignerKey(), factsSignerFits(now), func() (pair, error) {
+		return issue(factsSignerTemplate(now), newRSAKey, nil)
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(l.KitFactsSigner(), pemCert(factsSigner.cert), 0o644); err != nil {
+		return err
+	}
 
+	roots := map[int]pair{1: root, 2: rootG2}
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	errs := make([]error, len(cards))
+	issued := make([]pair, len(cards))
 	var wg sync.WaitGroup
 	for i, c := range cards {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			issuer := root
+			issuer := roots[c.generation()]
 			if c.Kind == CardWrongIssuer {
 				issuer = rogue
 			}
-			_, errs[i] = ensure(l.CardCert(c.ID), l.CardKey(c.ID), cardFits(c.Kind, issuer, now), func() (pair, error) {
+			issued[i], errs[i] = ensure(l.CardCert(c.ID), l.CardKey(c.ID), cardFits(c.Kind, issuer, now), func() (pair, error) {
 				return issue(cardTemplate(c.Kind, now), newRSAKey, &issuer)
 			})
+			if errs[i] == nil && c.Facts != nil {
+				errs[i] = devFacts(l, c.ID, *c.Facts, factsSigner, signRoot, now)
+			}
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	for gen, path := range map[int]string{1: l.RootCRL(), 2: l.RootG2CRL()} {
+		var serials []*big.Int
+		for i, c := range cards {
+			if c.Kind == CardRevoked && c.generation() == gen {
+				serials = append(serials, issued[i].cert.SerialNumber)
+			}
+		}
+		if err := ensureCRL(path, roots[gen], serials, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// devCRLValidity and devCRLMargin: see GenerateDev.
+const (
+	devCRLValidity = 30 * 24 * time.Hour
+	devCRLMargin   = 7 * 24 * time.Hour
+)
+
+// ensureCRL keeps the CRL at path if issuer signed it, it lists exactly
+// serials, and it stays current for devCRLMargin; otherwise it issues the
+// next one.
+func ensureCRL(path string, issuer pair, serials []*big.Int, now time.Time) error {
+	want := make(map[string]bool)
+	for _, s := range serials {
+		want[s.Text(16)] = true
+	}
+	number := big.NewInt(1)
+	if der, err := os.ReadFile(path); err == nil {
+		if old, err := x509.ParseRevocationList(der); err == nil && old.CheckSignatureFrom(issuer.cert) == nil && old.Number != nil {
+			same := len(old.RevokedCertificateEntries) == len(want)
+			for _, e := range old.RevokedCertificateEntries {
+				same = same && want[e.SerialNumber.Text(16)]
+			}
+			if same && !now.Before(old.ThisUpdate) && now.Add(devCRLMargin).Before(old.NextUpdate) {
+				return nil
+			}
+			number.Add(old.Number, big.NewInt(1))
+		}
+	}
+	tmpl := &x509.RevocationList{Number: number, ThisUpdate: now, NextUpdate: now.Add(devCRLValidity)}
+	for _, s := range serials {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: s, RevocationTime: now.Add(-time.Hour)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.cert, issuer.key)
+	if err != nil {
+		return err
+	}
+	return writeFile(path, der, 0o644)
+}
+
+// devFacts writes a card's signed facts and ensures its signing
+// certificate carries them.
+func devFacts(l DevLayout, id string, f CardFacts, signer, signRoot pair, now time.Time) error {
+	doc, sig, err := SignCardFacts(f, signer.key)
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(l.CardFacts(id), doc, 0o644); err != nil {
+		return err
+	}
+	if err := writeIfChanged(l.CardFactsSig(id), sig, 0o644); err != nil {
+		return err
+	}
+	fits := func(c *x509.Certificate) bool {
+		got, err := SigningCertFacts(c)
+		return err == nil && got == f && hasPolicy(c, signPolicy) && c.CheckSignatureFrom(signRoot.cert) == nil && current(c, now)
+	}
+	_, err = ensure(l.CardSignCert(id), l.CardSignKey(id), fits, func() (pair, error) {
+		tmpl, err := signCardTemplate(f, now)
+		if err != nil {
+			return pair{}, err
+		}
+		return issue(tmpl, newRSAKey, &signRoot)
+	})
+	return err
 }
 
 // pair is a certificate with its private key.
@@ -322,6 +511,52 @@ func cardTemplate(kind CardKind, now time.Time) *x509.Certificate {
 		t.Policies = []x509.OID{otherPolicy}
 	}
 	return t
+}
+
+// signCardTemplate is a JPKI-like signing certificate: the facts in
+// subjectAltName otherNames, the signing policy marked critical as on the
+// real card (crypto/x509 would write it non-critical, hence the raw
+// extension).
+func signCardTemplate(f CardFacts, now time.Time) (*x509.Certificate, error) {
+	san, err := sanFacts(f)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := asn1.Marshal([]struct{ ID asn1.ObjectIdentifier }{{oidSignPolicy}})
+	if err != nil {
+		return nil, err
+	}
+	return &x509.Certificate{
+		Subject:            pkix.Name{Country: []string{"JP"}, CommonName: randomHex(16)},
+		NotBefore:          now.AddDate(-1, 0, 0),
+		NotAfter:           now.AddDate(4, 0, 0),
+		KeyUsage:           x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		SignatureAlgorithm: x509.SHA256WithRSA,
+		ExtraExtensions: []pkix.Extension{
+			{Id: asn1.ObjectIdentifier{2, 5, 29, 32}, Critical: true, Value: policies},
+			{Id: oidExtSAN, Value: san},
+		},
+	}, nil
+}
+
+// factsSignerTemplate is the J-LIS key that signs card facts: pinned by the
+// server, so a self-issued end-entity certificate is all it needs.
+func factsSignerTemplate(now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		RawSubject: factsSignerName,
+		NotBefore:  now.AddDate(-1, 0, 0),
+		NotAfter:   now.AddDate(10, 0, 0),
+		KeyUsage:   x509.KeyUsageDigitalSignature,
+	}
+}
+
+var factsSignerName = devName("JPKI card facts signer (development)")
+
+func factsSignerFits(now time.Time) func(*x509.Certificate) bool {
+	return func(c *x509.Certificate) bool {
+		return !c.IsCA && bytes.Equal(c.RawSubject, factsSignerName) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil &&
+			current(c, now)
+	}
 }
 
 func serverTemplate(now time.Time) *x509.Certificate {

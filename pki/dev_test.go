@@ -84,18 +84,37 @@ func TestGenerateDevIdempotent(t *testing.T) {
 func TestGenerateDevFiles(t *testing.T) {
 	l := fixLayout
 	files := snapshot(t, l)
-	want := []string{l.RootCert(), l.RootKey(), l.RogueCert(), l.RogueKey(), l.CentreCA(), l.CentreCAKey(),
-		l.ServerCA(), l.ServerCAKey(), l.ServerCert(), l.ServerKey(), l.ClientCert(), l.ClientKey(), l.KitServerCA()}
+	want := []string{l.RootCert(), l.RootKey(), l.RootG2Cert(), l.RootG2Key(), l.SignRootCert(), l.SignRootKey(),
+		l.RogueCert(), l.RogueKey(), l.CentreCA(), l.CentreCAKey(),
+		l.ServerCA(), l.ServerCAKey(), l.ServerCert(), l.ServerKey(), l.ClientCert(), l.ClientKey(), l.KitServerCA(),
+		l.FactsSigner(), l.FactsSignerKey(), l.KitFactsSigner(), l.RootCRL(), l.RootG2CRL(),
+		l.SealCA(), l.SealCAKey(), l.CodeKeys(), l.KitCodeKeys(), l.KitSealCA()}
 	for _, c := range fixCards {
 		want = append(want, l.CardCert(c.ID), l.CardKey(c.ID))
+		if c.Facts != nil {
+			want = append(want, l.CardFacts(c.ID), l.CardFactsSig(c.ID), l.CardSignCert(c.ID), l.CardSignKey(c.ID))
+		}
+	}
+	for _, m := range fixMunis {
+		want = append(want, l.SealCert(m.Code), l.SealKey(m.Code), l.CodeKey(m.Code), l.KitSealCert(m.Code))
 	}
 	if got := slices.Sorted(maps.Keys(files)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 		t.Fatalf("files %v\nwant %v", got, want)
 	}
 	for path, f := range files {
+		if !strings.HasSuffix(path, ".pem") {
+			continue // CRLs, facts and the code key bundle have tests of their own
+		}
+		blocks := 1
+		if strings.HasSuffix(path, "-seal.pem") && strings.HasPrefix(path, l.KeysDir) {
+			blocks = 2 // the seal certificate and its CA
+		}
 		block, rest := pem.Decode(f.data)
+		for range blocks - 1 {
+			_, rest = pem.Decode(rest)
+		}
 		if block == nil || len(bytes.TrimSpace(rest)) > 0 {
-			t.Errorf("%s: not one PEM block", path)
+			t.Errorf("%s: not %d PEM block(s)", path, blocks)
 			continue
 		}
 		isKey := strings.HasSuffix(path, "-key.pem")
@@ -112,7 +131,7 @@ func TestGenerateDevFiles(t *testing.T) {
 }
 
 func TestGenerateDevRoot(t *testing.T) {
-	for _, ca := range []pair{fixRoot, fixRogue} {
+	for _, ca := range []pair{fixRoot, fixRootG2, fixRogue} {
 		c := ca.cert
 		if !c.IsCA || len(c.SubjectKeyId) == 0 || c.CheckSignatureFrom(c) != nil {
 			t.Errorf("%x: not a self-signed CA with a subject key id", c.SubjectKeyId)
@@ -126,8 +145,8 @@ func TestGenerateDevRoot(t *testing.T) {
 			t.Errorf("subject %s, want C=JP, O=JPKI, OU=JPKI for user authentication, OU=Japan Agency for Local Authority Information Systems", c.Subject)
 		}
 	}
-	if bytes.Equal(fixRoot.cert.SubjectKeyId, fixRogue.cert.SubjectKeyId) {
-		t.Error("rogue CA shares the root's key id")
+	if bytes.Equal(fixRoot.cert.SubjectKeyId, fixRogue.cert.SubjectKeyId) || bytes.Equal(fixRoot.cert.SubjectKeyId, fixRootG2.cert.SubjectKeyId) {
+		t.Error("two CAs share a key id")
 	}
 }
 
@@ -135,8 +154,11 @@ func TestGenerateDevCards(t *testing.T) {
 	for _, c := range fixCards {
 		cert := fixPairs[c.ID].cert
 		issuer := fixRoot
-		if c.Kind == CardWrongIssuer {
+		switch {
+		case c.Kind == CardWrongIssuer:
 			issuer = fixRogue
+		case c.Generation == 2:
+			issuer = fixRootG2
 		}
 		if err := cert.CheckSignatureFrom(issuer.cert); err != nil {
 			t.Errorf("%s: not signed by its issuer: %v", c.ID, err)
@@ -228,7 +250,7 @@ func TestGenerateDevReplacesBrokenPair(t *testing.T) {
 	if err := os.CopyFS(l.KeysDir, os.DirFS(fixLayout.KeysDir)); err != nil {
 		t.Fatal(err)
 	}
-	cards := []DevCard{{"a", CardValid}, {"b", CardExpired}}
+	cards := []DevCard{{ID: "a", Kind: CardValid}, {ID: "b", Kind: CardExpired}}
 	if err := GenerateDev(l, cards, fixNow); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +277,9 @@ func TestGenerateDevReplacesBrokenPair(t *testing.T) {
 func TestGenerateDevRejectsBadCardID(t *testing.T) {
 	dir := t.TempDir()
 	l := DevLayout{KeysDir: filepath.Join(dir, "keys"), KitDir: filepath.Join(dir, "kit")}
-	for _, cards := range [][]DevCard{{{"../x", CardValid}}, {{"", CardValid}}, {{"a", CardValid}, {"a", CardExpired}}, {{"a", CardKind(9)}}} {
+	bad := CardFacts{Name: "山田 太郎", Address: "x", BirthDate: "1980-13-01", Sex: 1}
+	for _, cards := range [][]DevCard{{{ID: "../x"}}, {{ID: ""}}, {{ID: "a"}, {ID: "a", Kind: CardExpired}}, {{ID: "a", Kind: CardKind(9)}},
+		{{ID: "a", Generation: 3}}, {{ID: "a", Facts: &bad}}} {
 		if err := GenerateDev(l, cards, fixNow); err == nil {
 			t.Errorf("GenerateDev accepted %v", cards)
 		}

@@ -1,17 +1,33 @@
-// Package pki owns certificates, keys and signatures: it validates the JPKI
-// user-authentication certificate a resident's My Number card presents, and
-// checks the card's signature over the session challenge (Verifier, which
-// implements issuance.CertVerifier). It also builds the development PKI — a
-// stand-in JPKI root, the centre's TLS client CA, the server's TLS
-// certificate and demo cards — so that the whole system runs on a fresh
-// machine without real J-LIS material (GenerateDev).
+// Package pki owns certificates, keys and signatures:
 //
-// It must not touch the database, serve HTTP or read personal data: a
+//   - Verifier validates the JPKI user-authentication certificate a
+//     resident's My Number card presents and the card's signature over the
+//     session challenge (it implements issuance.CertVerifier): root chosen
+//     by key id among same-named generations, validity, key usage, the
+//     policy OID, and — WithRevocation — revocation by CRL (Revocation,
+//     refreshed on a schedule, cached until nextUpdate, failing closed) and
+//     by OCSP with a nonce. Each failure is an *issuance.Error with the wire
+//     fault code and a specific Err sentinel as its cause.
+//   - VerifyCardFacts checks the four basic facts signed by J-LIS
+//     (券面事項入力補助AP), for the 本籍 pre-registration.
+//   - Keyring holds each municipality's seal (公印: an LGPKI-like seal
+//     certificate with its key behind crypto.Signer) and the ECDSA code key
+//     of the signed 2D code, reloadable without downtime; CodeKeys is the
+//     published bundle verifiers use.
+//   - SignPDF adds a PAdES B-B signature to a rendered certificate as an
+//     incremental update.
+//   - GenerateDev and GenerateDevSeals build the development PKI — JPKI-like
+//     roots in two generations, a signing root, CRLs, cards, signed facts,
+//     the centre's and server's TLS material, seals and code keys — so the
+//     whole system runs on a fresh machine without real J-LIS or LGPKI
+//     material; DevOCSPResponder answers OCSP for tests.
+//
+// It must not touch the database or personal data beyond the card facts it
+// is handed, and it serves HTTP only as the test OCSP responder: a
 // certificate is reduced to an issuance.CertIdentity (issuer key id, serial,
-// expiry), and what that identity means is the registry's business. It never
-// calls time.Now: the Verifier asks the injected issuance.Clock, and
-// GenerateDev is given now, so expiry is testable on any day.
-//
-// Revocation (CRL/OCSP) is not checked yet; Verifier.Verify marks where it
-// will plug in.
+// expiry), and what that identity means is the registry's business; errors
+// name serials and key ids, never a subject or a fact. It never calls
+// time.Now in what decides validity: verifiers and the keyring ask the
+// injected issuance.Clock, SignPDF is given the signing time, and the
+// generators are given now, so expiry is testable on any day.
 package pki

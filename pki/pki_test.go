@@ -26,8 +26,13 @@ var (
 	fixLayout DevLayout
 	fixCards  []DevCard
 	fixRoot   pair
+	fixRootG2 pair
 	fixRogue  pair
 	fixPairs  = map[string]pair{}
+	fixMunis  = []DevMunicipality{{Code: "131016", Name: "千代田区"}, {Code: "272035", Name: "豊中市"}}
+	fixFacts  = CardFacts{Name: "山田 太郎", Address: "東京都千代田区千代田一丁目1番1号", BirthDate: "1980-04-01", Sex: 1}
+	// A name beyond JIS X 0208 (𠮷, and 辻 with an IVS) for the substitute form.
+	fixFacts2 = CardFacts{Name: "𠮷田 辻\U000E0100子", Address: "大阪府豊中市中桜塚三丁目1番1号", BirthDate: "1975-12-31", Sex: 2}
 )
 
 // crowd is how many distinct valid cards the concurrency test uses.
@@ -52,17 +57,26 @@ func TestMain(m *testing.M) {
 func setup(dir string) error {
 	fixLayout = DevLayout{KeysDir: dir + "/keys", KitDir: dir + "/kit"}
 	fixCards = []DevCard{
-		{"valid", CardValid}, {"other", CardValid}, {"expired", CardExpired},
-		{"rogue", CardWrongIssuer}, {"policy", CardWrongPolicy},
+		{ID: "valid", Kind: CardValid, Facts: &fixFacts}, {ID: "other", Kind: CardValid}, {ID: "expired", Kind: CardExpired},
+		{ID: "rogue", Kind: CardWrongIssuer}, {ID: "policy", Kind: CardWrongPolicy},
+		{ID: "revoked", Kind: CardRevoked}, {ID: "g2", Kind: CardValid, Generation: 2, Facts: &fixFacts2},
+		{ID: "g2revoked", Kind: CardRevoked, Generation: 2},
 	}
+	// The crowd is split between the two root generations.
 	for i := range crowd {
-		fixCards = append(fixCards, DevCard{fmt.Sprintf("c%02d", i), CardValid})
+		fixCards = append(fixCards, DevCard{ID: fmt.Sprintf("c%02d", i), Kind: CardValid, Generation: 1 + i%2})
 	}
 	if err := GenerateDev(fixLayout, fixCards, fixNow); err != nil {
 		return err
 	}
+	if err := GenerateDevSeals(fixLayout, fixMunis, fixNow); err != nil {
+		return err
+	}
 	var err error
 	if fixRoot, err = loadPair(fixLayout.RootCert(), fixLayout.RootKey()); err != nil {
+		return err
+	}
+	if fixRootG2, err = loadPair(fixLayout.RootG2Cert(), fixLayout.RootG2Key()); err != nil {
 		return err
 	}
 	if fixRogue, err = loadPair(fixLayout.RogueCert(), fixLayout.RogueKey()); err != nil {
@@ -87,7 +101,7 @@ var (
 
 func verifier(roots ...*x509.Certificate) *Verifier {
 	if len(roots) == 0 {
-		roots = []*x509.Certificate{fixRoot.cert}
+		roots = []*x509.Certificate{fixRoot.cert, fixRootG2.cert}
 	}
 	return NewVerifier(roots, issuance.NewManualClock(fixNow))
 }
@@ -103,6 +117,13 @@ func sign(t testing.TB, p pair, msg []byte) []byte {
 
 // wantCode checks the fault code and, when why is given, that the log detail
 // names the reason, so a test cannot pass on an unrelated failure.
+func wantCause(t *testing.T, err error, cause error) {
+	t.Helper()
+	if !errors.Is(err, cause) {
+		t.Fatalf("error %v: cause is not %v", err, cause)
+	}
+}
+
 func wantCode(t *testing.T, err error, want issuance.Code, why ...string) {
 	t.Helper()
 	var e *issuance.Error
@@ -175,6 +196,7 @@ func TestVerifyExpired(t *testing.T) {
 	card := fixPairs["expired"]
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateExpired, "expired at")
+	wantCause(t, err, ErrExpired)
 }
 
 func TestVerifyExpiryBoundary(t *testing.T) {
@@ -188,6 +210,7 @@ func TestVerifyExpiryBoundary(t *testing.T) {
 	clock.Advance(time.Second)
 	_, err := v.Verify(context.Background(), card.cert.Raw, sig, message)
 	wantCode(t, err, issuance.CertificateExpired)
+	wantCause(t, err, ErrExpired)
 }
 
 func TestVerifyNotYetValid(t *testing.T) {
@@ -195,6 +218,7 @@ func TestVerifyNotYetValid(t *testing.T) {
 	v := NewVerifier([]*x509.Certificate{fixRoot.cert}, issuance.NewManualClock(card.cert.NotBefore.Add(-time.Second)))
 	_, err := v.Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "not valid before")
+	wantCause(t, err, ErrNotYetValid)
 }
 
 func TestVerifyWrongIssuer(t *testing.T) {
@@ -204,6 +228,7 @@ func TestVerifyWrongIssuer(t *testing.T) {
 	}
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "not signed by a configured JPKI root")
+	wantCause(t, err, ErrUnknownIssuer)
 }
 
 // A certificate whose authority key id names the real root, but which the
@@ -224,12 +249,14 @@ func TestVerifyForgedAuthorityKeyID(t *testing.T) {
 	}
 	_, err = verifier().Verify(context.Background(), forged.cert.Raw, sign(t, forged, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "not signed by a configured JPKI root")
+	wantCause(t, err, ErrUnknownIssuer)
 }
 
 func TestVerifyWrongPolicy(t *testing.T) {
 	card := fixPairs["policy"]
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "certificate policy")
+	wantCause(t, err, ErrPolicy)
 }
 
 func TestVerifyWrongKeyUsage(t *testing.T) {
@@ -237,6 +264,7 @@ func TestVerifyWrongKeyUsage(t *testing.T) {
 	card := issueCustom(t, key, func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageKeyEncipherment })
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "digitalSignature")
+	wantCause(t, err, ErrKeyUsage)
 }
 
 func TestVerifyRSA1024(t *testing.T) {
@@ -247,6 +275,7 @@ func TestVerifyRSA1024(t *testing.T) {
 	card := issueCustom(t, key, func(*x509.Certificate) {})
 	_, err = verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "shorter than 2048")
+	wantCause(t, err, ErrKeySize)
 }
 
 // The root itself is signed by the root and carries no policy; it must not
@@ -263,6 +292,54 @@ func TestVerifyUnhandledCriticalExtension(t *testing.T) {
 	})
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "critical extension")
+	wantCause(t, err, ErrCriticalExtension)
+}
+
+// A certificate that names itself as its issuer, whether self-signed or
+// signed by the root under the root's own key id.
+func TestVerifyChainLoop(t *testing.T) {
+	key := fixPairs["valid"].key.(*rsa.PrivateKey)
+	selfID := keyID(key.Public())
+	tmpl := cardTemplate(CardValid, fixNow)
+	tmpl.SubjectKeyId, tmpl.AuthorityKeyId = selfID, selfID
+	tmpl.Issuer = tmpl.Subject
+	self, err := issueFor(tmpl, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootID := issueCustom(t, key, func(c *x509.Certificate) { c.SubjectKeyId = fixRoot.cert.SubjectKeyId })
+	for name, card := range map[string]pair{"self-signed": self, "the root's key id": rootID} {
+		if !bytes.Equal(card.cert.AuthorityKeyId, card.cert.SubjectKeyId) {
+			t.Fatalf("%s: authority key id %x, subject key id %x", name, card.cert.AuthorityKeyId, card.cert.SubjectKeyId)
+		}
+		// Trusting the certificate itself as a root must not help either.
+		v := verifier(fixRoot.cert, fixRootG2.cert, self.cert)
+		_, err := v.Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+		wantCode(t, err, issuance.CertificateInvalid, "issued by itself")
+		wantCause(t, err, ErrChainLoop)
+	}
+}
+
+func TestVerifyWrongKeyType(t *testing.T) {
+	ec, err := newECKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := issueFor(cardTemplate(CardValid, fixNow), ec, &fixRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = verifier().Verify(context.Background(), card.cert.Raw, []byte("any"), message)
+	wantCode(t, err, issuance.CertificateInvalid, "not RSA")
+	wantCause(t, err, ErrKeyType)
+}
+
+// A root that is not current at the clock's now issues nothing.
+func TestVerifyRootNotCurrent(t *testing.T) {
+	card := fixPairs["valid"]
+	v := NewVerifier([]*x509.Certificate{fixRoot.cert}, issuance.NewManualClock(fixRoot.cert.NotAfter.Add(time.Second)))
+	_, err := v.Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	wantCause(t, err, ErrUnknownIssuer)
 }
 
 func TestVerifyGarbageDER(t *testing.T) {
@@ -271,6 +348,7 @@ func TestVerifyGarbageDER(t *testing.T) {
 	for _, der := range [][]byte{nil, {}, []byte("not a certificate"), {0x30, 0x03, 0x02, 0x01, 0x01}} {
 		_, err := verifier().Verify(context.Background(), der, sig, message)
 		wantCode(t, err, issuance.CertificateInvalid)
+		wantCause(t, err, ErrMalformed)
 	}
 }
 
@@ -281,6 +359,7 @@ func TestVerifyTruncatedDER(t *testing.T) {
 	for _, n := range []int{1, 4, len(der) / 2, len(der) - 1} {
 		_, err := verifier().Verify(context.Background(), der[:n], sig, message)
 		wantCode(t, err, issuance.CertificateInvalid)
+		wantCause(t, err, ErrMalformed)
 	}
 }
 
@@ -289,6 +368,7 @@ func TestVerifyTrailingBytes(t *testing.T) {
 	der := append(append([]byte(nil), card.cert.Raw...), 0)
 	_, err := verifier().Verify(context.Background(), der, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "does not parse")
+	wantCause(t, err, ErrMalformed)
 }
 
 // A certificate that would be valid in every other way, only too large.
@@ -303,6 +383,7 @@ func TestVerifyOversized(t *testing.T) {
 	}
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
 	wantCode(t, err, issuance.CertificateInvalid, "limit")
+	wantCause(t, err, ErrTooLarge)
 }
 
 func TestVerifySignatureOverOtherBytes(t *testing.T) {
@@ -310,18 +391,21 @@ func TestVerifySignatureOverOtherBytes(t *testing.T) {
 	other := issuance.AuthMessage(challenge, "another-session")
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, card, other), message)
 	wantCode(t, err, issuance.SignatureInvalid)
+	wantCause(t, err, ErrSignature)
 }
 
 func TestVerifySignatureByAnotherCard(t *testing.T) {
 	card, other := fixPairs["valid"], fixPairs["other"]
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, sign(t, other, message), message)
 	wantCode(t, err, issuance.SignatureInvalid)
+	wantCause(t, err, ErrSignature)
 }
 
 func TestVerifyEmptySignature(t *testing.T) {
 	card := fixPairs["valid"]
 	_, err := verifier().Verify(context.Background(), card.cert.Raw, nil, message)
 	wantCode(t, err, issuance.SignatureInvalid)
+	wantCause(t, err, ErrSignature)
 }
 
 // Errors are logged: they may name a serial and key id, never the subject.
@@ -377,7 +461,7 @@ func FuzzVerify(f *testing.F) {
 		if err == nil {
 			// Only a certificate the root really signed may pass.
 			c, perr := x509.ParseCertificate(der)
-			if perr != nil || c.CheckSignatureFrom(fixRoot.cert) != nil {
+			if perr != nil || c.CheckSignatureFrom(fixRoot.cert) != nil && c.CheckSignatureFrom(fixRootG2.cert) != nil {
 				t.Fatalf("accepted a certificate the root did not sign: %x", der)
 			}
 			return
@@ -409,3 +493,7 @@ func octetString(b []byte) []byte {
 	}
 	return der
 }
+
+func authRoots() []*x509.Certificate { return []*x509.Certificate{fixRoot.cert, fixRootG2.cert} }
+
+func fixClock() *issuance.ManualClock { return issuance.NewManualClock(fixNow) }

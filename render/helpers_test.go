@@ -2,7 +2,14 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +21,15 @@ import (
 	"github.com/lgwan/issuance/issuance"
 )
 
-// fontPath is where Debian's fonts-ipamj-mincho installs IPAmj明朝.
+// fontPath is where Debian's fonts-ipamj-mincho installs IPAmj明朝; the
+// label fonts are Debian's fonts-nanum (Korean) and fonts-arphic-gbsn00lp
+// (simplified Chinese), for the translated labels IPAmj明朝 cannot print.
 const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
+
+var labelFonts = []string{
+	"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
+	"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf",
+}
 
 // The renderer and seal are made once per test binary: parsing the 46 MB
 // font for every test would hide the real cost of a render.
@@ -29,9 +43,16 @@ var (
 func setup(t testing.TB) (*Renderer, []byte) {
 	t.Helper()
 	setupOnce.Do(func() {
-		if sharedR, setupErr = New(fontPath); setupErr != nil {
+		for _, p := range append([]string{fontPath}, labelFonts...) {
+			if _, err := os.Stat(p); err != nil {
+				setupErr = fmt.Errorf("%v (install fonts-ipamj-mincho, fonts-nanum, fonts-arphic-gbsn00lp)", err)
+				return
+			}
+		}
+		if sharedR, setupErr = New(fontPath, labelFonts...); setupErr != nil {
 			return
 		}
+		sharedR.KeiinKey = []byte("test keiin key")
 		sharedSeal, setupErr = DevSeal(fontPath, "千代田区長之印")
 	})
 	if setupErr != nil {
@@ -159,3 +180,157 @@ func checkPDF(t testing.TB, pdf []byte) {
 		}
 	}
 }
+
+// foreignPerson is a foreign resident with every item of the record.
+func foreignPerson() issuance.Person {
+	p := testPerson("F1", "グエン", "ヴァン アン", "ぐえん", "ばん あん", day(1995, 7, 4), issuance.Male, "世帯主")
+	p.Foreign = &issuance.ForeignResident{
+		Nationality: "ベトナム", ResidenceStatus: "技術・人文知識・国際業務", ResidencePeriod: "3年",
+		ResidencePeriodEnd: day(2027, 3, 31), ResidenceCardNumber: "AB12345678CD", AliasName: "中村 安",
+	}
+	p.PreviousAddress = "大阪府豊中市中桜塚三丁目1番1号"
+	p.MyNumber = "987654321098"
+	return p
+}
+
+// fullPerson is a Japanese national with every item of the record.
+func fullPerson() issuance.Person {
+	p := testPerson("P1", "𠮷田", "花子", "よしだ", "はなこ", day(1990, 3, 15), issuance.Female, "世帯主")
+	p.FormerSurname = "佐藤"
+	p.MyNumber = "123456789018"
+	p.Honseki = "東京都千代田区霞が関一丁目1番"
+	p.Hittousha = "𠮷田 一郎"
+	p.PreviousAddress = "神奈川県横浜市中区港町一丁目1番地"
+	return p
+}
+
+func docOf(seal []byte, typ issuance.CertType, title, attestation string, persons ...issuance.Person) *issuance.Document {
+	d := testDoc(seal, persons...)
+	d.Type, d.Title, d.Attestation = typ, title, attestation
+	return d
+}
+
+func inkanDoc(seal []byte) *issuance.Document {
+	p := fullPerson()
+	d := docOf(seal, issuance.Inkan, "印鑑登録証明書", "この写しは、登録されている印影と相違ないことを証明する。", p)
+	d.Seal = &issuance.SealRegistration{LGCode: "131016", PersonID: p.ID, Number: "第12345号", State: issuance.SealActive,
+		RegisteredOn: day(2010, 4, 1), ImagePNG: impressionPNG()}
+	return d
+}
+
+func taxDoc(seal []byte, typ issuance.CertType, title string) *issuance.Document {
+	p := fullPerson()
+	d := docOf(seal, typ, title, "上記のとおり相違ないことを証明する。", p)
+	d.Tax = &issuance.TaxRecord{
+		LGCode: "131016", PersonID: p.ID, Year: 2025,
+		Incomes:       []issuance.Amount{{Label: "給与収入", Yen: 4_800_000}, {Label: "給与所得", Yen: 3_360_000}, {Label: "雑所得", Yen: -12_000}},
+		TotalIncome:   3_348_000,
+		Deductions:    []issuance.Amount{{Label: "社会保険料控除", Yen: 712_345}, {Label: "基礎控除", Yen: 430_000}},
+		TaxableIncome: 2_205_000, MunicipalTax: 133_300, PrefecturalTax: 88_900, Paid: 150_000, Outstanding: 72_200,
+		ResidentOnJan1: true, Assessed: true,
+	}
+	return d
+}
+
+func testKoseki() *issuance.Koseki {
+	return &issuance.Koseki{
+		LGCode: "131016", ID: "K1", Honseki: "東京都千代田区霞が関一丁目1番", Hittousha: "𠮷田 一郎",
+		Events: []issuance.KosekiEvent{{Kind: "編製", Date: day(2012, 6, 1)}},
+		Members: []issuance.KosekiMember{
+			{PersonID: "P0", FamilyName: "𠮷田", GivenName: "一郎", BirthDate: day(1960, 2, 3), Sex: issuance.Male,
+				Father: "𠮷田 太郎", Mother: "𠮷田 梅", Relationship: "長男",
+				Events: []issuance.KosekiEvent{
+					{Kind: "出生", Date: day(1960, 2, 3), Fields: []issuance.Field{{Label: "出生地", Value: "東京都千代田区"}, {Label: "届出人", Value: "父"}}},
+					{Kind: "婚姻", Date: day(1989, 1, 7), Fields: []issuance.Field{{Label: "配偶者氏名", Value: "𠮷田 花子"}}},
+				}},
+			{PersonID: "P1", FamilyName: "𠮷田", GivenName: "花子", BirthDate: day(1990, 3, 15), Sex: issuance.Female,
+				Father: "佐藤 正", Mother: "佐藤 幸", Relationship: "長女",
+				Events: []issuance.KosekiEvent{
+					{Kind: "婚姻", Date: day(2019, 5, 1), Fields: []issuance.Field{{Label: "従前戸籍", Value: "大阪府豊中市中桜塚三丁目1番 佐藤 正"}}},
+				}},
+			{PersonID: "P2", FamilyName: "山本", GivenName: "葵", BirthDate: day(1992, 8, 9), Sex: issuance.Female,
+				Father: "𠮷田 一郎", Mother: "𠮷田 花子", Relationship: "長女", Removed: true,
+				Events: []issuance.KosekiEvent{
+					{Kind: "婚姻", Date: day(2018, 10, 10), Fields: []issuance.Field{{Label: "新本籍", Value: "京都府京都市左京区一乗寺"}}},
+				}},
+		},
+		Fuhyo: []issuance.FuhyoEntry{
+			{FamilyName: "𠮷田", GivenName: "一郎", Addresses: []issuance.AddressPeriod{
+				{Address: "東京都千代田区千代田一丁目1番1号", Since: day(2012, 6, 1)},
+				{Address: "東京都港区芝公園四丁目2番8号", Since: day(2019, 4, 30)},
+			}},
+			{FamilyName: "𠮷田", GivenName: "花子", Addresses: []issuance.AddressPeriod{
+				{Address: "東京都千代田区千代田一丁目1番1号", Since: day(2019, 5, 1)},
+			}},
+		},
+	}
+}
+
+func kosekiDoc(seal []byte, typ issuance.CertType, title string, persons ...issuance.Person) *issuance.Document {
+	if len(persons) == 0 {
+		persons = []issuance.Person{fullPerson()}
+	}
+	d := docOf(seal, typ, title, "これは、戸籍に記録されている事項の全部を証明した書面である。", persons...)
+	d.Koseki = testKoseki()
+	return d
+}
+
+// impressionPNG is a registered seal impression: a red ring with a
+// character, 240 px at 300 dpi (20 mm), with a pHYs chunk as a scanner
+// writes it.
+func impressionPNG() []byte { return impressionPNGAt(11811) }
+
+// impressionPNGAt declares ppm pixels per metre.
+func impressionPNGAt(ppm uint32) []byte {
+	const n = 240
+	img := image.NewNRGBA(image.Rect(0, 0, n, n))
+	for y := range n {
+		for x := range n {
+			dx, dy := float64(x)-n/2+0.5, float64(y)-n/2+0.5
+			d := math.Hypot(dx, dy)
+			if (d > n/2-14 && d < n/2-2) || (math.Abs(dx) < 8 && math.Abs(dy) < 70) || (math.Abs(dy) < 8 && math.Abs(dx) < 70) {
+				img.SetNRGBA(x, y, color.NRGBA{0xB0, 0x10, 0x10, 0xFF})
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		panic(err)
+	}
+	// insert pHYs after IHDR
+	data := b.Bytes()
+	phys := []byte{0, 0, 0, 9, 'p', 'H', 'Y', 's'}
+	phys = binary.BigEndian.AppendUint32(phys, ppm)
+	phys = binary.BigEndian.AppendUint32(phys, ppm)
+	phys = append(phys, 1)
+	phys = binary.BigEndian.AppendUint32(phys, crc32.ChecksumIEEE(phys[4:]))
+	return append(append(append([]byte{}, data[:33]...), phys...), data[33:]...)
+}
+
+func itoa(i int) string { return fmt.Sprint(i) }
+
+// assertGlyphUnavailable fails unless err is a GlyphUnavailable whose
+// detail names every one of want.
+func assertGlyphUnavailable(t *testing.T, err error, want ...string) {
+	t.Helper()
+	var e *issuance.Error
+	if !errors.As(err, &e) || e.Code != issuance.GlyphUnavailable {
+		t.Fatalf("err = %v, want GlyphUnavailable", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(e.Detail, w) {
+			t.Errorf("detail %q does not name %s", e.Detail, w)
+		}
+	}
+}
+
+func mustPrepare(t *testing.T, png []byte) *pdfImage {
+	t.Helper()
+	img, err := prepareImage(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func abs(v float64) float64 { return math.Abs(v) }

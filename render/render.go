@@ -3,236 +3,225 @@ package render
 import (
 	"context"
 	"fmt"
+	"image"
+	"math"
 	"os"
-	"strconv"
 
-	"github.com/signintech/gopdf"
+	"golang.org/x/image/font/sfnt"
 
 	"github.com/lgwan/issuance/issuance"
 )
 
-// Renderer renders certificates with one TrueType font. The parsed font is
-// never written after New, and the seal cache is guarded, so one Renderer
-// serves any number of goroutines.
+// Renderer renders certificates. Its fonts and labels are parsed once by
+// New and only read afterwards, and the seal cache is guarded, so one
+// Renderer serves any number of goroutines. Set the exported fields before
+// the first render and never after.
 type Renderer struct {
-	font  *sfntFont
-	seals sealCache
+	fonts  []*face                         // [0] the certificate font; then the label fonts
+	labels map[string]map[string]labelText // key → language → shaped text
+	langs  map[string]bool                 // languages whose every label prints
+	seals  sealCache
+
+	// KeiinKey keys the 電子契印 (keiin.go). Without it the code is still
+	// computed, but anyone could recompute it for an altered page.
+	KeiinKey []byte
+
+	// Back, when set, makes the PDF double-sided for duplex printing:
+	// front 1, back 1, front 2, back 2, …, each back the image Back returns
+	// (A4's shape, any resolution), drawn over the whole page: 1 bit per
+	// pixel when it is only black and white, else 8-bit grey. Page numbers
+	// (n / N) count fronts; an error from Back fails the render.
+	Back func(ctx context.Context, front FrontPage) (*image.Gray, error)
+	// BackDPI is the resolution of FrontPage.Image; 0 means 300.
+	BackDPI float64
+}
+
+// FrontPage is one laid-out front page, as handed to Renderer.Back.
+type FrontPage struct {
+	Doc         *issuance.Document
+	Page, Pages int         // 1-based page number and the number of fronts
+	Image       *image.Gray // the page as printed, at BackDPI, white paper
+	Facts       []string    // the page's printed text in drawing order, as the 電子契印 digests it
+	Keiin       string      // the page's 電子契印 code
+}
+
+// face is one parsed font: tables for layout and subsetting, outlines for
+// the rasteriser (both read the same bytes).
+type face struct {
+	*sfntFont
+	outlines *sfnt.Font
 }
 
 var _ issuance.Renderer = (*Renderer)(nil)
 
-// New reads and parses the font at fontPath (IPAmj明朝 in production) once.
-func New(fontPath string) (*Renderer, error) {
-	data, err := os.ReadFile(fontPath)
+// New reads and parses the certificate font at fontPath (IPAmj明朝 in
+// production), which prints every fact and the Japanese labels, and
+// optionally label fonts for the translated labels of the multilingual
+// certificates: each label prints in the first font that has all its
+// characters (on Debian: NanumMyeongjo for Korean, AR PL SungtiL GB for
+// simplified Chinese, which IPAmj明朝 lacks). A language some label of
+// which no font can print is not offered (Languages reports which are).
+// The registry's data is only ever printed in the certificate font: a
+// name is never drawn from a fallback.
+func New(fontPath string, labelFonts ...string) (*Renderer, error) {
+	r := &Renderer{langs: map[string]bool{}}
+	for _, p := range append([]string{fontPath}, labelFonts...) {
+		f, err := loadFace(p)
+		if err != nil {
+			return nil, err
+		}
+		r.fonts = append(r.fonts, f)
+	}
+	if len(r.fonts) > 255 {
+		return nil, fmt.Errorf("render: %d fonts", len(r.fonts))
+	}
+	// The form's own characters (numbers, dates, brackets, the 電子契印
+	// code) must be in the certificate font, or every render would fail
+	// with a GlyphUnavailable that blames the resident.
+	if _, bad, ok := r.fonts[0].shape(fixedText, nil); !ok {
+		return nil, fmt.Errorf("render: %s has no glyph for %s of the form's own text", fontPath, describe(bad))
+	}
+	r.labels = make(map[string]map[string]labelText, len(labels))
+	missing := map[string]bool{}
+	for key, tr := range labels {
+		r.labels[key] = make(map[string]labelText, len(tr))
+		for lang, s := range tr {
+			t, ok := r.shapeLabel(s)
+			if !ok && lang == "ja" {
+				return nil, fmt.Errorf("render: no font prints the label %q", s)
+			}
+			if !ok {
+				missing[lang] = true
+			}
+			r.labels[key][lang] = t
+		}
+	}
+	for _, lang := range Languages {
+		r.langs[lang] = !missing[lang]
+	}
+	return r, nil
+}
+
+// fixedText is every character the form prints besides the document's
+// data and the labels.
+const fixedText = "0123456789 /,△円年月日度分令和平成昭和大正明治元西暦男女【】発行番号　" +
+	"ABCDEFGHJKMNPQRSTVWXYZ-"
+
+func loadFace(path string) (*face, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
 	f, err := parseFont(data)
 	if err != nil {
-		return nil, fmt.Errorf("render: %s: %w", fontPath, err)
+		return nil, fmt.Errorf("render: %s: %w", path, err)
 	}
-	// The form's own words must be printable, or every render would fail
-	// with a GlyphUnavailable that blames the resident.
-	if r, ok := missingGlyph(f, fixedText); !ok {
-		return nil, fmt.Errorf("render: %s has no glyph for U+%04X of the form's labels", fontPath, r)
+	o, err := sfnt.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("render: %s: %w", path, err)
 	}
-	return &Renderer{font: f}, nil
+	return &face{f, o}, nil
 }
 
-// fixedText is every character the form prints besides the document's data.
-const fixedText = "住所世帯主氏名旧性別男女生年月日続柄民となった定めた発行番号以下余白　" +
-	"令和平成昭和大正明治元西暦0123456789 /"
-
-// Render renders a 住民票の写し. Any character the font cannot print exactly
-// fails the whole render with GlyphUnavailable before anything is drawn.
-func (r *Renderer) Render(ctx context.Context, doc *issuance.Document) ([]byte, int, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+// shapeLabel shapes s in the first font that has every character of it.
+func (r *Renderer) shapeLabel(s string) (labelText, bool) {
+	for i, f := range r.fonts {
+		if gids, _, ok := f.shape(s, nil); ok {
+			return labelText{font: uint8(i), s: s, gids: gids}, true
+		}
 	}
-	if doc.Type != issuance.Juminhyo {
-		return nil, 0, issuance.Fault(issuance.UnsupportedOption, "render: certificate type %q not supported", doc.Type)
+	return labelText{}, false
+}
+
+// LanguageAvailable reports whether the labels of lang ("" and "ja" are
+// Japanese) can be printed with the fonts given to New.
+func (r *Renderer) LanguageAvailable(lang string) bool {
+	return lang == "" || r.langs[lang]
+}
+
+// Render renders a certificate. Any character the font cannot print
+// exactly fails the whole render with GlyphUnavailable before anything is
+// drawn.
+func (r *Renderer) Render(ctx context.Context, doc *issuance.Document) ([]byte, int, error) {
+	pdf, pages, _, err := r.render(ctx, doc, 0)
+	return pdf, pages, err
+}
+
+// Rasterize lays doc out and draws its pages at dpi, white background, as
+// they are printed (without back pages): what a verifier compares a
+// descrambled back with.
+func (r *Renderer) Rasterize(ctx context.Context, doc *issuance.Document, dpi float64) ([]*image.Gray, error) {
+	if dpi < 10 || dpi > 600 {
+		return nil, fmt.Errorf("render: resolution %v dpi out of range", dpi)
+	}
+	_, _, imgs, err := r.render(ctx, doc, dpi)
+	return imgs, err
+}
+
+// render lays doc out once; with dpi it returns the fronts' rasters instead
+// of a PDF.
+func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float64) ([]byte, int, []*image.Gray, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, nil, err
 	}
 	if len(doc.Municipality.SealPNG) == 0 {
-		return nil, 0, issuance.Fault(issuance.Unavailable, "render: municipality %s has no seal image: a certificate without its 公印 must not go out", doc.Municipality.Code)
+		return nil, 0, nil, fault("municipality %s has no seal image: a certificate without its 公印 must not go out", doc.Municipality.Code)
 	}
 	seal, err := r.seals.get(doc.Municipality.SealPNG)
 	if err != nil {
-		return nil, 0, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: seal image of %s: %w", doc.Municipality.Code, err))
+		return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: seal image of %s: %w", doc.Municipality.Code, err))
 	}
-	if err := r.checkGlyphs(doc); err != nil {
-		return nil, 0, err
+	var impression *pdfImage
+	if doc.Type == issuance.Inkan && doc.Seal != nil && len(doc.Seal.ImagePNG) > 0 {
+		if impression, err = prepareImage(doc.Seal.ImagePNG); err != nil {
+			return nil, 0, nil, fault("registered seal impression: %v", err)
+		}
 	}
-	pages, err := r.layout(doc)
+	pages, err := r.layout(doc, impression)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	pdf, err := r.draw(doc, pages, seal)
-	if err != nil {
-		return nil, 0, err
-	}
-	return pdf, len(pages), nil
-}
-
-// checkGlyphs goes through the document's text in a fixed order, so the
-// same document always fails on the same character.
-func (r *Renderer) checkGlyphs(doc *issuance.Document) error {
-	type field struct{ name, text string }
-	fields := []field{
-		{"Title", doc.Title}, {"Household.Address", doc.Household.Address},
-		{"Attestation", doc.Attestation}, {"Municipality.Mayor", doc.Municipality.Mayor},
-		{"ID", doc.ID},
-	}
-	if head, ok := householdHead(doc.Household); ok {
-		fields = append(fields, field{"household head's name", head.FullName()})
-	}
-	for i, p := range doc.Persons {
-		n := strconv.Itoa(i + 1)
-		fields = append(fields,
-			field{"FamilyName of person " + n, p.FamilyName}, field{"GivenName of person " + n, p.GivenName},
-			field{"FamilyKana of person " + n, p.FamilyKana}, field{"GivenKana of person " + n, p.GivenKana},
-			field{"FormerSurname of person " + n, p.FormerSurname})
-		if doc.Options.IncludeRelationship {
-			fields = append(fields, field{"Relationship of person " + n, p.Relationship})
-		}
-	}
-	for _, f := range fields {
-		if c, ok := missingGlyph(r.font, f.text); !ok {
-			return &issuance.Error{Code: issuance.GlyphUnavailable, Detail: fmt.Sprintf("U+%04X in %s: %s", c, f.name, whyMissing(c))}
-		}
-	}
-	return nil
-}
-
-// missingGlyph returns the first rune of s that cannot be printed exactly.
-func missingGlyph(f *sfntFont, s string) (rune, bool) {
-	for _, c := range s {
-		if isVariationSelector(c) || c < 0x20 || (c >= 0x7F && c < 0xA0) || f.glyph(c) == 0 {
-			return c, false
-		}
-	}
-	return 0, true
-}
-
-// isVariationSelector: gopdf cannot select a glyph by an Ideographic
-// Variation Sequence (cmap format 14), and dropping the selector would print
-// the base character's default glyph: a different character for the
-// registry. So a selector is unprintable until the renderer supports them.
-func isVariationSelector(c rune) bool {
-	return (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF)
-}
-
-func whyMissing(c rune) string {
-	switch {
-	case isVariationSelector(c):
-		return "variation selector (ideographic variation sequences not supported yet)"
-	case c < 0x20 || (c >= 0x7F && c < 0xA0):
-		return "control character"
-	}
-	return "no glyph in the font"
-}
-
-// householdHead is the member who is the 世帯主.
-func householdHead(h issuance.Household) (issuance.Person, bool) {
-	for _, m := range h.Members {
-		if m.ID == h.Head {
-			return m, true
-		}
-	}
-	return issuance.Person{}, false
-}
-
-func sexLabel(s issuance.Sex) (string, error) {
-	switch s {
-	case issuance.Male:
-		return "男", nil
-	case issuance.Female:
-		return "女", nil
-	}
-	return "", fmt.Errorf("unknown sex code %d", s)
-}
-
-// draw writes the laid-out pages with gopdf. The font given to gopdf holds
-// exactly the characters drawn.
-func (r *Renderer) draw(doc *issuance.Document, pages []page, sealPNG []byte) ([]byte, error) {
-	var runes []rune
-	for _, p := range pages {
-		for _, o := range p.ops {
-			if o.kind == opText {
-				runes = append(runes, []rune(o.s)...)
+	if dpi > 0 {
+		imgs := make([]*image.Gray, len(pages))
+		for i := range pages {
+			if imgs[i], err = r.rasterize(&pages[i], dpi, seal, impression); err != nil {
+				return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 			}
 		}
+		return nil, len(pages), imgs, nil
 	}
-	sub, err := r.font.subset(runes)
-	if err != nil {
-		return nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: font subset: %w", err))
-	}
-
-	// checkGlyphs has run, so this hook firing means text reached gopdf
-	// without being checked; the render still fails rather than letting
-	// gopdf print its substitute.
-	missing := rune(-1)
-	opt := gopdf.TtfOption{
-		OnGlyphNotFound: func(c rune) {
-			if missing < 0 {
-				missing = c
-			}
-		},
-		OnGlyphNotFoundSubstitute: func(c rune) rune { return c },
-	}
-	gp := &gopdf.GoPdf{}
-	gp.Start(gopdf.Config{PageSize: *gopdf.PageSizeA4, Unit: gopdf.UnitPT})
-	if err := gp.AddTTFFontDataWithOption(sub.name, sub.data, opt); err != nil {
-		return nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
-	}
-	// The creation date is the issue date, so rendering the same document
-	// twice gives the same bytes.
-	gp.SetInfo(gopdf.PdfInfo{Creator: "lgwan/issuance", CreationDate: doc.IssuedAt})
-	seal, err := gopdf.ImageHolderByBytes(sealPNG)
-	if err != nil {
-		return nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: seal image: %w", err))
-	}
-	for _, p := range pages {
-		gp.AddPage()
-		size := 0.0
-		for _, o := range p.ops {
-			switch o.kind {
-			case opText:
-				if o.h != size {
-					size = o.h
-					if err := gp.SetFont(sub.name, "", size); err != nil {
-						return nil, issuance.Wrap(issuance.Unavailable, err)
-					}
-				}
-				gp.SetXY(o.x, o.y)
-				err = gp.Text(o.s)
-			case opRect:
-				gp.SetLineWidth(o.lw)
-				gp.RectFromUpperLeftWithStyle(o.x, o.y, o.w, o.h, "D")
-			case opSeal:
-				// Multiply, as ink does: the mayor's name stays legible
-				// through the red seal stamped over it.
-				err = gp.ImageByHolderWithOptions(seal, gopdf.ImageOptions{
-					X: o.x, Y: o.y, Rect: &gopdf.Rect{W: o.w, H: o.h},
-					Transparency: &gopdf.Transparency{Alpha: 1, BlendModeType: gopdf.Multiply},
-				})
-			}
+	var backs []*image.Gray
+	if r.Back != nil {
+		bdpi := r.BackDPI
+		if bdpi == 0 {
+			bdpi = 300
+		}
+		for i := range pages {
+			front, err := r.rasterize(&pages[i], bdpi, seal, impression)
 			if err != nil {
-				return nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
+				return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 			}
+			back, err := r.Back(ctx, FrontPage{Doc: doc, Page: i + 1, Pages: len(pages), Image: front, Facts: pages[i].facts, Keiin: pages[i].keiin})
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			if back == nil || back.Rect.Empty() {
+				return nil, 0, nil, fault("back side of page %d is empty", i+1)
+			}
+			// It is drawn over the whole A4 page: another shape would be
+			// printed stretched, and the scan would not register.
+			if a := float64(back.Rect.Dx()) / float64(back.Rect.Dy()); math.Abs(a/(pageW/pageH)-1) > 0.01 {
+				return nil, 0, nil, fault("back side of page %d is %d×%d pixels, not A4's shape", i+1, back.Rect.Dx(), back.Rect.Dy())
+			}
+			backs = append(backs, back)
 		}
 	}
-	if missing >= 0 {
-		return nil, &issuance.Error{Code: issuance.GlyphUnavailable, Detail: fmt.Sprintf("U+%04X reached gopdf without a glyph", missing)}
-	}
-	pdf, err := gp.GetBytesPdfReturnErr()
+	pdf, err := r.writePDF(doc, pages, seal, impression, backs)
 	if err != nil {
-		return nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
+		return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 	}
-	if err := fixToUnicode(pdf, sub.runes, sub.gids); err != nil {
-		return nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
-	}
-	return pdf, nil
+	return pdf, len(pages), nil, nil
 }

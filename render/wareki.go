@@ -52,3 +52,30 @@ func Wareki(t time.Time) string {
 	}
 	return fmt.Sprintf("西暦%d年%d月%d日", day.Year(), day.Month(), day.Day())
 }
+
+// Nendo formats a fiscal year (年度, April to March, named by the year it
+// starts in) in 和暦, e.g. 令和7年度. The era is the one in force when the
+// year ends, counted from the era's first calendar year, as the government
+// renamed 平成31年度 to 令和元年度: 2019 is 令和元年度.
+func Nendo(year int) string {
+	return eraYear(year, time.Date(year+1, 3, 31, 0, 0, 0, 0, issuance.Tokyo)) + "度"
+}
+
+// incomeYear is the calendar year whose income a fiscal year's 住民税
+// taxes (the year before), e.g. 令和6年分.
+func incomeYear(fiscal int) string {
+	y := fiscal - 1
+	return eraYear(y, time.Date(y, 12, 31, 0, 0, 0, 0, issuance.Tokyo)) + "分"
+}
+
+func eraYear(year int, end time.Time) string {
+	for _, e := range eras {
+		if !end.Before(e.start) && year >= e.start.Year() {
+			if n := year - e.start.Year() + 1; n > 1 {
+				return e.name + strconv.Itoa(n) + "年"
+			}
+			return e.name + "元年"
+		}
+	}
+	return "西暦" + strconv.Itoa(year) + "年"
+}

@@ -42,3 +42,28 @@ func TestWareki(t *testing.T) {
 		}
 	}
 }
+
+// A fiscal year takes the era in force when it ends, counted from the era's
+// first calendar year (2019年度 is 令和元年度); its income year is the
+// calendar year before.
+func TestNendo(t *testing.T) {
+	for _, tc := range []struct {
+		year          int
+		nendo, income string
+	}{
+		{2025, "令和7年度", "令和6年分"},
+		{2020, "令和2年度", "令和元年分"},
+		{2019, "令和元年度", "平成30年分"},
+		{2018, "平成30年度", "平成29年分"},
+		{1990, "平成2年度", "平成元年分"},
+		{1989, "平成元年度", "昭和63年分"},
+		{1988, "昭和63年度", "昭和62年分"},
+	} {
+		if got := Nendo(tc.year); got != tc.nendo {
+			t.Errorf("Nendo(%d) = %q, want %q", tc.year, got, tc.nendo)
+		}
+		if got := incomeYear(tc.year); got != tc.income {
+			t.Errorf("incomeYear(%d) = %q, want %q", tc.year, got, tc.income)
+		}
+	}
+}

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/viper"
 
 	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/pki"
 )
 
 // Config is the server's whole configuration: a YAML file plus ISSUANCE_*
@@ -25,6 +27,7 @@ type Config struct {
 	Web            WebConfig            `mapstructure:"web"`
 	JPKI           JPKIConfig           `mapstructure:"jpki"`
 	Render         RenderConfig         `mapstructure:"render"`
+	Seal           SealConfig           `mapstructure:"seal"`
 	Municipalities []MunicipalityConfig `mapstructure:"municipalities"`
 }
 
@@ -51,26 +54,48 @@ type WebConfig struct {
 	Listen string `mapstructure:"listen"`
 }
 
-// JPKIConfig lists the trusted JPKI roots (every generation).
+// JPKIConfig lists the trusted JPKI roots (every generation) and where
+// revocation is learnt.
 type JPKIConfig struct {
-	Roots []string `mapstructure:"roots"`
+	Roots      []string `mapstructure:"roots"`
+	CRLDir     string   `mapstructure:"crl_dir"`     // CRL files (*.crl), re-read at each refresh
+	CRLURLs    []string `mapstructure:"crl_urls"`    // CRL distribution points
+	OCSPURL    string   `mapstructure:"ocsp_url"`    // optional; asked in addition to the CRL
+	CRLRefresh string   `mapstructure:"crl_refresh"` // cron spec, e.g. "@every 15m"
 }
 
-// RenderConfig names the font.
+// SealConfig names the published bundle of 2D-code verification keys.
+type SealConfig struct {
+	CodeKeys string `mapstructure:"code_keys"`
+}
+
+// RenderConfig names the fonts and the 電子契印 key.
 type RenderConfig struct {
-	Font string `mapstructure:"font"`
+	Font string `mapstructure:"font"` // IPAmj明朝: every fact is printed in it
+	// LabelFonts print translated labels whose script IPAmj lacks (Hangul,
+	// some simplified Chinese); a language whose labels no font covers is
+	// not offered.
+	LabelFonts   []string `mapstructure:"label_fonts"`
+	KeiinKeyFile string   `mapstructure:"keiin_key_file"` // secret key of the 電子契印 (docs/keiin.md), ≥ 32 bytes
 }
 
 // MunicipalityConfig is one municipality served: its names, menu and fees.
 type MunicipalityConfig struct {
-	Code       string        `mapstructure:"code"`
-	Name       string        `mapstructure:"name"`
-	Prefecture string        `mapstructure:"prefecture"`
-	Mayor      string        `mapstructure:"mayor"`
-	SealImage  string        `mapstructure:"seal_image"`
-	MinAge     int           `mapstructure:"min_age"`
-	Hours      HoursConfig   `mapstructure:"hours"`
-	Offers     []OfferConfig `mapstructure:"offers"`
+	Code       string `mapstructure:"code"`
+	Name       string `mapstructure:"name"`
+	Prefecture string `mapstructure:"prefecture"`
+	Mayor      string `mapstructure:"mayor"`
+	SealImage  string `mapstructure:"seal_image"` // the 公印 impression printed on certificates
+	// The municipality's electronic seal (LGPKI 職責証明書 and key: PKCS#8
+	// PEM, or PKCS#12 opened with the password in SealKeyPasswordFile) that
+	// signs every PDF, and the ECDSA key that signs the back side's code.
+	SealCert            string        `mapstructure:"seal_cert"`
+	SealKey             string        `mapstructure:"seal_key"`
+	SealKeyPasswordFile string        `mapstructure:"seal_key_password_file"`
+	CodeKey             string        `mapstructure:"code_key"`
+	MinAge              int           `mapstructure:"min_age"`
+	Hours               HoursConfig   `mapstructure:"hours"`
+	Offers              []OfferConfig `mapstructure:"offers"`
 }
 
 // HoursConfig is the kiosk service time; empty means 06:30–23:00 except
@@ -93,7 +118,9 @@ type OfferConfig struct {
 var scalarKeys = []string{
 	"node", "database.url", "database.migrate_url", "database.max_conns",
 	"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
-	"soap.session_ttl", "soap.max_copies", "web.listen", "jpki.roots", "render.font",
+	"soap.session_ttl", "soap.max_copies", "web.listen", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
+	"jpki.ocsp_url", "jpki.crl_refresh", "render.font", "render.label_fonts", "render.keiin_key_file",
+	"seal.code_keys",
 }
 
 // envNotConfig are ISSUANCE_* variables that are not configuration keys.
@@ -109,7 +136,10 @@ func loadConfig(path string) (*Config, error) {
 	v.SetDefault("soap.session_ttl", "10m")
 	v.SetDefault("soap.max_copies", 10)
 	v.SetDefault("web.listen", "127.0.0.1:8080")
+	v.SetDefault("jpki.crl_refresh", "@every 15m")
 	v.SetDefault("render.font", "/usr/share/fonts/truetype/ipamj/ipamjm.ttf")
+	v.SetDefault("render.label_fonts", []string{"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
+		"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"})
 	v.SetEnvPrefix("ISSUANCE")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	bound := map[string]bool{}
@@ -136,8 +166,10 @@ func loadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	// An environment list arrives as one string: split on spaces.
-	if len(c.JPKI.Roots) == 1 && strings.Contains(c.JPKI.Roots[0], " ") {
-		c.JPKI.Roots = strings.Fields(c.JPKI.Roots[0])
+	for _, list := range []*[]string{&c.JPKI.Roots, &c.JPKI.CRLURLs, &c.Render.LabelFonts} {
+		if len(*list) == 1 && strings.Contains((*list)[0], " ") {
+			*list = strings.Fields((*list)[0])
+		}
 	}
 	return &c, nil
 }
@@ -182,6 +214,16 @@ func (c *Config) validateServe() error {
 	if c.SOAP.MaxCopies < 1 || c.SOAP.MaxCopies > 100 {
 		bad("soap.max_copies", "%d is not within 1..100", c.SOAP.MaxCopies)
 	}
+	for i, f := range c.Render.LabelFonts {
+		if err := readable(f); err != nil {
+			bad(fmt.Sprintf("render.label_fonts[%d]", i), "%v", err)
+		}
+	}
+	if key, err := os.ReadFile(c.Render.KeiinKeyFile); err != nil {
+		bad("render.keiin_key_file", "%v", err)
+	} else if len(key) < 32 {
+		bad("render.keiin_key_file", "%s holds %d bytes; the key must be at least 32 random bytes", c.Render.KeiinKeyFile, len(key))
+	}
 	if len(c.JPKI.Roots) == 0 {
 		bad("jpki.roots", "at least one root certificate is required")
 	}
@@ -190,8 +232,24 @@ func (c *Config) validateServe() error {
 			bad(fmt.Sprintf("jpki.roots[%d]", i), "%v", err)
 		}
 	}
+	if c.JPKI.CRLDir == "" && len(c.JPKI.CRLURLs) == 0 {
+		bad("jpki.crl_dir", "a CRL directory or jpki.crl_urls is required: without revocation data every card is refused")
+	}
+	if _, err := cron.ParseStandard(c.JPKI.CRLRefresh); err != nil {
+		bad("jpki.crl_refresh", "%v", err)
+	}
+	if err := readable(c.Seal.CodeKeys); err != nil {
+		bad("seal.code_keys", "%v", err)
+	}
 	if _, err := c.municipalities(); err != nil {
 		errs = append(errs, err)
+	}
+	for i, mc := range c.Municipalities {
+		for field, f := range map[string]string{"seal_cert": mc.SealCert, "seal_key": mc.SealKey, "code_key": mc.CodeKey} {
+			if err := readable(f); err != nil && !(field == "seal_cert" && mc.SealCert == "" && mc.SealKeyPasswordFile != "") {
+				bad(fmt.Sprintf("municipalities[%d].%s", i, field), "%v", err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -319,4 +377,21 @@ func clockMinutes(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not HH:MM", s)
 	}
 	return h*60 + m, nil
+}
+
+// sealFiles lists each municipality's seal files for pki.LoadKeyring.
+func (c *Config) sealFiles() ([]pki.SealFiles, error) {
+	var out []pki.SealFiles
+	for i, mc := range c.Municipalities {
+		f := pki.SealFiles{LGCode: mc.Code, Cert: mc.SealCert, Key: mc.SealKey, CodeKey: mc.CodeKey}
+		if mc.SealKeyPasswordFile != "" {
+			pw, err := os.ReadFile(mc.SealKeyPasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("municipalities[%d].seal_key_password_file: %w", i, err)
+			}
+			f.KeyPassword = strings.TrimRight(string(pw), "\r\n")
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }

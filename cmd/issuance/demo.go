@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -40,25 +41,30 @@ type demoData struct {
 }
 
 type demoPerson struct {
-	ID             string `json:"id"`
-	Family         string `json:"family"`
-	Given          string `json:"given"`
-	FamilyKana     string `json:"familyKana"`
-	GivenKana      string `json:"givenKana"`
-	FormerSurname  string `json:"formerSurname"`
-	Birth          string `json:"birth"`
-	Sex            int    `json:"sex"`
-	Relationship   string `json:"relationship"`
-	ResidentSince  string `json:"residentSince"`
-	AddressSince   string `json:"addressSince"`
-	Status         string `json:"status"`
-	SupportMeasure bool   `json:"supportMeasure"`
-	Card           *struct {
-		ID       string          `json:"id"`
-		Kind     string          `json:"kind"`
-		Offers   []string        `json:"offers"`
-		Refusals []kiosk.Refusal `json:"refusals"`
-	} `json:"card"`
+	ID             string    `json:"id"`
+	Family         string    `json:"family"`
+	Given          string    `json:"given"`
+	FamilyKana     string    `json:"familyKana"`
+	GivenKana      string    `json:"givenKana"`
+	FormerSurname  string    `json:"formerSurname"`
+	Birth          string    `json:"birth"`
+	Sex            int       `json:"sex"`
+	Relationship   string    `json:"relationship"`
+	ResidentSince  string    `json:"residentSince"`
+	AddressSince   string    `json:"addressSince"`
+	Status         string    `json:"status"`
+	SupportMeasure bool      `json:"supportMeasure"`
+	Card           *demoCard `json:"card"`
+}
+
+// demoCard is a demo person's My Number card and what the kit promises
+// for it.
+type demoCard struct {
+	ID         string          `json:"id"`
+	Kind       string          `json:"kind"`       // valid, expired, revoked, wrong-issuer, wrong-policy
+	Generation int             `json:"generation"` // which generation of the JPKI root issued it (default 1)
+	Offers     []string        `json:"offers"`
+	Refusals   []kiosk.Refusal `json:"refusals"`
 }
 
 type demoCmd struct {
@@ -132,10 +138,24 @@ func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.De
 			if err != nil {
 				return layout, fmt.Errorf("card %s: %w", p.Card.ID, err)
 			}
-			cards = append(cards, pki.DevCard{ID: p.Card.ID, Kind: kind})
+			// The card's printed facts, as J-LIS signs them for the
+			// 券面事項入力補助AP.
+			facts := &pki.CardFacts{Name: issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
+				Address: h.Address, BirthDate: p.Birth, Sex: p.Sex}
+			cards = append(cards, pki.DevCard{ID: p.Card.ID, Kind: kind, Generation: p.Card.Generation, Facts: facts})
 		}
 	}
 	if err := pki.GenerateDev(layout, cards, now); err != nil {
+		return layout, err
+	}
+	var munis []pki.DevMunicipality
+	for _, m := range data.Municipalities {
+		munis = append(munis, pki.DevMunicipality{Code: m.Code, Name: m.Name})
+	}
+	if err := pki.GenerateDevSeals(layout, munis, now); err != nil {
+		return layout, err
+	}
+	if err := ensureSecret(filepath.Join(layout.KeysDir, "keiin.key"), 32); err != nil {
 		return layout, err
 	}
 	for _, m := range data.Municipalities {
@@ -155,7 +175,7 @@ func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.De
 }
 
 func cardKind(s string) (pki.CardKind, error) {
-	for _, k := range []pki.CardKind{pki.CardValid, pki.CardExpired, pki.CardWrongIssuer, pki.CardWrongPolicy} {
+	for _, k := range []pki.CardKind{pki.CardValid, pki.CardExpired, pki.CardRevoked, pki.CardWrongIssuer, pki.CardWrongPolicy} {
 		if k.String() == s {
 			return k, nil
 		}
@@ -175,7 +195,14 @@ web:
   listen: "127.0.0.1:8080"
 jpki:
   roots:
-    - {{.Keys}}/jpki-auth-root.pem
+{{- range .Roots}}
+    - {{.}}
+{{- end}}
+  crl_dir: {{.Keys}}/crl
+render:
+  keiin_key_file: {{.Keys}}/keiin.key
+seal:
+  code_keys: {{.Keys}}/seal/code-keys.json
 municipalities:
 {{- range .Munis}}
   - code: "{{.Code}}"
@@ -183,6 +210,9 @@ municipalities:
     name: {{.Name}}
     mayor: {{.Mayor}}
     seal_image: {{$.Keys}}/seal-{{.Code}}.png
+    seal_cert: {{$.Keys}}/seal/{{.Code}}-seal.pem
+    seal_key: {{$.Keys}}/seal/{{.Code}}-seal-key.pem
+    code_key: {{$.Keys}}/seal/{{.Code}}-code-key.pem
     # The demo serves around the clock so that it can be tried at any hour.
     # Without 'hours', a municipality gets 06:30-23:00 except 12-29..01-03.
     hours: {open: "00:00", close: "24:00", closed: []}
@@ -202,7 +232,9 @@ func writeDemoConfig(path string, l pki.DevLayout, data demoData) error {
 	if err != nil {
 		return err
 	}
-	if err := demoConfig.Execute(f, map[string]any{"Keys": keys, "Munis": data.Municipalities}); err != nil {
+	abs := l
+	abs.KeysDir = keys
+	if err := demoConfig.Execute(f, map[string]any{"Keys": keys, "Roots": abs.AuthRoots(), "Munis": data.Municipalities}); err != nil {
 		f.Close()
 		return err
 	}
@@ -319,7 +351,9 @@ func writeKit(cfg *Config, l pki.DevLayout, data demoData) error {
 			c := kiosk.Card{ID: p.Card.ID, LGCode: h.LGCode,
 				Name:    issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
 				AuthKey: rel(l.CardKey(p.Card.ID)), AuthCert: rel(l.CardCert(p.Card.ID)),
-				Offers: p.Card.Offers, Refusals: p.Card.Refusals}
+				Offers: p.Card.Offers, Refusals: p.Card.Refusals,
+				CardFacts: rel(l.CardFacts(p.Card.ID)), CardFactsSig: rel(l.CardFactsSig(p.Card.ID)),
+				CardFactsSigner: rel(l.KitFactsSigner())}
 			if c.Offers == nil {
 				c.Offers = []string{}
 			}
@@ -358,4 +392,16 @@ func dialable(listen string) string {
 // layoutOf is the development PKI layout under a var directory.
 func layoutOf(varDir string) pki.DevLayout {
 	return pki.DevLayout{KeysDir: filepath.Join(varDir, "keys"), KitDir: filepath.Join(varDir, "demo")}
+}
+
+// ensureSecret creates a file of n random bytes (mode 0600) unless it exists.
+func ensureSecret(path string, n int) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
 }

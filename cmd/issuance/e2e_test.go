@@ -61,12 +61,7 @@ func fixture(t testing.TB) (string, demoData) {
 			}{LGCode: "131016", ID: fmt.Sprintf("HC%03d", i), Address: fmt.Sprintf("東京都千代田区一番町%d番地", i+1)}
 			p := demoPerson{ID: fmt.Sprintf("PC%03d", i), Family: families[i%len(families)], Given: givens[i/len(families)],
 				FamilyKana: "テスト", GivenKana: "テスト", Birth: "1970-01-01", Sex: 1, Relationship: "世帯主"}
-			p.Card = &struct {
-				ID       string          `json:"id"`
-				Kind     string          `json:"kind"`
-				Offers   []string        `json:"offers"`
-				Refusals []kiosk.Refusal `json:"refusals"`
-			}{ID: fmt.Sprintf("c%03d", i), Kind: "valid", Offers: []string{"JUMINHYO"}}
+			p.Card = &demoCard{ID: fmt.Sprintf("c%03d", i), Kind: "valid", Offers: []string{"JUMINHYO"}}
 			h.Members = append(h.Members, p)
 			fixtureData.Households = append(fixtureData.Households, h)
 		}
@@ -457,5 +452,32 @@ func assertOwnCertificates(t *testing.T, cards []*kiosk.Card, pdfs [][]byte, err
 				t.Errorf("card %s: certificate names another resident, %s", card.ID, other.Name)
 			}
 		}
+	}
+}
+
+// The PDF the centre receives carries the municipality's seal signature
+// over the whole document, checked by independent tools.
+func TestIssuedPDFIsSealed(t *testing.T) {
+	ts := startServer(t)
+	card, _ := ts.kit.Card("p101")
+	res, err := ts.kit.NewClient(card.LGCode, "T-1").Flow(context.Background(), card, kiosk.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "c.pdf")
+	if err := os.WriteFile(f, res.PDF, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("pdfsig", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdfsig: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Signature is Valid", "Total document signed", "ETSI.CAdES.detached", "豊中市長"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pdfsig does not report %q:\n%s", want, out)
+		}
+	}
+	if out, err := exec.Command("qpdf", "--check", f).CombinedOutput(); err != nil {
+		t.Fatalf("qpdf --check: %v\n%s", err, out)
 	}
 }

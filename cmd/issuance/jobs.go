@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -48,6 +49,17 @@ func (s *server) startJobs() (*cron.Cron, error) {
 			}
 			return err
 		}},
+	}
+	// Every node keeps its own revocation cache, so the CRL refresh runs on
+	// each node, outside the once-per-deployment lock.
+	if _, err := c.AddFunc(s.cfg.JPKI.CRLRefresh, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.rev.Refresh(ctx); err != nil {
+			slog.Error("revocation refresh failed", "err", err)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("jpki.crl_refresh: %w", err)
 	}
 	for _, j := range jobs {
 		j := j

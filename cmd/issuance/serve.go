@@ -28,15 +28,19 @@ import (
 // server is one running node: the SOAP listener, the web listener and the
 // scheduled jobs, all sharing one pool.
 type server struct {
-	cfg     *Config
-	clock   issuance.Clock
-	pool    *pgxpool.Pool
-	store   *registry.Store
-	metrics *prometheus.Registry
-	soap    *http.Server
-	web     *http.Server
-	soapLn  net.Listener
-	webLn   net.Listener
+	cfg   *Config
+	clock issuance.Clock
+	pool  *pgxpool.Pool
+	rev   *pki.Revocation
+	// jpkiRoots counts the configured roots: each needs a current CRL.
+	jpkiRoots int
+	keyring   *pki.Keyring
+	store     *registry.Store
+	metrics   *prometheus.Registry
+	soap      *http.Server
+	web       *http.Server
+	soapLn    net.Listener
+	webLn     net.Listener
 }
 
 func serve(ctx context.Context, cfg *Config) error {
@@ -80,9 +84,12 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	} else if v != registry.LatestVersion() {
 		return nil, fmt.Errorf("database schema is at version %d, this binary needs %d: run `issuance migrate`", v, registry.LatestVersion())
 	}
-	renderer, err := render.New(cfg.Render.Font)
+	renderer, err := render.New(cfg.Render.Font, cfg.Render.LabelFonts...)
 	if err != nil {
-		return nil, fmt.Errorf("render.font: %w", err)
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	if renderer.KeiinKey, err = os.ReadFile(cfg.Render.KeiinKeyFile); err != nil {
+		return nil, fmt.Errorf("render.keiin_key_file: %w", err)
 	}
 	var roots []*x509.Certificate
 	for _, p := range cfg.JPKI.Roots {
@@ -96,13 +103,32 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	if err != nil {
 		return nil, err
 	}
+	rev, err := pki.NewRevocation(roots, clock, pki.RevocationConfig{CRLDir: cfg.JPKI.CRLDir,
+		CRLURLs: cfg.JPKI.CRLURLs, OCSPURL: cfg.JPKI.OCSPURL})
+	if err != nil {
+		return nil, fmt.Errorf("jpki: %w", err)
+	}
+	// Without a current CRL every card is refused (RevocationUnknown), so
+	// a failure here is reported but does not stop the node: the next
+	// refresh may succeed, and /readyz says what is missing meanwhile.
+	if err := rev.Refresh(ctx); err != nil {
+		slog.Warn("revocation data not current", "err", err)
+	}
+	sealFiles, err := cfg.sealFiles()
+	if err != nil {
+		return nil, err
+	}
+	keyring, err := pki.LoadKeyring(sealFiles, cfg.Seal.CodeKeys, clock)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
 	store := registry.NewStore(pool)
 	svc := &issuance.Service{
 		Clock:          clock,
 		Ledger:         store,
 		Registry:       store,
-		Verifier:       pki.NewVerifier(roots, clock),
-		Renderer:       renderer,
+		Verifier:       pki.NewVerifier(roots, clock, pki.WithRevocation(rev)),
+		Renderer:       sealedRenderer{renderer, keyring, clock},
 		Municipalities: munis,
 		SessionTTL:     cfg.SOAP.SessionTTL,
 		MaxCopies:      cfg.SOAP.MaxCopies,
@@ -111,7 +137,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
 		svc, registry.NewReplay(pool), metrics)
-	s := &server{cfg: cfg, clock: clock, pool: pool, store: store, metrics: metrics}
+	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store, metrics: metrics}
 	mux := http.NewServeMux()
 	mux.Handle("/wide-area/v4", soapHandler)
 	s.soap = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
@@ -167,11 +193,27 @@ func (s *server) run(ctx context.Context) error {
 	slog.Info("serving", "node", s.cfg.Node, "soap", soapURL, "web", webURL)
 	fmt.Fprintf(os.Stderr, "\n  SOAP (mutual TLS): %s\n  WSDL:              %s?wsdl\n  Status page:       %s\n  Metrics:           %smetrics\n\n",
 		soapURL, soapURL, webURL, webURL)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+	// SIGHUP re-reads the seal keys: a rotated key takes over without a
+	// restart, and a reload that fails keeps the keys in use.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-hup:
+			if err := s.keyring.Reload(); err != nil {
+				slog.Error("seal keys not reloaded; the previous keys stay in use", "err", err)
+			} else {
+				slog.Info("seal keys reloaded")
+			}
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			break wait
 		}
 	}
 	slog.Info("shutting down")
@@ -179,4 +221,25 @@ func (s *server) run(ctx context.Context) error {
 	defer cancel()
 	<-jobs.Stop().Done()
 	return errors.Join(s.soap.Shutdown(shutCtx), s.web.Shutdown(shutCtx))
+}
+
+// sealedRenderer renders a certificate and signs the PDF with the
+// municipality's seal (PAdES), so the signature covers exactly the bytes the
+// centre receives and whose SHA-256 goes in pdfSha256.
+type sealedRenderer struct {
+	r       *render.Renderer
+	keyring *pki.Keyring
+	clock   issuance.Clock
+}
+
+func (s sealedRenderer) Render(ctx context.Context, doc *issuance.Document) ([]byte, int, error) {
+	pdf, pages, err := s.r.Render(ctx, doc)
+	if err != nil {
+		return nil, 0, err
+	}
+	signed, err := s.keyring.SignPDF(doc.Municipality.Code, pdf, s.clock.Now())
+	if err != nil {
+		return nil, 0, issuance.Wrap(issuance.Unavailable, fmt.Errorf("seal signature: %w", err))
+	}
+	return signed, pages, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -48,6 +49,16 @@ func (s *server) readiness(ctx context.Context, munis map[string]issuance.Munici
 		r.Municipalities[code] = loaded[code]
 		if loaded[code] == 0 {
 			r.Problems = append(r.Problems, "no resident data loaded for "+code)
+		}
+	}
+	now := s.clock.Now()
+	crls := s.rev.CRLs()
+	if len(crls) < s.jpkiRoots {
+		r.Problems = append(r.Problems, fmt.Sprintf("revocation lists held for %d of %d JPKI roots: cards of the others are refused", len(crls), s.jpkiRoots))
+	}
+	for _, c := range crls {
+		if !now.Before(c.NextUpdate) {
+			r.Problems = append(r.Problems, "revocation list of JPKI issuer "+c.IssuerKeyID+" is past its next update")
 		}
 	}
 	slices.Sort(r.Problems)

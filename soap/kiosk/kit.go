@@ -40,6 +40,11 @@ type Card struct {
 	AuthCert string    `json:"authCert"`
 	Offers   []string  `json:"offers"`
 	Refusals []Refusal `json:"refusals"`
+	// The card's 券面事項入力補助AP facts, signed by J-LIS, for 本籍
+	// pre-registration.
+	CardFacts       string `json:"cardFacts,omitempty"`
+	CardFactsSig    string `json:"cardFactsSig,omitempty"`
+	CardFactsSigner string `json:"cardFactsSigner,omitempty"`
 
 	cert []byte        // DER
 	key  crypto.Signer // the card's private key (on a real card it never leaves the chip)

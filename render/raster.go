@@ -1,0 +1,210 @@
+package render
+
+import (
+	"image"
+	"math"
+
+	"golang.org/x/image/font/sfnt"
+	"golang.org/x/image/math/fixed"
+	"golang.org/x/image/vector"
+)
+
+// The rasteriser draws the display list the PDF is written from, so the
+// image the back side scrambles is the front as printed: the same glyphs
+// (variation sequences included), rules and seals, in grey on white.
+
+// rasterizer holds the scratch space of one raster job; never shared.
+type rasterizer struct {
+	r    *Renderer
+	buf  sfnt.Buffer
+	z    vector.Rasterizer
+	mask image.Alpha
+}
+
+// rasterize draws one page at dpi.
+func (r *Renderer) rasterize(p *page, dpi float64, seal, impression *pdfImage) (*image.Gray, error) {
+	k := dpi / 72
+	// Whole pixels covering the page, as poppler sizes its bitmaps.
+	w, h := int(math.Ceil(pageW*k-1e-9)), int(math.Ceil(pageH*k-1e-9))
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = 0xFF
+	}
+	rz := &rasterizer{r: r}
+	for _, o := range p.ops {
+		switch o.kind {
+		case opText:
+			if err := rz.text(img, o, k); err != nil {
+				return nil, err
+			}
+		case opRect:
+			rz.rect(img, o, k)
+		case opImage:
+			src, multiply := impression, false
+			if o.img == imgSeal {
+				src, multiply = seal, true
+			}
+			if src != nil {
+				drawImage(img, src, o.x*k, o.y*k, o.w*k, o.h*k, multiply)
+			}
+		}
+	}
+	return img, nil
+}
+
+func (rz *rasterizer) text(img *image.Gray, o op, k float64) error {
+	f := rz.r.fonts[o.font]
+	ppem := fixed.Int26_6(math.Round(o.h * k * 64))
+	scale := o.h * k / float64(f.unitsPerEm)
+	// Baselines on whole pixels (the row the baseline falls in), as
+	// poppler places glyphs: the raster then matches what a PDF viewer and
+	// a printer driver show, to within antialiasing.
+	x, y := o.x*k, math.Floor(o.y*k)
+	for _, g := range o.gids {
+		segs, err := f.outlines.LoadGlyph(&rz.buf, sfnt.GlyphIndex(g), ppem, nil)
+		if err != nil {
+			return err
+		}
+		if len(segs) > 0 {
+			rz.glyph(img, segs, x, y)
+		}
+		x += float64(f.advance(g)) * scale
+	}
+	return nil
+}
+
+// glyph fills the outline segs (pixels, y down, origin on the baseline)
+// with its origin at (ox, oy), darkening img by the coverage.
+func (rz *rasterizer) glyph(img *image.Gray, segs sfnt.Segments, ox, oy float64) {
+	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for _, s := range segs {
+		n := 3
+		switch s.Op {
+		case sfnt.SegmentOpMoveTo, sfnt.SegmentOpLineTo:
+			n = 1
+		case sfnt.SegmentOpQuadTo:
+			n = 2
+		}
+		for _, p := range s.Args[:n] {
+			px, py := float64(p.X)/64, float64(p.Y)/64
+			minX, maxX = math.Min(minX, px), math.Max(maxX, px)
+			minY, maxY = math.Min(minY, py), math.Max(maxY, py)
+		}
+	}
+	x0, y0 := int(math.Floor(ox+minX)), int(math.Floor(oy+minY))
+	x1, y1 := int(math.Ceil(ox+maxX)), int(math.Ceil(oy+maxY))
+	w, h := x1-x0, y1-y0
+	if w <= 0 || h <= 0 {
+		return
+	}
+	dx, dy := float32(ox-float64(x0)), float32(oy-float64(y0))
+	pt := func(p fixed.Point26_6) (float32, float32) {
+		return float32(p.X)/64 + dx, float32(p.Y)/64 + dy
+	}
+	rz.z.Reset(w, h)
+	drawSegments(&rz.z, segs, pt)
+	if cap(rz.mask.Pix) < w*h {
+		rz.mask.Pix = make([]byte, w*h)
+	}
+	rz.mask.Pix = rz.mask.Pix[:w*h]
+	clear(rz.mask.Pix)
+	rz.mask.Stride, rz.mask.Rect = w, image.Rect(0, 0, w, h)
+	rz.z.Draw(&rz.mask, rz.mask.Rect, image.Opaque, image.Point{})
+	b := img.Rect
+	for yy := max(y0, b.Min.Y); yy < min(y1, b.Max.Y); yy++ {
+		row := img.Pix[(yy-b.Min.Y)*img.Stride:]
+		mrow := rz.mask.Pix[(yy-y0)*w:]
+		for xx := max(x0, b.Min.X); xx < min(x1, b.Max.X); xx++ {
+			if a := mrow[xx-x0]; a != 0 {
+				d := &row[xx-b.Min.X]
+				*d = uint8((uint32(*d)*(255-uint32(a)) + 127) / 255)
+			}
+		}
+	}
+}
+
+// rect strokes an outline as four bars snapped to whole pixels, at least
+// one pixel wide, as poppler's stroke adjustment draws thin rules.
+func (rz *rasterizer) rect(img *image.Gray, o op, k float64) {
+	lw := o.lw * k
+	x0, y0, x1, y1 := o.x*k, o.y*k, (o.x+o.w)*k, (o.y+o.h)*k
+	bar := func(ax0, ay0, ax1, ay1 float64) {
+		fillBlack(img, snap(ax0, ax1), snap(ay0, ay1))
+	}
+	bar(x0-lw/2, y0-lw/2, x1+lw/2, y0+lw/2)
+	bar(x0-lw/2, y1-lw/2, x1+lw/2, y1+lw/2)
+	bar(x0-lw/2, y0-lw/2, x0+lw/2, y1+lw/2)
+	bar(x1-lw/2, y0-lw/2, x1+lw/2, y1+lw/2)
+}
+
+// snap rounds a span to whole pixels, keeping at least one.
+func snap(a, b float64) [2]int {
+	i, j := int(math.Round(a)), int(math.Round(b))
+	if j <= i {
+		j = i + 1
+	}
+	return [2]int{i, j}
+}
+
+func fillBlack(img *image.Gray, xs, ys [2]int) {
+	b := img.Rect
+	for y := max(ys[0], b.Min.Y); y < min(ys[1], b.Max.Y); y++ {
+		row := img.Pix[(y-b.Min.Y)*img.Stride:]
+		for x := max(xs[0], b.Min.X); x < min(xs[1], b.Max.X); x++ {
+			row[x-b.Min.X] = 0
+		}
+	}
+}
+
+// drawImage draws src into the box (pixels) by area averaging, either
+// over the page (the impression) or multiplied with it (the 公印, as ink
+// stamped over print).
+func drawImage(img *image.Gray, src *pdfImage, bx, by, bw, bh float64, multiply bool) {
+	x0, y0 := int(math.Round(bx)), int(math.Round(by))
+	x1, y1 := int(math.Round(bx+bw)), int(math.Round(by+bh))
+	if x1 <= x0 || y1 <= y0 {
+		return
+	}
+	sx := float64(src.w) / float64(x1-x0)
+	sy := float64(src.h) / float64(y1-y0)
+	b := img.Rect
+	for y := max(y0, b.Min.Y); y < min(y1, b.Max.Y); y++ {
+		v0 := int(float64(y-y0) * sy)
+		v1 := max(v0+1, int(float64(y-y0+1)*sy))
+		row := img.Pix[(y-b.Min.Y)*img.Stride:]
+		for x := max(x0, b.Min.X); x < min(x1, b.Max.X); x++ {
+			u0 := int(float64(x-x0) * sx)
+			u1 := max(u0+1, int(float64(x-x0+1)*sx))
+			var sa, sga, n uint32 // alpha, alpha × grey, samples
+			for v := v0; v < min(v1, src.h); v++ {
+				p := src.px.Pix[v*src.px.Stride:]
+				for u := u0; u < min(u1, src.w); u++ {
+					q := p[4*u:]
+					a := uint32(q[3])
+					sa += a
+					sga += a * luma(q[0], q[1], q[2])
+					n++
+				}
+			}
+			if sa == 0 || n == 0 {
+				continue
+			}
+			d := &row[x-b.Min.X]
+			a := float64(sa) / float64(n) / 255
+			g := float64(sga) / float64(sa) / 255
+			dst := float64(*d)
+			if multiply {
+				dst *= 1 - a + a*g
+			} else {
+				dst = dst*(1-a) + 255*g*a
+			}
+			*d = uint8(math.Round(dst))
+		}
+	}
+}
+
+// luma is the grey of an sRGB colour with the weights poppler uses for
+// grey output (0.3, 0.59, 0.11).
+func luma(r, g, b uint8) uint32 {
+	return (30*uint32(r) + 59*uint32(g) + 11*uint32(b) + 50) / 100
+}
