@@ -49,7 +49,7 @@ clean:
 BENCHFMT := awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /^BENCH:/) { split($$i, a, ":"); print "BENCH", a[2], $$(i-1), a[3] } } /^(FAIL|panic|---)/ { print > "/dev/stderr" }'
 DEVDB := bin/devdb -ephemeral --
 
-bench: bench-soap
+bench: bench-pki bench-render bench-soap
 
 bin/devdb: $(wildcard cmd/devdb/*.go)
 	@mkdir -p bin
@@ -57,3 +57,9 @@ bin/devdb: $(wildcard cmd/devdb/*.go)
 
 bench-soap: deps bin/devdb
 	@$(DEVDB) $(GO) test -run '^$$' -bench 'KioskFlow' -benchtime 2000x ./cmd/issuance/ | $(BENCHFMT)
+
+bench-pki: deps
+	@$(GO) test -run '^$$' -bench 'PKI' -cpu 1 ./pki/ | $(BENCHFMT)
+
+bench-render: deps
+	@$(GO) test -run '^$$' -bench . -cpu 1 ./render/ | $(BENCHFMT)
