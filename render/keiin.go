@@ -25,14 +25,10 @@ const keiinVersion = "lgwan-keiin-v1"
 // It is 10 characters of Crockford base 32 (50 bits of the HMAC), printed
 // as two groups of five.
 func KeiinCode(key []byte, id string, page, pages int, facts []string) string {
-	digest := sha256.New()
-	for _, f := range facts {
-		digest.Write([]byte(f))
-		digest.Write([]byte{'\n'}) // the facts are printed text: they hold no newline
-	}
+	digest := PageDigest(facts)
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(keiinVersion + "\n" + id + "\n" + strconv.Itoa(page) + "\n" + strconv.Itoa(pages) + "\n"))
-	mac.Write(digest.Sum(nil))
+	mac.Write(digest[:])
 	v := binary.BigEndian.Uint64(mac.Sum(nil)) >> 14 // the first 50 bits
 	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 	var b [11]byte
@@ -83,4 +79,18 @@ func (r *Renderer) markPage(p *page, id string, n, pages int) error {
 	}
 	p.ops = append(p.ops, b.ops...)
 	return nil
+}
+
+// PageDigest is SHA-256 over a page's printed text, each fact followed by a
+// newline (docs/keiin.md, step 2). The 電子契印 and the back side's signed
+// code both carry it, so anyone holding the PDF can recompute it.
+func PageDigest(facts []string) [sha256.Size]byte {
+	d := sha256.New()
+	for _, f := range facts {
+		d.Write([]byte(f))
+		d.Write([]byte{'\n'}) // the facts are printed text: they hold no newline
+	}
+	var out [sha256.Size]byte
+	d.Sum(out[:0])
+	return out
 }

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/pki"
 	"github.com/lgwan/issuance/registry/dbtest"
+	"github.com/lgwan/issuance/render/backside"
 	"github.com/lgwan/issuance/soap/kiosk"
 	"github.com/lgwan/issuance/soap/wsdlgen"
 )
@@ -479,5 +481,52 @@ func TestIssuedPDFIsSealed(t *testing.T) {
 	}
 	if out, err := exec.Command("qpdf", "--check", f).CombinedOutput(); err != nil {
 		t.Fatalf("qpdf --check: %v\n%s", err, out)
+	}
+}
+
+// The back side of an issued certificate, printed and scanned, verifies
+// against the municipality's published code keys alone and names its
+// holder; the recovered front is the page.
+func TestBackSideVerifiesFromTheKit(t *testing.T) {
+	ts := startServer(t)
+	card, _ := ts.kit.Card("p004")
+	res, err := ts.kit.NewClient(card.LGCode, "T-1").Flow(context.Background(), card, kiosk.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pdf := filepath.Join(dir, "c.pdf")
+	if err := os.WriteFile(pdf, res.PDF, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := exec.Command("pdfinfo", pdf).Output()
+	if !strings.Contains(string(info), "Pages:           2") {
+		t.Fatalf("a one-page certificate should print front and back:\n%s", info)
+	}
+	// The back is page 2; a 300-dpi grey scan of it.
+	if out, err := exec.Command("pdftoppm", "-f", "2", "-l", "2", "-r", "300", "-gray", "-png", pdf, filepath.Join(dir, "back")).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v\n%s", err, out)
+	}
+	scans, _ := filepath.Glob(filepath.Join(dir, "back*.png"))
+	if len(scans) != 1 {
+		t.Fatalf("no back page rendered: %v", scans)
+	}
+	keys, err := pki.LoadCodeKeys(filepath.Join(ts.kit.Dir, "seal", "code-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, err := backside.LoadScan(scans[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, front, err := backside.Verify(scan, keys)
+	if err != nil || !got.Valid {
+		t.Fatalf("verify: %+v %v", got, err)
+	}
+	if got.DocumentID != res.IssuanceID || got.LGCode != "131016" || got.Type != "JUMINHYO" || got.Facts["氏名"] != card.Name {
+		t.Fatalf("the code says %+v", got)
+	}
+	if b := front.Bounds(); b.Dx()*297 < b.Dy()*210*99/100 || b.Dx()*297 > b.Dy()*210*101/100 {
+		t.Fatalf("recovered front %v is not A4-shaped", b)
 	}
 }

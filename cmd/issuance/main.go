@@ -4,6 +4,7 @@
 //	issuance serve   [--config FILE]   serve the centre (SOAP, mutual TLS) and the web/metrics port
 //	issuance migrate [--config FILE]   apply the database migrations (as the schema owner)
 //	issuance demo    [--var DIR]       development keys, demo data and the demo kit (make run)
+//	issuance verify-scan [--out front.png] FILE   check a scan of a certificate's back side
 //
 // Configuration is a YAML file (--config, or ISSUANCE_CONFIG) plus
 // ISSUANCE_* environment variables; see README.md.
@@ -22,6 +23,9 @@ func main() {
 		usage()
 	}
 	cmd, args := os.Args[1], os.Args[2:]
+	if cmd == "verify-scan" {
+		os.Exit(verifyScan(args))
+	}
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	configPath := fs.String("config", os.Getenv("ISSUANCE_CONFIG"), "configuration file (YAML)")
 	var run func(context.Context, *Config) error
@@ -58,6 +62,8 @@ func usage() {
 commands:
   serve     serve the wide-area interface and the web/metrics port
   migrate   apply database migrations (needs database.migrate_url)
-  demo      create development keys, demo data and the demo kit under var/`)
+  demo      create development keys, demo data and the demo kit under var/
+  verify-scan [--out front.png] FILE
+            check a scan or photo of a certificate's back side (prints JSON; exit 0 valid, 1 not)`)
 	os.Exit(2)
 }

@@ -128,7 +128,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		Ledger:         store,
 		Registry:       store,
 		Verifier:       pki.NewVerifier(roots, clock, pki.WithRevocation(rev)),
-		Renderer:       sealedRenderer{renderer, keyring, clock},
+		Renderer:       newSealedRenderer(renderer, keyring, clock),
 		Municipalities: munis,
 		SessionTTL:     cfg.SOAP.SessionTTL,
 		MaxCopies:      cfg.SOAP.MaxCopies,
@@ -221,25 +221,4 @@ wait:
 	defer cancel()
 	<-jobs.Stop().Done()
 	return errors.Join(s.soap.Shutdown(shutCtx), s.web.Shutdown(shutCtx))
-}
-
-// sealedRenderer renders a certificate and signs the PDF with the
-// municipality's seal (PAdES), so the signature covers exactly the bytes the
-// centre receives and whose SHA-256 goes in pdfSha256.
-type sealedRenderer struct {
-	r       *render.Renderer
-	keyring *pki.Keyring
-	clock   issuance.Clock
-}
-
-func (s sealedRenderer) Render(ctx context.Context, doc *issuance.Document) ([]byte, int, error) {
-	pdf, pages, err := s.r.Render(ctx, doc)
-	if err != nil {
-		return nil, 0, err
-	}
-	signed, err := s.keyring.SignPDF(doc.Municipality.Code, pdf, s.clock.Now())
-	if err != nil {
-		return nil, 0, issuance.Wrap(issuance.Unavailable, fmt.Errorf("seal signature: %w", err))
-	}
-	return signed, pages, nil
 }

@@ -1,0 +1,245 @@
+package backside
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"time"
+)
+
+// Compose draws the back of page page (1-based) of pages of doc: front,
+// rasterised at DPI on A4, scrambled with a fresh random key, the marks,
+// and the code signed by s. The result has the front's size, to be printed
+// on the other side of the same sheet at the same scale.
+func Compose(front *image.Gray, doc Document, page, pages int, s Signer) (*image.Gray, error) {
+	var key [keySize]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("backside: scramble key: %w", err)
+	}
+	return compose(front, doc, page, pages, s, key, defaultParams)
+}
+
+func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params) (*image.Gray, error) {
+	if front == nil {
+		return nil, errors.New("backside: no front image")
+	}
+	if s == nil {
+		return nil, errors.New("backside: no signer")
+	}
+	l, err := layoutFor(p)
+	if err != nil {
+		return nil, err
+	}
+	w, h := front.Rect.Dx(), front.Rect.Dy()
+	if err := l.fits(w, h); err != nil {
+		return nil, err
+	}
+	if err := checkDocument(doc, page, pages); err != nil {
+		return nil, err
+	}
+	pl := &payload{p: p, w: w, h: h, page: page, pages: pages, key: key, doc: doc,
+		issuedOn: doc.IssuedOn.Format(time.DateOnly), digest: FactsDigest(doc.Facts)}
+	body := pl.encodeBody()
+	keyID, sig, err := s.SignCode(doc.LGCode, body)
+	if err != nil {
+		return nil, fmt.Errorf("backside: signing the code: %w", err)
+	}
+	id, err := hex.DecodeString(keyID)
+	if err != nil || len(id) != keyIDLen || hex.EncodeToString(id) != keyID {
+		return nil, fmt.Errorf("backside: the signer's key id %q is not %d bytes of lowercase hex", keyID, keyIDLen)
+	}
+	if len(sig) == 0 {
+		return nil, errors.New("backside: the signer returned no signature")
+	}
+	return paint(front, l, key, codePrefix+base45Encode(append(append(body, id...), sig...)))
+}
+
+// paint makes the back of front with the scramble key and the code's text.
+func paint(front *image.Gray, l *layout, key [keySize]byte, code string) (*image.Gray, error) {
+	modules, err := qrModules(code)
+	if err != nil {
+		return nil, err
+	}
+	w, h := front.Rect.Dx(), front.Rect.Dy()
+	back := image.NewGray(image.Rect(0, 0, w, h))
+	fill(back.Pix, 0xFF)
+	o := l.origin(w, h)
+	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free)))
+	drawMarks(back, l, o, modules)
+	return back, nil
+}
+
+func blocksOf(l *layout, w, h int) int {
+	bc, br := l.blocks(w, h)
+	return bc * br
+}
+
+// fill sets every byte of b to v (the runtime turns the doubling copy into
+// a few large memmoves).
+func fill(b []byte, v byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
+}
+
+// drawCells puts every front block, shrunk and transformed, in its cell.
+// Most blocks of a certificate are blank paper: those are not resampled,
+// only filled black when inverted (the page starts white).
+func drawCells(back, front *image.Gray, l *layout, o image.Point, pl plan) {
+	b, c := l.block, l.cell
+	w, h := front.Rect.Dx(), front.Rect.Dy()
+	bc, br := l.blocks(w, h)
+	blank := blankBlocks(front, bc, br, b)
+	sh := newShrink(b, c)
+	rows := make([]int32, b*c) // the block's rows, each shrunk to c
+	blk := make([]byte, c*c)
+	black := make([]byte, c)
+	for i, cell := range l.free {
+		k := int(pl.src[i])
+		col, row := int(cell)%l.cols, int(cell)/l.cols
+		dst := back.Pix[(o.Y+row*c)*back.Stride+o.X+col*c:]
+		if blank[k] {
+			if pl.xf[i]&8 != 0 {
+				for v := range c {
+					copy(dst[v*back.Stride:v*back.Stride+c], black)
+				}
+			}
+			continue
+		}
+		sh.block(blk, rows, front, (k%bc)*b, (k/bc)*b)
+		putCell(dst, back.Stride, blk, c, pl.xf[i])
+	}
+}
+
+// blankBlocks marks the blocks that are entirely white (255). Whole white
+// rows, most of a certificate, are passed over with one comparison.
+func blankBlocks(front *image.Gray, bc, br, b int) []bool {
+	w, h := front.Rect.Dx(), front.Rect.Dy()
+	blank := make([]bool, bc*br)
+	for i := range blank {
+		blank[i] = true
+	}
+	white := bytes.Repeat([]byte{0xFF}, w)
+	for y := range h {
+		row := front.Pix[y*front.Stride : y*front.Stride+w]
+		if bytes.Equal(row, white) {
+			continue
+		}
+		flags := blank[(y/b)*bc : (y/b)*bc+bc]
+		for bx := range bc {
+			if flags[bx] {
+				seg := row[bx*b : min(bx*b+b, w)]
+				flags[bx] = bytes.Equal(seg, white[:len(seg)])
+			}
+		}
+	}
+	return blank
+}
+
+// shrink holds the area-averaging weights that turn b pixels into c, in
+// 1/256ths: output k is the sum of w[j]*in[i+j] for j < 3 (c < b < 2c
+// means no output touches more than three inputs).
+type shrink struct {
+	b, c int
+	i    []int
+	w    [][3]int32
+}
+
+func newShrink(b, c int) *shrink {
+	s := &shrink{b: b, c: c, i: make([]int, c), w: make([][3]int32, c)}
+	for k, taps := range shrinkWeights(b, c) {
+		s.i[k] = min(taps[0].i, b-3)
+		for _, t := range taps {
+			s.w[k][t.i-s.i[k]] = t.w
+		}
+	}
+	return s
+}
+
+// block area-averages the b×b block at (x0, y0) of front (white beyond its
+// edges) to c×c in out, row-major; rows is scratch of b*c.
+func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) {
+	b, c := s.b, s.c
+	w, h := front.Rect.Dx(), front.Rect.Dy()
+	var edge [64]byte // a block row padded with white, for blocks at the right edge
+	for i := range b {
+		r := rows[i*c : i*c+c]
+		y := y0 + i
+		if y >= h {
+			for k := range r {
+				r[k] = 255 * 256
+			}
+			continue
+		}
+		src := front.Pix[y*front.Stride+x0:]
+		if x0+b > w {
+			n := copy(edge[:b], src[:w-x0])
+			fill(edge[n:b], 0xFF)
+			src = edge[:b]
+		}
+		for k, ix := range s.i {
+			wk := &s.w[k]
+			r[k] = wk[0]*int32(src[ix]) + wk[1]*int32(src[ix+1]) + wk[2]*int32(src[ix+2])
+		}
+	}
+	for k, ix := range s.i {
+		wk := &s.w[k]
+		r0, r1, r2 := rows[ix*c:ix*c+c], rows[(ix+1)*c:(ix+1)*c+c], rows[(ix+2)*c:(ix+2)*c+c]
+		o := out[k*c : k*c+c]
+		for u := range o {
+			o[u] = byte((wk[0]*r0[u] + wk[1]*r1[u] + wk[2]*r2[u] + 1<<15) >> 16)
+		}
+	}
+}
+
+// corner is the first pixel of a mark of size n centred on centre.
+func corner(centre float64, n int) int { return int(math.Round(centre - float64(n)/2)) }
+
+// drawMarks draws the registration ticks, the four finders and the code.
+func drawMarks(back *image.Gray, l *layout, o image.Point, modules [][]bool) {
+	c := l.cell
+	rect := func(x, y, w, h int) {
+		for v := y; v < y+h; v++ {
+			fill(back.Pix[(o.Y+v)*back.Stride+o.X+x:][:w], 0)
+		}
+	}
+	for _, t := range l.ticks {
+		rect(corner(t.x, c), corner(t.y, c), c, c)
+	}
+	fm := l.finderMod
+	for _, f := range l.finders {
+		x0, y0 := corner(f.x, finderModules*fm), corner(f.y, finderModules*fm)
+		for j := range finderModules {
+			for i := range finderModules {
+				if max(abs(i-3), abs(j-3)) != 2 {
+					rect(x0+i*fm, y0+j*fm, fm, fm)
+				}
+			}
+		}
+	}
+	for i := range wedgeSteps {
+		x, y := (l.wedge.Min.X+2*i)*c, l.wedge.Min.Y*c
+		for v := y; v < y+2*c; v++ {
+			fill(back.Pix[(o.Y+v)*back.Stride+o.X+x:][:2*c], uint8(i*255/(wedgeSteps-1)))
+		}
+	}
+	q := l.qrModule
+	n := len(modules)
+	side := l.qr.Dx() * c
+	x0, y0 := l.qr.Min.X*c+(side-n*q)/2, l.qr.Min.Y*c+(side-n*q)/2
+	for j, row := range modules {
+		for i, dark := range row {
+			if dark {
+				rect(x0+i*q, y0+j*q, q, q)
+			}
+		}
+	}
+}

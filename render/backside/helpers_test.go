@@ -1,0 +1,152 @@
+package backside
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
+
+// codeKey is a real P-256 code key made for the test binary, standing in
+// for a municipality's seal code key from pki.
+type codeKey struct {
+	priv *ecdsa.PrivateKey
+	id   string
+	lg   string
+}
+
+func newCodeKey(lg string) (*codeKey, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(spki)
+	return &codeKey{priv: priv, id: hex.EncodeToString(sum[:8]), lg: lg}, nil
+}
+
+// SignCode signs with this key whatever lgCode it is asked for, so that
+// tests can make a code signed with another municipality's key.
+func (k *codeKey) SignCode(lgCode string, payload []byte) (string, []byte, error) {
+	d := sha256.Sum256(payload)
+	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, d[:])
+	return k.id, sig, err
+}
+
+// keyring is a published-key bundle.
+type keyring map[string]*codeKey
+
+func (r keyring) CodeKey(id string) (*ecdsa.PublicKey, string, bool) {
+	k, ok := r[id]
+	if !ok {
+		return nil, "", false
+	}
+	return &k.priv.PublicKey, k.lg, true
+}
+
+// The fixture: a real 住民票 page from render, rasterised by pdftoppm at
+// the layout's resolution, and a code key. Made once per test binary.
+type fixture struct {
+	pdf   []byte
+	front map[int]*image.Gray // by dpi
+	key   *codeKey
+	keys  keyring
+	doc   Document
+}
+
+var (
+	fixOnce sync.Once
+	fix     fixture
+	fixErr  error
+	frontMu sync.Mutex
+)
+
+func setup(t testing.TB) *fixture {
+	t.Helper()
+	fixOnce.Do(func() { fixErr = makeFixture() })
+	if fixErr != nil {
+		t.Fatal(fixErr)
+	}
+	return &fix
+}
+
+func makeFixture() error {
+	pdf, issued, err := renderFront()
+	if err != nil {
+		return err
+	}
+	key, err := newCodeKey("131016")
+	if err != nil {
+		return err
+	}
+	fix = fixture{pdf: pdf, front: map[int]*image.Gray{}, key: key, keys: keyring{key.id: key},
+		doc: Document{ID: "0f8e2c1a-4b7d-4e59-9a3c-2d1e5f6a7b8c", LGCode: "131016", Type: "JUMINHYO", IssuedOn: issued,
+			Facts: []Fact{{"氏名", "山田　太郎"}, {"生年月日", "昭和55年4月1日"}, {"住所", "東京都千代田区千代田一丁目1番1号"}, {"旧氏", "佐藤"}}}}
+	return nil
+}
+
+// frontAt is the fixture's page rasterised by pdftoppm at dpi, grey.
+func (f *fixture) frontAt(t testing.TB, dpi int) *image.Gray {
+	t.Helper()
+	frontMu.Lock()
+	defer frontMu.Unlock()
+	if g, ok := f.front[dpi]; ok {
+		return g
+	}
+	g := rasterise(t, f.pdf, dpi)
+	f.front[dpi] = g
+	return g
+}
+
+func rasterise(t testing.TB, pdf []byte, dpi int) *image.Gray {
+	t.Helper()
+	tool, err := exec.LookPath("pdftoppm")
+	if err != nil {
+		t.Fatalf("pdftoppm not installed (poppler-utils): %v", err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "doc.pdf")
+	if err := os.WriteFile(in, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tool, "-r", fmt.Sprint(dpi), "-gray", "-png", "-f", "1", "-l", "1", "-singlefile", in, filepath.Join(dir, "p")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdftoppm: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "p.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toGray(img)
+}
+
+func writePNG(t testing.TB, path string, img image.Image) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
