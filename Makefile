@@ -49,7 +49,7 @@ clean:
 BENCHFMT := awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /^BENCH:/) { split($$i, a, ":"); print "BENCH", a[2], $$(i-1), a[3] } } /^(FAIL|panic|---)/ { print > "/dev/stderr" }'
 DEVDB := bin/devdb -ephemeral --
 
-bench: bench-pki bench-render bench-soap
+bench: bench-pki bench-render bench-soap bench-sync
 
 bin/devdb: $(wildcard cmd/devdb/*.go)
 	@mkdir -p bin
@@ -63,3 +63,6 @@ bench-pki: deps
 
 bench-render: deps
 	@$(GO) test -run '^$$' -bench . -cpu 1 ./render/ | $(BENCHFMT)
+
+bench-sync: deps bin/devdb
+	@$(DEVDB) $(GO) test -run '^$$' -bench 'Sync' -benchtime 1x -timeout 30m ./registry/ | $(BENCHFMT)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -24,6 +25,47 @@ type Service struct {
 	Municipalities map[string]Municipality
 	SessionTTL     time.Duration
 	MaxCopies      int
+	// MaxStaleness is, per municipality and data domain, how old data may
+	// be (from the time the legacy system extracted it) and still be
+	// certified; a certificate needing older data is refused with
+	// DataStale. A domain without an entry has no limit.
+	MaxStaleness map[string]map[DataDomain]time.Duration
+}
+
+// Records is the read side of the registry beyond the 住民票 entries:
+// data versions, the stop list, seal, tax and koseki records, 個人番号.
+// The Service uses it when its Registry implements it too (package
+// registry's Store does); without it (test doubles of the wire) only 住民票
+// are issued, with no data-version, freshness or stop-list check.
+type Records interface {
+	// DataVersions returns the applied version of each loaded domain.
+	DataVersions(ctx context.Context, lgCode string) ([]DataVersion, error)
+	// Stopped reports whether any of the persons is on the stop list.
+	Stopped(ctx context.Context, lgCode string, personIDs []string) (bool, error)
+	// SealRegistrations returns a person's 印鑑登録, newest first, with
+	// their impressions.
+	SealRegistrations(ctx context.Context, lgCode, personID string) ([]SealRegistration, error)
+	// TaxRecords returns a person's tax records, newest year first.
+	TaxRecords(ctx context.Context, lgCode, personID string) ([]TaxRecord, error)
+	// KosekiOf returns the 戸籍 kept here of which the person is a current
+	// member, or nil.
+	KosekiOf(ctx context.Context, lgCode, personID string) (*Koseki, error)
+	// People returns the persons with the given ids (those that exist).
+	People(ctx context.Context, lgCode string, ids []string) ([]Person, error)
+	// MyNumbers opens the 個人番号 of the given persons (those that have one).
+	MyNumbers(ctx context.Context, lgCode string, ids []string) (map[string]string, error)
+}
+
+// PrintedOptions lists the 住民票 options whose items are printed
+// ("includeHonseki", "includeMyNumber"); the others are refused with
+// UnsupportedOption, so that a resident never receives a certificate
+// without an item they asked for. Like Issuable, an option is enabled when
+// its layout is in (and, for the 個人番号, its key is configured).
+var PrintedOptions = map[string]bool{"includeHonseki": true, "includeMyNumber": true}
+
+func (s *Service) records() Records {
+	r, _ := s.Registry.(Records)
+	return r
 }
 
 // Municipality returns a served municipality or UnknownMunicipality.
@@ -119,7 +161,7 @@ func (s *Service) Authenticate(ctx context.Context, c Caller, sessionID string, 
 	if err != nil {
 		return nil, err
 	}
-	return s.menu(m, sess, person, hh, now), nil
+	return s.menu(ctx, m, sess, person, hh, now)
 }
 
 func (s *Service) identify(ctx context.Context, sess Session, certDER, signature []byte) (Person, CertIdentity, error) {
@@ -134,25 +176,44 @@ func (s *Service) identify(ctx context.Context, sess Session, certDER, signature
 	return p, id, nil
 }
 
-func (s *Service) menu(m Municipality, sess Session, p Person, hh Household, now time.Time) []Offer {
+func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Person, hh Household, now time.Time) ([]Offer, error) {
+	var types []CertType
+	for _, oc := range m.Offers {
+		types = append(types, oc.Type)
+	}
+	f, err := s.gather(ctx, sess.LGCode, p, types)
+	if err != nil {
+		return nil, err
+	}
 	var offers []Offer
 	for _, oc := range m.Offers {
 		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: []string{"ja"}}
 		switch oc.Type {
 		case Juminhyo:
 			o.Options = []string{"scope", "memberRef", "includeRelationship"}
+			for _, opt := range []string{"includeHonseki", "includeMyNumber"} {
+				if PrintedOptions[opt] {
+					o.Options = append(o.Options, opt)
+				}
+			}
 			for _, mem := range hh.Members {
 				o.Members = append(o.Members, Member{Ref: memberRef(sess, mem.ID), Name: mem.FullName()})
 			}
+		case TaxIncome, TaxAssessment, TaxPayment:
+			o.Options = []string{"taxYear"}
+			o.TaxYears = []int{LatestTaxYear(now)}
 		}
 		o.UnavailableReason = s.refusal(m, p, now)
+		if o.UnavailableReason == "" {
+			o.UnavailableReason = f.refusal(oc.Type, p, now)
+		}
 		o.Available = o.UnavailableReason == ""
 		offers = append(offers, o)
 	}
-	return offers
+	return offers, nil
 }
 
-// refusal is the reason, if any, why p may not receive a certificate
+// refusal is the reason, if any, why p may not receive any certificate
 // concerning themself (brief §3).
 func (s *Service) refusal(m Municipality, p Person, now time.Time) Reason {
 	switch {
@@ -197,9 +258,83 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	if !m.Hours.Contains(now) {
 		return IssuedCertificate{}, Fault(OutsideServiceHours, "outside service hours")
 	}
-	offer, err := s.checkRequest(m, req)
+	offer, err := s.checkRequest(m, req, now)
 	if err != nil {
 		return IssuedCertificate{}, err
+	}
+	// A registry switch while the certificate is built makes the
+	// reservation fail (ErrDataChanged): it is built again from the new
+	// data, which decides, so nothing of the old state leaves.
+	for attempt := 1; ; attempt++ {
+		out, err := s.issue(ctx, c, m, sess, offer, req, now)
+		if errors.Is(err, ErrDataChanged) && attempt < 3 {
+			continue
+		}
+		return out, err
+	}
+}
+
+// domainOf is the data domain a certificate type is built from, besides
+// the resident data every certificate needs.
+func domainOf(t CertType) DataDomain {
+	switch t {
+	case Inkan:
+		return DomainSeal
+	case TaxIncome, TaxAssessment, TaxPayment:
+		return DomainTax
+	case KosekiZenbu, KosekiKojin, Fuhyo:
+		return DomainKoseki
+	}
+	return DomainResident
+}
+
+// attestations are the 認証文 by type.
+var attestations = map[CertType]string{
+	Juminhyo:      "この写しは、住民票の原本と相違ないことを証明する。",
+	Inkan:         "この写しは、登録されている印影と相違ないことを証明する。",
+	TaxIncome:     "上記のとおり相違ないことを証明する。",
+	TaxAssessment: "上記のとおり相違ないことを証明する。",
+	TaxPayment:    "上記のとおり相違ないことを証明する。",
+	KosekiZenbu:   "これは、戸籍に記録されている事項の全部を証明した書面である。",
+	KosekiKojin:   "これは、戸籍中の一部の者について記録されている事項の全部を証明した書面である。",
+	Fuhyo:         "この写しは、戸籍の附票の原本と相違ないことを証明する。",
+}
+
+// versions checks that the domains a certificate type needs are loaded and
+// fresh, and returns their versions.
+func (s *Service) versions(ctx context.Context, recs Records, lg string, t CertType, now time.Time) ([]DataVersion, error) {
+	all, err := recs.DataVersions(ctx, lg)
+	if err != nil {
+		return nil, err
+	}
+	need := []DataDomain{DomainResident}
+	if d := domainOf(t); d != DomainResident {
+		need = append(need, d)
+	}
+	var out []DataVersion
+	for _, d := range need {
+		i := slices.IndexFunc(all, func(v DataVersion) bool { return v.Domain == d })
+		if i < 0 {
+			return nil, Fault(DataStale, "no %s data loaded for %s", d, lg)
+		}
+		if limit := s.MaxStaleness[lg][d]; limit > 0 && now.Sub(all[i].AsOf) > limit {
+			return nil, Fault(DataStale, "%s data of %s is %s old (limit %s)", d, lg, now.Sub(all[i].AsOf).Round(time.Second), limit)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// issue builds, renders and reserves one certificate from the registry as
+// it is now.
+func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Session, offer OfferConfig, req CertificateRequest, now time.Time) (IssuedCertificate, error) {
+	recs := s.records()
+	var versions []DataVersion
+	if recs != nil {
+		var err error
+		if versions, err = s.versions(ctx, recs, c.LGCode, req.Type, now); err != nil {
+			return IssuedCertificate{}, err
+		}
 	}
 	// Read the person afresh through the certificate the session is bound
 	// to: the registry may have changed since authentication.
@@ -213,11 +348,14 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	if r := s.refusal(m, person, now); r != "" {
 		return IssuedCertificate{}, Refuse(r)
 	}
-	hh, err := s.Registry.Household(ctx, c.LGCode, person.HouseholdID)
+	f, err := s.gather(ctx, c.LGCode, person, []CertType{req.Type})
 	if err != nil {
 		return IssuedCertificate{}, err
 	}
-	subjects, err := s.subjects(sess, person, hh, req.Options)
+	if r := f.refusal(req.Type, person, now); r != "" {
+		return IssuedCertificate{}, Refuse(r)
+	}
+	hh, err := s.Registry.Household(ctx, c.LGCode, person.HouseholdID)
 	if err != nil {
 		return IssuedCertificate{}, err
 	}
@@ -228,9 +366,47 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 		Municipality: m,
 		IssuedAt:     now,
 		Household:    hh,
-		Persons:      subjects,
+		Persons:      []Person{person},
 		Options:      req.Options,
-		Attestation:  "この写しは、住民票の原本と相違ないことを証明する。",
+		Attestation:  attestations[req.Type],
+		Language:     req.Language,
+	}
+	subjects := []string{person.ID}
+	switch req.Type {
+	case Juminhyo:
+		if doc.Persons, err = s.subjects(sess, person, hh, req.Options); err != nil {
+			return IssuedCertificate{}, err
+		}
+		subjects = subjects[:0]
+		for _, p := range doc.Persons {
+			subjects = append(subjects, p.ID)
+		}
+		if err := s.juminhyoItems(ctx, recs, c.LGCode, doc); err != nil {
+			return IssuedCertificate{}, err
+		}
+	case Inkan:
+		doc.Seal = f.seal
+	case TaxIncome, TaxAssessment, TaxPayment:
+		doc.Tax = f.tax
+	case KosekiZenbu, KosekiKojin, Fuhyo:
+		doc.Koseki = f.certified(req.Type, person.ID)
+		subjects = f.kosekiSubjects(req.Type, person.ID)
+	}
+	if recs != nil {
+		stopped, err := recs.Stopped(ctx, c.LGCode, subjects)
+		if err != nil {
+			return IssuedCertificate{}, err
+		}
+		if stopped {
+			return IssuedCertificate{}, Refuse(StopListed)
+		}
+	}
+	// The last check before the certificate leaves: everything printed
+	// belongs to the person the session is bound to (their household, seal,
+	// tax record or 戸籍). The ledger re-checks the session binding, the data
+	// versions and the stop list in the transaction that records it.
+	if err := bound(doc, person, c.LGCode); err != nil {
+		return IssuedCertificate{}, err
 	}
 	pdf, pages, err := s.Renderer.Render(ctx, doc)
 	if err != nil {
@@ -238,30 +414,21 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	}
 	sum := sha256.Sum256(pdf)
 	is := Issuance{
-		ID:         doc.ID,
-		SessionID:  sess.ID,
-		LGCode:     c.LGCode,
-		TerminalID: c.TerminalID,
-		PersonID:   sess.PersonID,
-		Cert:       sess.Cert,
-		Type:       req.Type,
-		Copies:     req.Copies,
-		Fee:        offer.Fee * req.Copies,
-		PageCount:  pages,
-		PDFSHA256:  sum[:],
-		Status:     Reserved,
-		ReservedAt: now,
-	}
-	for _, p := range subjects {
-		is.Subjects = append(is.Subjects, p.ID)
-	}
-	// The last check before the certificate leaves: everyone printed belongs
-	// to the household of the person the session is bound to. The ledger
-	// re-checks the session binding in the same statement that records it.
-	for _, p := range subjects {
-		if p.HouseholdID != person.HouseholdID || p.LGCode != c.LGCode {
-			return IssuedCertificate{}, Fault(Unavailable, "binding check failed: subject outside the requester's household")
-		}
+		ID:           doc.ID,
+		SessionID:    sess.ID,
+		LGCode:       c.LGCode,
+		TerminalID:   c.TerminalID,
+		PersonID:     sess.PersonID,
+		Cert:         sess.Cert,
+		Type:         req.Type,
+		Copies:       req.Copies,
+		Fee:          offer.Fee * req.Copies,
+		PageCount:    pages,
+		PDFSHA256:    sum[:],
+		Subjects:     subjects,
+		Status:       Reserved,
+		ReservedAt:   now,
+		DataVersions: versions,
 	}
 	if err := s.Ledger.ReserveIssuance(ctx, is, now); err != nil {
 		return IssuedCertificate{}, err
@@ -269,7 +436,60 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	return IssuedCertificate{IssuanceID: is.ID, Fee: is.Fee, PageCount: pages, PDF: pdf, PDFSHA256: sum[:]}, nil
 }
 
-func (s *Service) checkRequest(m Municipality, req CertificateRequest) (OfferConfig, error) {
+// juminhyoItems gives each printed person exactly the optional items asked
+// for: 本籍・筆頭者 only with includeHonseki, the 個人番号 (opened only now)
+// only with includeMyNumber.
+func (s *Service) juminhyoItems(ctx context.Context, recs Records, lg string, doc *Document) error {
+	var numbers map[string]string
+	if doc.Options.IncludeMyNumber {
+		if recs == nil {
+			return Fault(UnsupportedOption, "includeMyNumber without a registry that keeps 個人番号")
+		}
+		ids := make([]string, len(doc.Persons))
+		for i, p := range doc.Persons {
+			ids[i] = p.ID
+		}
+		var err error
+		if numbers, err = recs.MyNumbers(ctx, lg, ids); err != nil {
+			return err
+		}
+	}
+	for i := range doc.Persons {
+		p := &doc.Persons[i]
+		if !doc.Options.IncludeHonseki {
+			p.Honseki, p.Hittousha = "", ""
+		}
+		p.MyNumber = numbers[p.ID]
+	}
+	return nil
+}
+
+// bound checks that every record a document prints belongs to the
+// requester: household members, the seal registration, the tax record, the
+// 戸籍 of which they are a current member.
+func bound(doc *Document, p Person, lg string) error {
+	fail := func(what string) error {
+		return Fault(Unavailable, "binding check failed: %s not the requester's", what)
+	}
+	for _, q := range doc.Persons {
+		if q.HouseholdID != p.HouseholdID || q.LGCode != lg {
+			return fail("a subject outside the requester's household:")
+		}
+	}
+	if doc.Seal != nil && (doc.Seal.PersonID != p.ID || doc.Seal.LGCode != lg || doc.Seal.State != SealActive) {
+		return fail("the seal registration is")
+	}
+	if doc.Tax != nil && (doc.Tax.PersonID != p.ID || doc.Tax.LGCode != lg) {
+		return fail("the tax record is")
+	}
+	if k := doc.Koseki; k != nil && (k.LGCode != lg ||
+		!slices.ContainsFunc(k.Members, func(m KosekiMember) bool { return m.PersonID == p.ID && !m.Removed })) {
+		return fail("the 戸籍 is")
+	}
+	return nil
+}
+
+func (s *Service) checkRequest(m Municipality, req CertificateRequest, now time.Time) (OfferConfig, error) {
 	i := slices.IndexFunc(m.Offers, func(o OfferConfig) bool { return o.Type == req.Type })
 	if i < 0 || !Issuable[req.Type] {
 		return OfferConfig{}, Fault(UnsupportedOption, "type %q not offered", req.Type)
@@ -281,17 +501,222 @@ func (s *Service) checkRequest(m Municipality, req CertificateRequest) (OfferCon
 		return OfferConfig{}, Fault(UnsupportedOption, "language %q", req.Language)
 	}
 	o := req.Options
-	switch {
-	case o.IncludeHonseki:
-		return OfferConfig{}, Fault(UnsupportedOption, "includeHonseki")
-	case o.IncludeMyNumber:
-		return OfferConfig{}, Fault(UnsupportedOption, "includeMyNumber")
-	case o.TaxYear != 0 || o.KosekiScope != "":
-		return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
-	case o.Scope != ScopeMembers && len(o.MemberRefs) > 0:
-		return OfferConfig{}, Fault(UnsupportedOption, "memberRef without scope MEMBERS")
+	juminhyo := o.Scope != "" || len(o.MemberRefs) > 0 || o.IncludeHonseki || o.IncludeRelationship || o.IncludeMyNumber
+	switch req.Type {
+	case Juminhyo:
+		switch {
+		case o.IncludeHonseki && !PrintedOptions["includeHonseki"]:
+			return OfferConfig{}, Fault(UnsupportedOption, "includeHonseki")
+		case o.IncludeMyNumber && !PrintedOptions["includeMyNumber"]:
+			return OfferConfig{}, Fault(UnsupportedOption, "includeMyNumber")
+		case o.TaxYear != 0 || o.KosekiScope != "":
+			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
+		case o.Scope != ScopeMembers && len(o.MemberRefs) > 0:
+			return OfferConfig{}, Fault(UnsupportedOption, "memberRef without scope MEMBERS")
+		}
+	case TaxIncome, TaxAssessment, TaxPayment:
+		if juminhyo || o.KosekiScope != "" {
+			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
+		}
+		if o.TaxYear != 0 && o.TaxYear != LatestTaxYear(now) {
+			return OfferConfig{}, Fault(UnsupportedOption, "tax year %d not offered (only %d)", o.TaxYear, LatestTaxYear(now))
+		}
+	case KosekiZenbu, KosekiKojin:
+		scope := map[CertType]string{KosekiZenbu: "ZENBU", KosekiKojin: "KOJIN"}[req.Type]
+		if juminhyo || o.TaxYear != 0 || (o.KosekiScope != "" && o.KosekiScope != scope) {
+			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
+		}
+	default:
+		if juminhyo || o.TaxYear != 0 || o.KosekiScope != "" {
+			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
+		}
 	}
 	return m.Offers[i], nil
+}
+
+// LatestTaxYear is the newest fiscal year (年度) whose 住民税 certificates
+// are issued on the day of now: the year's assessment is decided in June,
+// so the year switches on 1 June (Asia/Tokyo).
+func LatestTaxYear(now time.Time) int {
+	now = now.In(Tokyo)
+	if now.Month() >= time.June {
+		return now.Year()
+	}
+	return now.Year() - 1
+}
+
+// facts are the records a person's certificates need beyond the 住民票,
+// read for one request and never kept.
+type facts struct {
+	loaded        map[DataDomain]bool
+	stopped       bool // the requester is on the stop list
+	seals         []SealRegistration
+	taxes         []TaxRecord
+	koseki        *Koseki
+	othersStopped bool // another person printed on the 戸籍 is on the stop list
+	othersSupport bool // another person printed on the 戸籍 is under 支援措置
+	seal          *SealRegistration
+	tax           *TaxRecord
+}
+
+// gather reads what the certificate types need. Without Records nothing
+// is read and only 住民票 are possible.
+func (s *Service) gather(ctx context.Context, lg string, p Person, types []CertType) (*facts, error) {
+	f := &facts{loaded: map[DataDomain]bool{DomainResident: true}}
+	recs := s.records()
+	if recs == nil {
+		return f, nil
+	}
+	var err error
+	if f.stopped, err = recs.Stopped(ctx, lg, []string{p.ID}); err != nil {
+		return nil, err
+	}
+	for _, t := range types {
+		d := domainOf(t)
+		if f.loaded[d] {
+			continue
+		}
+		f.loaded[d] = true
+		switch d {
+		case DomainSeal:
+			f.seals, err = recs.SealRegistrations(ctx, lg, p.ID)
+		case DomainTax:
+			f.taxes, err = recs.TaxRecords(ctx, lg, p.ID)
+		case DomainKoseki:
+			if f.koseki, err = recs.KosekiOf(ctx, lg, p.ID); err == nil && f.koseki != nil {
+				err = f.others(ctx, recs, lg, p.ID)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// others checks the other persons a 戸籍 (or its 附票) prints: 支援措置 and
+// the stop list concern them as much as the requester.
+func (f *facts) others(ctx context.Context, recs Records, lg, self string) error {
+	ids := f.kosekiSubjects(KosekiZenbu, self)[1:]
+	if len(ids) == 0 {
+		return nil
+	}
+	people, err := recs.People(ctx, lg, ids)
+	if err != nil {
+		return err
+	}
+	f.othersSupport = slices.ContainsFunc(people, func(q Person) bool { return q.SupportMeasure })
+	f.othersStopped, err = recs.Stopped(ctx, lg, ids)
+	return err
+}
+
+// refusal is why the person may not receive a certificate of type t, given
+// the records (after the refusals of s.refusal); it also picks the record
+// the certificate prints.
+func (f *facts) refusal(t CertType, p Person, now time.Time) Reason {
+	switch {
+	case !Issuable[t] || !f.loaded[domainOf(t)] || t == Kisai:
+		return NotOffered
+	case f.stopped:
+		return StopListed
+	}
+	switch t {
+	case Inkan:
+		var r Reason
+		f.seal, r = chooseSeal(f.seals)
+		return r
+	case TaxIncome, TaxAssessment, TaxPayment:
+		var r Reason
+		f.tax, r = chooseTax(f.taxes, p, LatestTaxYear(now))
+		return r
+	case KosekiZenbu, KosekiKojin, Fuhyo:
+		switch {
+		case f.koseki == nil:
+			return HonsekiNotHere
+		case f.koseki.Pending:
+			return KosekiPending
+		case t != KosekiKojin && f.othersSupport:
+			return SupportMeasure
+		case t != KosekiKojin && f.othersStopped:
+			return StopListed
+		}
+	}
+	return ""
+}
+
+// chooseSeal returns the person's active registration (印鑑登録証明書 is
+// issued for one's own active registration only), or why there is none.
+func chooseSeal(regs []SealRegistration) (*SealRegistration, Reason) {
+	var suspended, abolished bool
+	for i := range regs {
+		switch regs[i].State {
+		case SealActive:
+			return &regs[i], ""
+		case SealSuspended:
+			suspended = true
+		case SealAbolished:
+			abolished = true
+		}
+	}
+	switch {
+	case suspended:
+		return nil, SealRegistrationSuspended
+	case abolished:
+		return nil, SealRegistrationAbolished
+	}
+	return nil, SealNotRegistered
+}
+
+// chooseTax returns the record of the latest fiscal year: the person must
+// have been resident here on 1 January of it (the 課税地) and the income
+// assessed (課税資料); still being resident is checked with the others.
+func chooseTax(recs []TaxRecord, p Person, year int) (*TaxRecord, Reason) {
+	jan1 := time.Date(year, time.January, 1, 0, 0, 0, 0, Tokyo)
+	if !p.BecameResidentOn.IsZero() && p.BecameResidentOn.After(jan1) {
+		return nil, NotResidentOnJanuary1
+	}
+	for i := range recs {
+		if recs[i].Year != year {
+			continue
+		}
+		switch {
+		case !recs[i].ResidentOnJan1:
+			return nil, NotResidentOnJanuary1
+		case !recs[i].Assessed:
+			return nil, NoTaxRecord
+		}
+		return &recs[i], ""
+	}
+	return nil, NoTaxRecord
+}
+
+// certified is the part of the 戸籍 a certificate prints: the whole record
+// for 全部事項 and the 附票, only the requester's entry for 個人事項.
+func (f *facts) certified(t CertType, self string) *Koseki {
+	k := *f.koseki
+	switch t {
+	case KosekiKojin:
+		k.Members = slices.DeleteFunc(slices.Clone(k.Members), func(m KosekiMember) bool { return m.PersonID != self })
+		k.Fuhyo = nil
+	case KosekiZenbu:
+		k.Fuhyo = nil
+	}
+	return &k
+}
+
+// kosekiSubjects are the persons (with a resident record here) a 戸籍
+// certificate prints, the requester first.
+func (f *facts) kosekiSubjects(t CertType, self string) []string {
+	out := []string{self}
+	if t == KosekiKojin {
+		return out
+	}
+	for _, m := range f.koseki.Members {
+		if m.PersonID != "" && !slices.Contains(out, m.PersonID) {
+			out = append(out, m.PersonID)
+		}
+	}
+	return out
 }
 
 // subjects returns the persons a 住民票の写し prints, in registry order.

@@ -239,7 +239,7 @@ func TestUnsupportedOptions(t *testing.T) {
 		"zero copies":      {Type: issuance.Juminhyo},
 		"too many copies":  {Type: issuance.Juminhyo, Copies: 11},
 		"language":         {Type: issuance.Juminhyo, Copies: 1, Language: "xx"},
-		"my number":        {Type: issuance.Juminhyo, Copies: 1, Options: issuance.Options{IncludeMyNumber: true}},
+		"kisai":            {Type: issuance.Kisai, Copies: 1},
 		"scope":            {Type: issuance.Juminhyo, Copies: 1, Options: issuance.Options{Scope: "ALL"}},
 	} {
 		req.SessionID = sid

@@ -2,6 +2,7 @@ package issuance
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -65,7 +66,40 @@ type Issuance struct {
 	Subjects   []string // person ids printed on the certificate
 	Status     IssuanceStatus
 	ReservedAt time.Time
+	// DataVersions are the versions of the registry data the certificate
+	// was built from (empty when the registry does not version its data).
+	DataVersions []DataVersion
 }
+
+// DataDomain is one kind of registry data, fed by one legacy system and
+// synced and versioned on its own.
+type DataDomain string
+
+// The data domains.
+const (
+	DomainResident DataDomain = "resident" // 住民基本台帳: people, households, JPKI links
+	DomainSeal     DataDomain = "seal"     // 印鑑登録
+	DomainTax      DataDomain = "tax"      // 住民税
+	DomainKoseki   DataDomain = "koseki"   // 戸籍 and 戸籍の附票
+)
+
+// Domains lists every data domain.
+var Domains = []DataDomain{DomainResident, DomainSeal, DomainTax, DomainKoseki}
+
+// DataVersion is the state of one domain's data of one municipality: the
+// sequence number of the last batch applied (it only grows) and the time
+// the legacy system extracted that data.
+type DataVersion struct {
+	Domain DataDomain
+	Seq    int64
+	AsOf   time.Time
+}
+
+// ErrDataChanged is what ReserveIssuance wraps when a data version the
+// certificate was built from is no longer current: the registry switched to
+// newer data while the request was being answered, so the certificate may
+// reflect the old state and must not leave.
+var ErrDataChanged = errors.New("registry data changed while the certificate was built")
 
 // Ledger keeps sessions and issuances where every node sees them. Its writes
 // enforce the bindings themselves (a reservation succeeds only for a session
@@ -80,7 +114,11 @@ type Ledger interface {
 	// EndSession ends a session; its reserved issuances become UNCONFIRMED.
 	EndSession(ctx context.Context, id string, now time.Time) error
 	// ReserveIssuance records an issuance as RESERVED, atomically checking
-	// the session binding at now.
+	// the session binding at now, that every entry of is.DataVersions is
+	// still current (else an error wrapping ErrDataChanged), and that neither
+	// the requester nor any subject is on the stop list (else
+	// Refuse(StopListed)). A data switch cannot commit between that check
+	// and the reservation.
 	ReserveIssuance(ctx context.Context, is Issuance, now time.Time) error
 	// Issuance returns an issuance; SessionUnknown when there is none.
 	Issuance(ctx context.Context, id string) (Issuance, error)

@@ -13,13 +13,27 @@ import (
 	"github.com/lgwan/issuance/issuance"
 )
 
-// Store is the database behind the domain's Ledger and Registry.
+// Store is the database behind the domain's Ledger, Registry and Records.
 type Store struct {
 	pool *pgxpool.Pool
+	key  *MyNumberKey
 }
 
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithMyNumberKey lets the store open (and ReplaceMunicipality seal) 個人番号;
+// without it they cannot be read or loaded.
+func WithMyNumberKey(k *MyNumberKey) StoreOption { return func(s *Store) { s.key = k } }
+
 // NewStore wraps a connection pool (connected as issuance_app).
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool, opts ...StoreOption) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
@@ -108,31 +122,76 @@ func (s *Store) ExpireSessions(ctx context.Context, now time.Time) (int, error) 
 	return n, dbErr("expire sessions", err)
 }
 
-// ReserveIssuance records an issuance as RESERVED. The row is written only if,
-// in the same statement, the session is authenticated, unexpired at now, and
-// bound to the same municipality, terminal, person and certificate; the
-// session row is share-locked so that a concurrent EndSession waits and then
-// sees this reservation.
+// ReserveIssuance records an issuance as RESERVED, in one transaction:
+//
+//   - the data versions the certificate was built from are share-locked and
+//     must still be current: a sync's switch, which updates those rows last
+//     in its transaction, then either commits before this check (and the
+//     check fails with ErrDataChanged) or waits for this reservation to
+//     commit first, so no certificate of the old data is reserved after a
+//     switch;
+//   - neither the requester nor a subject may be on the stop list;
+//   - the row is written only if, in the same statement, the session is
+//     authenticated, unexpired at now, and bound to the same municipality,
+//     terminal, person and certificate; the session row is share-locked so
+//     that a concurrent EndSession waits and then sees this reservation.
 func (s *Store) ReserveIssuance(ctx context.Context, is issuance.Issuance, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO issuance
-		(issuance_id, session_id, lg_code, terminal_id, person_id, issuer_key_id, serial, cert_type,
-		 copies, fee, page_count, pdf_sha256, subjects, status, reserved_at)
-		SELECT $1, s.session_id, s.lg_code, s.terminal_id, s.person_id, s.issuer_key_id, s.serial, $8,
-		       $9, $10, $11, $12, $13, 'RESERVED', $14
-		FROM kiosk_session s
-		WHERE s.session_id = $2 AND s.lg_code = $3 AND s.terminal_id = $4 AND s.person_id = $5
-		  AND s.issuer_key_id = $6 AND s.serial = $7
-		  AND s.state = 'authenticated' AND s.expires_at > $14
-		FOR SHARE`,
-		is.ID, is.SessionID, is.LGCode, is.TerminalID, is.PersonID, is.Cert.IssuerKeyID, is.Cert.Serial,
-		string(is.Type), is.Copies, is.Fee, is.PageCount, is.PDFSHA256, is.Subjects, now)
-	if err != nil {
-		return dbErr("reserve issuance", err)
+	versions := map[string]int64{}
+	var domains []string
+	for _, v := range is.DataVersions {
+		versions[string(v.Domain)] = v.Seq
+		domains = append(domains, string(v.Domain))
 	}
-	if tag.RowsAffected() != 1 {
-		return issuance.Fault(issuance.SessionExpired, "session no longer bound at reservation")
-	}
-	return nil
+	return dbErr("reserve issuance", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if len(domains) > 0 {
+			rows, err := tx.Query(ctx, `SELECT domain, seq FROM data_version
+				WHERE lg_code = $1 AND domain = ANY($2) FOR SHARE`, is.LGCode, domains)
+			if err != nil {
+				return err
+			}
+			current := map[string]int64{}
+			var d string
+			var seq int64
+			_, err = pgx.ForEachRow(rows, []any{&d, &seq}, func() error { current[d] = seq; return nil })
+			if err != nil {
+				return err
+			}
+			for d, seq := range versions {
+				if current[d] != seq {
+					return issuance.Wrap(issuance.Unavailable, fmt.Errorf("%w: %s is at %d, the certificate used %d",
+						issuance.ErrDataChanged, d, current[d], seq))
+				}
+			}
+		}
+		var stopped bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM stop_list WHERE lg_code = $1
+			AND person_id = ANY($2) AND lifted_at IS NULL)`, is.LGCode, append([]string{is.PersonID}, is.Subjects...)).Scan(&stopped)
+		if err != nil {
+			return err
+		}
+		if stopped {
+			return issuance.Refuse(issuance.StopListed)
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO issuance
+			(issuance_id, session_id, lg_code, terminal_id, person_id, issuer_key_id, serial, cert_type,
+			 copies, fee, page_count, pdf_sha256, subjects, status, reserved_at, data_versions)
+			SELECT $1, s.session_id, s.lg_code, s.terminal_id, s.person_id, s.issuer_key_id, s.serial, $8,
+			       $9, $10, $11, $12, $13, 'RESERVED', $14, $15
+			FROM kiosk_session s
+			WHERE s.session_id = $2 AND s.lg_code = $3 AND s.terminal_id = $4 AND s.person_id = $5
+			  AND s.issuer_key_id = $6 AND s.serial = $7
+			  AND s.state = 'authenticated' AND s.expires_at > $14
+			FOR SHARE`,
+			is.ID, is.SessionID, is.LGCode, is.TerminalID, is.PersonID, is.Cert.IssuerKeyID, is.Cert.Serial,
+			string(is.Type), is.Copies, is.Fee, is.PageCount, is.PDFSHA256, is.Subjects, now, versions)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return issuance.Fault(issuance.SessionExpired, "session no longer bound at reservation")
+		}
+		return nil
+	}))
 }
 
 // Issuance returns an issuance; SessionUnknown when there is none.
@@ -140,17 +199,25 @@ func (s *Store) Issuance(ctx context.Context, id string) (issuance.Issuance, err
 	if !uuidRE.MatchString(id) {
 		return issuance.Issuance{}, issuance.Fault(issuance.SessionUnknown, "issuanceId is not a UUID")
 	}
-	var is issuance.Issuance
+	var (
+		is       issuance.Issuance
+		versions map[string]int64
+	)
 	err := s.pool.QueryRow(ctx, `SELECT issuance_id::text, session_id::text, lg_code, terminal_id, person_id,
-		issuer_key_id, serial, cert_type, copies, fee, page_count, pdf_sha256, subjects, status, reserved_at
-		FROM issuance WHERE issuance_id = $1`, id).
+		issuer_key_id, serial, cert_type, copies, fee, page_count, pdf_sha256, subjects, status, reserved_at,
+		data_versions FROM issuance WHERE issuance_id = $1`, id).
 		Scan(&is.ID, &is.SessionID, &is.LGCode, &is.TerminalID, &is.PersonID, &is.Cert.IssuerKeyID,
 			&is.Cert.Serial, &is.Type, &is.Copies, &is.Fee, &is.PageCount, &is.PDFSHA256, &is.Subjects,
-			&is.Status, &is.ReservedAt)
+			&is.Status, &is.ReservedAt, &versions)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return issuance.Issuance{}, issuance.Fault(issuance.SessionUnknown, "no such issuance")
 	}
 	is.ReservedAt = is.ReservedAt.In(issuance.Tokyo)
+	for _, d := range issuance.Domains {
+		if seq, ok := versions[string(d)]; ok {
+			is.DataVersions = append(is.DataVersions, issuance.DataVersion{Domain: d, Seq: seq})
+		}
+	}
 	return is, dbErr("read issuance", err)
 }
 
@@ -173,11 +240,20 @@ func (s *Store) ConfirmIssuance(ctx context.Context, id string, outcome issuance
 	return st, dbErr("confirm issuance", err)
 }
 
-// PersonByCertificate finds the resident of lgCode linked to a certificate.
+// PersonByCertificate finds the resident of lgCode linked to a certificate:
+// directly, or through the renewal links (新旧紐付け) from a renewed card's
+// certificate back to a linked predecessor. A direct link wins.
 func (s *Store) PersonByCertificate(ctx context.Context, lgCode string, id issuance.CertIdentity) (issuance.Person, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+personColumns+` FROM jpki_link l
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE chain (issuer, serial, depth) AS (
+			SELECT $2::text, $3::text, 0
+			UNION ALL
+			SELECT r.old_issuer_key_id, r.old_serial, c.depth + 1 FROM chain c
+			JOIN jpki_renewal r ON r.lg_code = $1 AND r.new_issuer_key_id = c.issuer AND r.new_serial = c.serial
+			WHERE c.depth < 16)
+		SELECT `+personColumns+` FROM chain c
+		JOIN jpki_link l ON l.lg_code = $1 AND l.issuer_key_id = c.issuer AND l.serial = c.serial
 		JOIN person p ON p.lg_code = l.lg_code AND p.person_id = l.person_id
-		WHERE l.lg_code = $1 AND l.issuer_key_id = $2 AND l.serial = $3`, lgCode, id.IssuerKeyID, id.Serial)
+		ORDER BY c.depth LIMIT 1`, lgCode, id.IssuerKeyID, id.Serial)
 	if err != nil {
 		return issuance.Person{}, dbErr("find person", err)
 	}
@@ -191,45 +267,65 @@ func (s *Store) PersonByCertificate(ctx context.Context, lgCode string, id issua
 	return ps[0], nil
 }
 
-// Household returns a household with its members in registry order.
+// Household returns a household with its members in registry order, in one
+// statement (one snapshot of the data).
 func (s *Store) Household(ctx context.Context, lgCode, householdID string) (issuance.Household, error) {
 	h := issuance.Household{LGCode: lgCode, ID: householdID}
-	err := s.pool.QueryRow(ctx, `SELECT head_id, address FROM household WHERE lg_code = $1 AND household_id = $2`,
-		lgCode, householdID).Scan(&h.Head, &h.Address)
-	if errors.Is(err, pgx.ErrNoRows) {
+	rows, err := s.pool.Query(ctx, `SELECT h.head_id, h.address, `+personColumns+` FROM household h
+		CROSS JOIN LATERAL unnest(h.members) WITH ORDINALITY m (person_id, ord)
+		JOIN person p ON p.lg_code = h.lg_code AND p.person_id = m.person_id AND p.household_id = h.household_id
+		WHERE h.lg_code = $1 AND h.household_id = $2 ORDER BY m.ord`, lgCode, householdID)
+	if err != nil {
+		return h, dbErr("read household", err)
+	}
+	h.Members, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (issuance.Person, error) {
+		return scanPersonWith(row, &h.Head, &h.Address)
+	})
+	if err != nil {
+		return h, dbErr("read household", err)
+	}
+	if len(h.Members) == 0 {
 		return h, issuance.Fault(issuance.PersonNotFound, "no household %s", householdID)
 	}
-	if err != nil {
-		return h, dbErr("read household", err)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+personColumns+` FROM person p
-		WHERE p.lg_code = $1 AND p.household_id = $2 ORDER BY p.seq`, lgCode, householdID)
-	if err != nil {
-		return h, dbErr("read household", err)
-	}
-	h.Members, err = pgx.CollectRows(rows, scanPerson)
-	return h, dbErr("read household", err)
+	return h, nil
 }
 
 const personColumns = `p.lg_code, p.person_id, p.family_name, p.given_name, p.family_kana, p.given_kana,
 	p.former_surname, p.birth_date, p.sex, p.household_id, p.relationship, p.address,
-	p.became_resident_on, p.address_since, p.status, p.support_measure`
+	p.became_resident_on, p.address_since, p.status, p.support_measure, p.previous_address,
+	p.honseki, p.hittousha, p.nationality, p.residence_status, p.residence_period,
+	p.residence_period_end, p.residence_card_number, p.alias_name`
 
-func scanPerson(row pgx.CollectableRow) (issuance.Person, error) {
+func scanPerson(row pgx.CollectableRow) (issuance.Person, error) { return scanPersonWith(row) }
+
+// scanPersonWith scans personColumns after the given leading columns. The
+// 個人番号 is not among them: it is opened only when a certificate prints it
+// (Store.MyNumbers).
+func scanPersonWith(row pgx.CollectableRow, lead ...any) (issuance.Person, error) {
 	var (
-		p                  issuance.Person
-		birth              time.Time
-		resident, addrFrom *time.Time
+		p                          issuance.Person
+		birth                      time.Time
+		resident, addrFrom, permit *time.Time
+		f                          issuance.ForeignResident
 	)
-	err := row.Scan(&p.LGCode, &p.ID, &p.FamilyName, &p.GivenName, &p.FamilyKana, &p.GivenKana,
+	dest := append(lead, &p.LGCode, &p.ID, &p.FamilyName, &p.GivenName, &p.FamilyKana, &p.GivenKana,
 		&p.FormerSurname, &birth, &p.Sex, &p.HouseholdID, &p.Relationship, &p.Address,
-		&resident, &addrFrom, &p.Status, &p.SupportMeasure)
+		&resident, &addrFrom, &p.Status, &p.SupportMeasure, &p.PreviousAddress,
+		&p.Honseki, &p.Hittousha, &f.Nationality, &f.ResidenceStatus, &f.ResidencePeriod,
+		&permit, &f.ResidenceCardNumber, &f.AliasName)
+	err := row.Scan(dest...)
 	p.BirthDate = civil(birth)
 	if resident != nil {
 		p.BecameResidentOn = civil(*resident)
 	}
 	if addrFrom != nil {
 		p.AddressSince = civil(*addrFrom)
+	}
+	if f.Nationality != "" {
+		if permit != nil {
+			f.ResidencePeriodEnd = civil(*permit)
+		}
+		p.Foreign = &f
 	}
 	return p, err
 }
@@ -258,12 +354,4 @@ func dbErr(what string, err error) error {
 		return err
 	}
 	return issuance.Wrap(issuance.Unavailable, fmt.Errorf("%s: %w", what, err))
-}
-
-// nullDate stores a zero time as NULL (an unknown date).
-func nullDate(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }

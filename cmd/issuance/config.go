@@ -28,6 +28,7 @@ type Config struct {
 	JPKI           JPKIConfig           `mapstructure:"jpki"`
 	Render         RenderConfig         `mapstructure:"render"`
 	Seal           SealConfig           `mapstructure:"seal"`
+	Sync           SyncConfig           `mapstructure:"sync"`
 	Municipalities []MunicipalityConfig `mapstructure:"municipalities"`
 }
 
@@ -143,7 +144,7 @@ func loadConfig(path string) (*Config, error) {
 	v.SetEnvPrefix("ISSUANCE")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	bound := map[string]bool{}
-	for _, k := range scalarKeys {
+	for _, k := range append(scalarKeys, syncScalarKeys...) {
 		if err := v.BindEnv(k); err != nil {
 			return nil, err
 		}
@@ -242,6 +243,9 @@ func (c *Config) validateServe() error {
 		bad("seal.code_keys", "%v", err)
 	}
 	if _, err := c.municipalities(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Sync.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	for i, mc := range c.Municipalities {

@@ -14,8 +14,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
 	"github.com/lgwan/issuance/registry"
@@ -67,6 +65,11 @@ type demoCard struct {
 	Refusals   []kiosk.Refusal `json:"refusals"`
 }
 
+// demoFiller is how many synthetic residents each demo municipality gets
+// beside the people of demo.json: enough to make the status page and a
+// sync look like a real town, few enough that make run starts in seconds.
+const demoFiller = 200
+
 type demoCmd struct {
 	data, varDir, font *string
 }
@@ -102,7 +105,7 @@ func (d *demoCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := loadDemoPeople(ctx, cfg, layout, data); err != nil {
+	if err := loadDemoThroughSync(ctx, cfg, layout, data, demoFiller); err != nil {
 		return err
 	}
 	return writeKit(cfg, layout, data)
@@ -158,6 +161,11 @@ func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.De
 	if err := ensureSecret(filepath.Join(layout.KeysDir, "keiin.key"), 32); err != nil {
 		return layout, err
 	}
+	if _, err := os.Stat(demoMyNumberKey(layout)); errors.Is(err, os.ErrNotExist) {
+		if err := registry.GenerateMyNumberKey(demoMyNumberKey(layout)); err != nil {
+			return layout, err
+		}
+	}
 	for _, m := range data.Municipalities {
 		path := filepath.Join(layout.KeysDir, "seal-"+m.Code+".png")
 		if _, err := os.Stat(path); err == nil {
@@ -203,6 +211,10 @@ render:
   keiin_key_file: {{.Keys}}/keiin.key
 seal:
   code_keys: {{.Keys}}/seal/code-keys.json
+sync:
+  inbox: {{.Var}}/inbox
+  my_number_key: {{.Keys}}/my-number.key
+  schedule: "*/5 * * * *"
 municipalities:
 {{- range .Munis}}
   - code: "{{.Code}}"
@@ -234,66 +246,16 @@ func writeDemoConfig(path string, l pki.DevLayout, data demoData) error {
 	}
 	abs := l
 	abs.KeysDir = keys
-	if err := demoConfig.Execute(f, map[string]any{"Keys": keys, "Roots": abs.AuthRoots(), "Munis": data.Municipalities}); err != nil {
+	varDir := filepath.Dir(keys)
+	if err := os.MkdirAll(filepath.Join(varDir, "inbox"), 0o755); err != nil {
+		f.Close()
+		return err
+	}
+	if err := demoConfig.Execute(f, map[string]any{"Keys": keys, "Var": varDir, "Roots": abs.AuthRoots(), "Munis": data.Municipalities}); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
-}
-
-// loadDemoPeople replaces each demo municipality's residents, linking every
-// demo card's certificate to its holder.
-func loadDemoPeople(ctx context.Context, cfg *Config, l pki.DevLayout, data demoData) error {
-	if cfg.Database.URL == "" {
-		return errors.New("database.url: required (or ISSUANCE_DATABASE_URL) to load the demo residents")
-	}
-	pool, err := pgxpool.New(ctx, cfg.Database.URL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	snaps := map[string]*registry.Snapshot{}
-	for _, m := range data.Municipalities {
-		snaps[m.Code] = &registry.Snapshot{LGCode: m.Code}
-	}
-	for _, h := range data.Households {
-		snap, ok := snaps[h.LGCode]
-		if !ok {
-			return fmt.Errorf("household %s: unknown municipality %s", h.ID, h.LGCode)
-		}
-		hh := issuance.Household{LGCode: h.LGCode, ID: h.ID, Address: h.Address}
-		for _, p := range h.Members {
-			person, err := p.person(h.LGCode, h.ID, h.Address)
-			if err != nil {
-				return fmt.Errorf("person %s: %w", p.ID, err)
-			}
-			if p.Relationship == "世帯主" {
-				hh.Head = p.ID
-			}
-			hh.Members = append(hh.Members, person)
-			if p.Card == nil {
-				continue
-			}
-			certs, err := pki.LoadCertificates(l.CardCert(p.Card.ID))
-			if err != nil {
-				return err
-			}
-			id := pki.Identity(certs[0])
-			snap.Links = append(snap.Links, registry.CertLink{IssuerKeyID: id.IssuerKeyID, Serial: id.Serial, PersonID: p.ID})
-		}
-		if hh.Head == "" {
-			return fmt.Errorf("household %s has no 世帯主", h.ID)
-		}
-		snap.Households = append(snap.Households, hh)
-	}
-	store := registry.NewStore(pool)
-	for _, snap := range snaps {
-		if err := store.ReplaceMunicipality(ctx, *snap); err != nil {
-			return fmt.Errorf("load %s: %w", snap.LGCode, err)
-		}
-	}
-	slog.Info("demo residents loaded", "municipalities", len(snaps))
-	return nil
 }
 
 func (p demoPerson) person(lg, household, address string) (issuance.Person, error) {

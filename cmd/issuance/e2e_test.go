@@ -18,7 +18,6 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
-	"github.com/lgwan/issuance/registry/dbtest"
 	"github.com/lgwan/issuance/render/backside"
 	"github.com/lgwan/issuance/soap/kiosk"
 	"github.com/lgwan/issuance/soap/wsdlgen"
@@ -81,59 +80,13 @@ type testServer struct {
 	dir string
 }
 
-// startServer runs a node on its own database, on loopback ports chosen by
-// the system, and writes a demo kit for it.
+// startServer runs one node on its own database, on loopback ports chosen
+// by the system, with a demo kit pointing at it.
 func startServer(t testing.TB) *testServer {
 	t.Helper()
-	dir, data := fixture(t)
-	db := dbtest.New(t)
-	cfgPath := filepath.Join(t.TempDir(), "issuance.yaml")
-	layout := layoutOf(dir)
-	if err := writeDemoConfig(cfgPath, layout, data); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Database.URL = db.AppURL
-	cfg.SOAP.Listen, cfg.Web.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	if err := cfg.validateServe(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := loadDemoPeople(ctx, cfg, layout, data); err != nil {
-		t.Fatal(err)
-	}
-	s, err := newServer(ctx, cfg, issuance.SystemClock{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with %v", err)
-		}
-		s.pool.Close()
-	})
-	// A kit of its own per server: the ports differ.
-	kitDir := t.TempDir()
-	cfg.SOAP.Listen, cfg.Web.Listen = s.soapLn.Addr().String(), s.webLn.Addr().String()
-	kitLayout := layout
-	kitLayout.KitDir = kitDir
-	if err := os.CopyFS(kitDir, os.DirFS(layout.KitDir)); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeKit(cfg, kitLayout, data); err != nil {
-		t.Fatal(err)
-	}
-	kit, err := kiosk.LoadKit(kitDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testServer{server: s, kit: kit, dir: dir}
+	nodes, kit := startNodes(t, 1)
+	dir, _ := fixture(t)
+	return &testServer{server: nodes[0], kit: kit, dir: dir}
 }
 
 func pdfText(t testing.TB, pdf []byte) string {

@@ -30,25 +30,36 @@ func (s *server) startJobs() (*cron.Cron, error) {
 	c := cron.New(cron.WithLocation(issuance.Tokyo),
 		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
 	jobs := []struct {
-		spec string
-		name string
-		key  int64
-		fn   func(context.Context) error
+		spec    string
+		name    string
+		key     int64
+		timeout time.Duration
+		fn      func(context.Context) error
 	}{
-		{"@every 1m", "expire-sessions", lockExpireSessions, func(ctx context.Context) error {
+		{"@every 1m", "expire-sessions", lockExpireSessions, 5 * time.Minute, func(ctx context.Context) error {
 			n, err := s.store.ExpireSessions(ctx, s.clock.Now())
 			if n > 0 {
 				slog.Info("sessions expired", "count", n)
 			}
 			return err
 		}},
-		{"@every 1h", "purge-replay", lockPurgeReplay, func(ctx context.Context) error {
+		{"@every 1h", "purge-replay", lockPurgeReplay, 5 * time.Minute, func(ctx context.Context) error {
 			n, err := registry.NewReplay(s.pool).Purge(ctx, s.clock.Now().Add(-replayRetention))
 			if n > 0 {
 				slog.Info("replay answers purged", "count", n)
 			}
 			return err
 		}},
+	}
+	if s.cfg.Sync.Schedule != "" {
+		// Replacing a million-person snapshot takes about a minute.
+		jobs = append(jobs, struct {
+			spec    string
+			name    string
+			key     int64
+			timeout time.Duration
+			fn      func(context.Context) error
+		}{s.cfg.Sync.Schedule, "sync", registry.SyncLock, time.Hour, syncJob(s.pool, s.cfg.Sync, municipalityCodes(s.cfg))})
 	}
 	// Every node keeps its own revocation cache, so the CRL refresh runs on
 	// each node, outside the once-per-deployment lock.
@@ -64,7 +75,7 @@ func (s *server) startJobs() (*cron.Cron, error) {
 	for _, j := range jobs {
 		j := j
 		_, err := c.AddFunc(j.spec, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 			defer cancel()
 			ran, err := registry.RunExclusive(ctx, s.pool, j.key, j.fn)
 			if err != nil {

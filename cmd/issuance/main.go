@@ -3,6 +3,8 @@
 //
 //	issuance serve   [--config FILE]   serve the centre (SOAP, mutual TLS) and the web/metrics port
 //	issuance migrate [--config FILE]   apply the database migrations (as the schema owner)
+//	issuance sync    [--config FILE]   apply the feed batches waiting in the inbox now
+//	issuance stoplist [--config FILE] add|lift|list ...   stop issuance concerning a person at once
 //	issuance demo    [--var DIR]       development keys, demo data and the demo kit (make run)
 //	issuance verify-scan [--out front.png] FILE   check a scan of a certificate's back side
 //
@@ -34,6 +36,10 @@ func main() {
 		run = serve
 	case "migrate":
 		run = migrate
+	case "sync":
+		run = func(ctx context.Context, cfg *Config) error { return runSync(ctx, cfg, cfg.Sync) }
+	case "stoplist":
+		run = func(ctx context.Context, cfg *Config) error { return stoplist(ctx, cfg, fs.Args(), os.Stdout) }
 	case "demo":
 		d := demoFlags(fs)
 		run = func(ctx context.Context, _ *Config) error { return d.run(ctx) }
@@ -62,6 +68,8 @@ func usage() {
 commands:
   serve     serve the wide-area interface and the web/metrics port
   migrate   apply database migrations (needs database.migrate_url)
+  sync      apply the feed batches waiting in sync.inbox now (docs/feeds.md)
+  stoplist  add -lg CODE -person ID -by CLERK [-note TEXT] | lift -lg CODE -person ID -by CLERK | list [-lg CODE]
   demo      create development keys, demo data and the demo kit under var/
   verify-scan [--out front.png] FILE
             check a scan or photo of a certificate's back side (prints JSON; exit 0 valid, 1 not)`)

@@ -18,7 +18,7 @@ import (
 )
 
 // startNodes runs n server nodes on one database, as a deployment does.
-func startNodes(t *testing.T, n int) ([]*server, *kiosk.Kit) {
+func startNodes(t testing.TB, n int) ([]*server, *kiosk.Kit) {
 	t.Helper()
 	dir, data := fixture(t)
 	db := dbtest.New(t)
@@ -36,9 +36,12 @@ func startNodes(t *testing.T, n int) ([]*server, *kiosk.Kit) {
 		cfg.Node = fmt.Sprintf("node-%d", i+1)
 		cfg.Database.URL = db.AppURL
 		cfg.SOAP.Listen, cfg.Web.Listen = "127.0.0.1:0", "127.0.0.1:0"
+		if err := cfg.validateServe(); err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		if i == 0 {
-			if err := loadDemoPeople(ctx, cfg, layout, data); err != nil {
+			if err := loadDemoThroughSync(ctx, cfg, layout, data, 0); err != nil {
 				t.Fatal(err)
 			}
 		}

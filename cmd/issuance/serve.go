@@ -122,7 +122,11 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	store := registry.NewStore(pool)
+	myNumberKey, err := cfg.Sync.myNumberKey()
+	if err != nil {
+		return nil, err
+	}
+	store := registry.NewStore(pool, registry.WithMyNumberKey(myNumberKey))
 	svc := &issuance.Service{
 		Clock:          clock,
 		Ledger:         store,
@@ -132,9 +136,11 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		Municipalities: munis,
 		SessionTTL:     cfg.SOAP.SessionTTL,
 		MaxCopies:      cfg.SOAP.MaxCopies,
+		MaxStaleness:   cfg.Sync.staleness(municipalityCodes(cfg)),
 	}
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		freshnessCollector{store, clock})
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
 		svc, registry.NewReplay(pool), metrics)
 	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store, metrics: metrics}
@@ -221,4 +227,31 @@ wait:
 	defer cancel()
 	<-jobs.Stop().Done()
 	return errors.Join(s.soap.Shutdown(shutCtx), s.web.Shutdown(shutCtx))
+}
+
+// freshnessCollector exports the age of every municipality's data by domain,
+// read from the database at each scrape, so every node reports the same.
+type freshnessCollector struct {
+	store *registry.Store
+	clock issuance.Clock
+}
+
+var freshnessDesc = prometheus.NewDesc("issuance_data_age_seconds",
+	"Age of each municipality's data by domain, from its extraction in the legacy system.",
+	[]string{"lg_code", "domain"}, nil)
+
+func (f freshnessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- freshnessDesc }
+
+func (f freshnessCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	fs, err := f.store.Freshness(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(freshnessDesc, err)
+		return
+	}
+	now := f.clock.Now()
+	for _, x := range fs {
+		ch <- prometheus.MustNewConstMetric(freshnessDesc, prometheus.GaugeValue, x.Age(now).Seconds(), x.LGCode, string(x.Domain))
+	}
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/robfig/cron/v3"
+
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/registry"
+	"github.com/lgwan/issuance/registry/feed"
+)
+
+// SyncConfig is the `sync` section of the configuration: where the legacy
+// systems' batches arrive and how they are applied (docs/feeds.md).
+//
+//	sync:
+//	  inbox: /var/lib/issuance/inbox
+//	  schedule: "*/5 * * * *"          # cron, Asia/Tokyo; empty: only `issuance sync`
+//	  my_number_key: /etc/issuance/my-number.key
+//	  gaiji_dir: /etc/issuance/gaiji    # <団体コード>.csv: each municipality's 外字 table
+//	  max_staleness: {resident: 1h, seal: 1h, tax: 168h, koseki: 24h}
+type SyncConfig struct {
+	Inbox        string                   `mapstructure:"inbox"`
+	Schedule     string                   `mapstructure:"schedule"`
+	MyNumberKey  string                   `mapstructure:"my_number_key"`
+	GaijiDir     string                   `mapstructure:"gaiji_dir"`
+	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
+}
+
+// syncScalarKeys are the keys ISSUANCE_* variables may set.
+var syncScalarKeys = []string{"sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir"}
+
+// validate checks the section, naming the key at fault.
+func (c SyncConfig) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("sync.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Inbox != "" {
+		if st, err := os.Stat(c.Inbox); err != nil || !st.IsDir() {
+			bad("inbox", "%s is not a directory", c.Inbox)
+		}
+	}
+	if c.Schedule != "" {
+		if c.Inbox == "" {
+			bad("schedule", "needs sync.inbox")
+		}
+		if _, err := cron.ParseStandard(c.Schedule); err != nil {
+			bad("schedule", "%v", err)
+		}
+	}
+	if c.MyNumberKey != "" {
+		if _, err := registry.LoadMyNumberKey(c.MyNumberKey); err != nil {
+			bad("my_number_key", "%v", err)
+		}
+	}
+	if c.GaijiDir != "" {
+		if st, err := os.Stat(c.GaijiDir); err != nil || !st.IsDir() {
+			bad("gaiji_dir", "%s is not a directory", c.GaijiDir)
+		}
+	}
+	for d, v := range c.MaxStaleness {
+		if !slices.Contains(issuance.Domains, issuance.DataDomain(d)) {
+			bad("max_staleness", "%q is not a domain (resident, seal, tax, koseki)", d)
+		}
+		if v < time.Minute {
+			bad("max_staleness."+d, "%s is less than a minute", v)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// myNumberKey loads the 個人番号 key, if configured.
+func (c SyncConfig) myNumberKey() (*registry.MyNumberKey, error) {
+	if c.MyNumberKey == "" {
+		return nil, nil
+	}
+	k, err := registry.LoadMyNumberKey(c.MyNumberKey)
+	if err != nil {
+		return nil, fmt.Errorf("sync.my_number_key: %w", err)
+	}
+	return k, nil
+}
+
+// staleness is the Service's MaxStaleness: the same limits for every
+// municipality served.
+func (c SyncConfig) staleness(codes []string) map[string]map[issuance.DataDomain]time.Duration {
+	if len(c.MaxStaleness) == 0 {
+		return nil
+	}
+	out := map[string]map[issuance.DataDomain]time.Duration{}
+	for _, code := range codes {
+		out[code] = map[issuance.DataDomain]time.Duration{}
+		for d, v := range c.MaxStaleness {
+			out[code][issuance.DataDomain(d)] = v
+		}
+	}
+	return out
+}
+
+// syncer builds the Syncer for the municipalities served.
+func (c SyncConfig) syncer(pool *pgxpool.Pool, codes []string) (*registry.Syncer, error) {
+	if c.Inbox == "" {
+		return nil, errors.New("sync.inbox: required (or ISSUANCE_SYNC_INBOX)")
+	}
+	key, err := c.myNumberKey()
+	if err != nil {
+		return nil, err
+	}
+	gaiji := map[string]*feed.Gaiji{}
+	for _, code := range codes {
+		if c.GaijiDir == "" {
+			continue
+		}
+		if gaiji[code], err = feed.LoadGaiji(filepath.Join(c.GaijiDir, code+".csv")); err != nil {
+			return nil, fmt.Errorf("sync.gaiji_dir: %w", err)
+		}
+	}
+	return registry.NewSyncer(pool, registry.SyncOptions{Inbox: c.Inbox, Municipalities: codes, Gaiji: gaiji, MyNumberKey: key}), nil
+}
+
+func municipalityCodes(cfg *Config) []string {
+	var codes []string
+	for _, m := range cfg.Municipalities {
+		codes = append(codes, m.Code)
+	}
+	return codes
+}
+
+// syncJob is the scheduled sync (jobs.go runs it under
+// RunExclusive(registry.SyncLock) on one node at a time). The 外字 tables are
+// read again at every run, so a municipality's new table needs no restart.
+func syncJob(pool *pgxpool.Pool, c SyncConfig, codes []string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		s, err := c.syncer(pool, codes)
+		if err != nil {
+			return err
+		}
+		rep, err := s.Run(ctx)
+		if err != nil {
+			return err
+		}
+		return rep.Err()
+	}
+}
+
+// runSync is `issuance sync`: apply the batches waiting in the inbox now,
+// print what became of each, and fail if one was rejected or is waiting.
+func runSync(ctx context.Context, cfg *Config, c SyncConfig) error {
+	if cfg.Database.URL == "" {
+		return errors.New("database.url: required (or ISSUANCE_DATABASE_URL)")
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	pool, err := pgxpool.New(ctx, cfg.Database.URL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	s, err := c.syncer(pool, municipalityCodes(cfg))
+	if err != nil {
+		return err
+	}
+	var rep registry.SyncReport
+	ran, err := registry.RunExclusive(ctx, pool, registry.SyncLock, func(ctx context.Context) error {
+		rep, err = s.Run(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !ran {
+		return errors.New("another node is applying batches now; try again when it is done")
+	}
+	for _, b := range rep.Batches {
+		line := fmt.Sprintf("%-16s %s %s #%d %s %d records", b.Outcome, b.LGCode, b.Domain, b.Seq, b.Kind, b.Records)
+		if b.Err != nil {
+			line += ": " + b.Err.Error()
+		}
+		fmt.Println(strings.TrimSpace(line))
+	}
+	if len(rep.Batches) == 0 {
+		fmt.Println("no batches waiting in", c.Inbox)
+	}
+	return rep.Err()
+}

@@ -1,0 +1,262 @@
+package registry_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/registry"
+	"github.com/lgwan/issuance/registry/dbtest"
+	"github.com/lgwan/issuance/registry/feed"
+	"github.com/lgwan/issuance/registry/synth"
+)
+
+// BenchmarkSync measures the sync of a municipality of 1,000,000 people with
+// households, JPKI links, seals (with impressions), two years of tax and
+// 戸籍 with 附票, at the generator's ratios, against a real PostgreSQL:
+//
+//	sync_snapshot_1m_seconds  the four snapshot batches read, checked, loaded and switched to
+//	sync_vs_copy_ratio        that time / a raw COPY of the same files into unindexed all-text tables
+//	sync_delta_10k_seconds    a delta of 10,000 changed people (with their households)
+//	lookup_serial_p99_ms      PersonByCertificate while a second snapshot replaces the first
+//
+// Run: /tmp/devdb -ephemeral -- go test -run '^$' -bench Sync -benchtime 1x -timeout 30m ./registry/
+// (BENCH_SYNC_PEOPLE sets another size.)
+func BenchmarkSync(b *testing.B) {
+	people := 1_000_000
+	if s := os.Getenv("BENCH_SYNC_PEOPLE"); s != "" {
+		fmt.Sscan(s, &people)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	m, err := synth.Generate(synth.Params{LGCode: lg, Prefecture: "東京都", City: "千代田区", People: people, Seed: 1, AsOf: asOf})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d people, %d households, %d links, %d seals, %d tax records, %d 戸籍 in %s",
+		m.People(), len(m.Households), len(m.Links), len(m.Seals), len(m.Taxes), len(m.Koseki), time.Since(start).Round(time.Millisecond))
+	feeds := b.TempDir()
+	seq := func(n int64) map[issuance.DataDomain]int64 {
+		return map[issuance.DataDomain]int64{issuance.DomainResident: n, issuance.DomainSeal: n, issuance.DomainTax: n, issuance.DomainKoseki: n}
+	}
+	start = time.Now()
+	first, err := m.WriteSnapshots(feeds, feed.CSV, seq(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bytes int64
+	var records int64
+	for _, dir := range first {
+		man, _, err := feed.ReadManifest(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range man.Files {
+			st, _ := os.Stat(filepath.Join(dir, f.Name))
+			bytes += st.Size()
+			records += f.Count
+		}
+	}
+	b.Logf("wrote %d records, %.0f MB of CSV in %s", records, float64(bytes)/1e6, time.Since(start).Round(time.Millisecond))
+
+	db := dbtest.New(b)
+	key := testKey(b)
+	inbox := b.TempDir()
+	syncer := registry.NewSyncer(db.Pool, registry.SyncOptions{Inbox: inbox, Municipalities: []string{lg}, MyNumberKey: key})
+	store := registry.NewStore(db.Pool, registry.WithMyNumberKey(key))
+
+	// The floor: the same files COPYed as they are into unindexed tables.
+	copySecs := rawCopy(b, db, first)
+
+	// The snapshot through the sync: read, checked, loaded, switched.
+	for _, dir := range first {
+		if err := os.Rename(dir, filepath.Join(inbox, filepath.Base(dir))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	start = time.Now()
+	rep, err := syncer.Run(ctx)
+	snapSecs := time.Since(start).Seconds()
+	if err != nil || rep.Err() != nil || len(rep.Batches) != 4 {
+		b.Fatalf("snapshot: %v %v", err, rep.Err())
+	}
+	for _, r := range rep.Batches {
+		b.Logf("  %s: %d records in %s", r.Domain, r.Records, r.Took.Round(time.Millisecond))
+	}
+	b.ReportMetric(snapSecs, "BENCH:sync_snapshot_1m_seconds:s")
+	b.ReportMetric(snapSecs/copySecs, "BENCH:sync_vs_copy_ratio:ratio")
+	b.Logf("snapshot %.1fs, raw COPY %.1fs", snapSecs, copySecs)
+
+	// A delta of 10,000 changed people: moves within the city, with their
+	// households as the delta carries them.
+	r := rand.New(rand.NewPCG(2, 2))
+	delta := &synth.Municipality{Params: m.Params, Gaiji: m.Gaiji}
+	changed := 0
+	for _, i := range r.Perm(len(m.Households)) {
+		if changed >= 10_000 {
+			break
+		}
+		h := m.Households[i]
+		h.Members = slices.Clone(h.Members)
+		h.Address = h.Address + "（転居）"
+		for j := range h.Members {
+			h.Members[j].Address = h.Address
+			h.Members[j].AddressSince = asOf
+		}
+		changed += len(h.Members)
+		delta.Households = append(delta.Households, h)
+	}
+	dir, err := delta.WriteBatch(inbox, issuance.DomainResident, feed.CSV, feed.Delta, 2, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	rep, err = syncer.Run(ctx)
+	deltaSecs := time.Since(start).Seconds()
+	if err != nil || rep.Err() != nil || len(rep.Batches) != 1 || rep.Batches[0].Outcome != registry.Applied {
+		b.Fatalf("delta %s: %v %v", dir, err, rep.Err())
+	}
+	b.ReportMetric(deltaSecs, "BENCH:sync_delta_10k_seconds:s")
+	b.Logf("delta of %d people in %d households: %.2fs", changed, len(delta.Households), deltaSecs)
+
+	// Lookups by certificate serial while a second full snapshot loads.
+	var serials []string
+	for _, l := range m.Links {
+		serials = append(serials, l.Serial)
+	}
+	m.AsOf = asOf.Add(24 * time.Hour)
+	next := seq(2)
+	next[issuance.DomainResident] = 3
+	if _, err := m.WriteSnapshots(inbox, feed.CSV, next); err != nil {
+		b.Fatal(err)
+	}
+	idle := lookups(b, store, m.IssuerKeyID, serials, r, 500)
+	b.Logf("lookups with no sync running: p50 %s p99 %s", idle[len(idle)/2], idle[len(idle)*99/100])
+	done := make(chan struct{})
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			s := serials[r.IntN(len(serials))]
+			t0 := time.Now()
+			_, err := store.PersonByCertificate(ctx, lg, issuance.CertIdentity{IssuerKeyID: m.IssuerKeyID, Serial: s})
+			lat = append(lat, time.Since(t0))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	start = time.Now()
+	rep, err = syncer.Run(ctx)
+	second := time.Since(start)
+	close(done)
+	wg.Wait()
+	if err != nil || rep.Err() != nil {
+		b.Fatalf("second snapshot: %v %v", err, rep.Err())
+	}
+	slices.Sort(lat)
+	p99 := lat[len(lat)*99/100]
+	b.ReportMetric(float64(p99.Microseconds())/1000, "BENCH:lookup_serial_p99_ms:ms")
+	b.Logf("second snapshot (replacing) %.1fs; %d lookups during it: p50 %s p99 %s max %s",
+		second.Seconds(), len(lat), lat[len(lat)/2], p99, lat[len(lat)-1])
+}
+
+func lookups(b *testing.B, store *registry.Store, issuer string, serials []string, r *rand.Rand, n int) []time.Duration {
+	var lat []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if _, err := store.PersonByCertificate(context.Background(), lg, issuance.CertIdentity{IssuerKeyID: issuer, Serial: serials[r.IntN(len(serials))]}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		time.Sleep(2 * time.Millisecond)
+	}
+	slices.Sort(lat)
+	return lat
+}
+
+// rawCopy COPYs the batches' files, as they are, into unindexed tables of
+// text columns (the image pack as bytea rows) and returns the seconds. The
+// tables are created by the owner (the application role may not).
+func rawCopy(b *testing.B, db *dbtest.DB, dirs []string) float64 {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db.OwnerURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	type job struct {
+		table, path string
+		rt          *feed.RecordType
+	}
+	var jobs []job
+	for _, dir := range dirs {
+		man, _, err := feed.ReadManifest(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range man.Files {
+			rt, _ := feed.RecordTypeNamed(man.Domain, f.Record)
+			jobs = append(jobs, job{table: "raw_" + f.Record, path: filepath.Join(dir, f.Name), rt: rt})
+		}
+	}
+	for _, j := range jobs {
+		cols := "sha256 bytea, png bytea"
+		if j.rt != nil {
+			var cs []string
+			for _, f := range j.rt.Fields {
+				cs = append(cs, f.Name+" text")
+			}
+			cols = strings.Join(cs, ", ")
+		}
+		// Ordinary (logged) tables, like the registry's, without indexes.
+		if _, err := conn.Exec(ctx, `CREATE TABLE `+j.table+` (`+cols+`)`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for _, j := range jobs {
+		f, err := os.Open(j.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if j.rt != nil {
+			_, err = conn.PgConn().CopyFrom(ctx, bufio.NewReaderSize(f, 1<<20), `COPY `+j.table+` FROM STDIN (FORMAT csv, HEADER true)`)
+		} else {
+			var rows [][]any
+			_, err = feed.ReadPack(f, j.path, func(_ int64, sum [32]byte, png []byte) error {
+				rows = append(rows, []any{sum[:], slices.Clone(png)})
+				return nil
+			})
+			if err == nil {
+				_, err = conn.CopyFrom(ctx, pgx.Identifier{j.table}, []string{"sha256", "png"}, pgx.CopyFromRows(rows))
+			}
+		}
+		f.Close()
+		if err != nil {
+			b.Fatalf("raw copy %s: %v", j.table, err)
+		}
+	}
+	return time.Since(start).Seconds()
+}

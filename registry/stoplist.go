@@ -1,0 +1,85 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// StopEntry is one entry of the stop list: while it is active, nothing
+// concerning the person is issued, on any node. The stop list is read by
+// every request (Stopped, and again in the reservation's transaction), so an
+// entry takes effect as soon as it is committed and survives restarts.
+type StopEntry struct {
+	LGCode   string
+	PersonID string
+	Note     string // the clerk's reason; shown to clerks only
+	By       string // who added it
+	At       time.Time
+	LiftedBy string
+	LiftedAt time.Time // zero while active
+}
+
+// ErrAlreadyStopped and ErrNotStopped are returned by Stop and Lift.
+var (
+	ErrAlreadyStopped = errors.New("the person is already on the stop list")
+	ErrNotStopped     = errors.New("the person is not on the stop list")
+)
+
+// Stop puts a person on the stop list.
+func (s *Store) Stop(ctx context.Context, e StopEntry) error {
+	if e.LGCode == "" || e.PersonID == "" || e.By == "" || e.At.IsZero() {
+		return errors.New("stop list: municipality, person, who and when are required")
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO stop_list (lg_code, person_id, note, added_by, added_at)
+		VALUES ($1, $2, $3, $4, $5)`, e.LGCode, e.PersonID, e.Note, e.By, e.At)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return ErrAlreadyStopped
+	}
+	if err != nil {
+		return fmt.Errorf("stop list: %w", err)
+	}
+	return nil
+}
+
+// Lift ends a person's active entry; the entry is kept as history.
+func (s *Store) Lift(ctx context.Context, lgCode, personID, by string, at time.Time) error {
+	if by == "" || at.IsZero() {
+		return errors.New("stop list: who and when are required")
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE stop_list SET lifted_by = $3, lifted_at = $4
+		WHERE lg_code = $1 AND person_id = $2 AND lifted_at IS NULL`, lgCode, personID, by, at)
+	if err != nil {
+		return fmt.Errorf("stop list: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotStopped
+	}
+	return nil
+}
+
+// StopList returns a municipality's entries, active ones first, newest
+// first; with history, lifted ones too.
+func (s *Store) StopList(ctx context.Context, lgCode string, history bool) ([]StopEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT lg_code, person_id, note, added_by, added_at,
+		coalesce(lifted_by, ''), lifted_at FROM stop_list
+		WHERE lg_code = $1 AND ($2 OR lifted_at IS NULL)
+		ORDER BY lifted_at IS NOT NULL, added_at DESC, id DESC`, lgCode, history)
+	if err != nil {
+		return nil, fmt.Errorf("stop list: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (StopEntry, error) {
+		var e StopEntry
+		var lifted *time.Time
+		err := row.Scan(&e.LGCode, &e.PersonID, &e.Note, &e.By, &e.At, &e.LiftedBy, &lifted)
+		if lifted != nil {
+			e.LiftedAt = *lifted
+		}
+		return e, err
+	})
+}

@@ -1,0 +1,376 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/registry/feed"
+)
+
+// SyncLock is the advisory lock key under which a sync runs (RunExclusive),
+// so that with several nodes each batch is applied by one of them. The
+// version switch is conditional on the version it replaces as well, so a
+// batch is never applied twice even without the lock.
+const SyncLock = 0x15_5a_4e_20
+
+// The inbox's subdirectories for processed batches.
+const (
+	AppliedDir  = "applied"
+	RejectedDir = "rejected"
+)
+
+// testHookBeforeSwitch runs (in tests) after a batch is loaded and before
+// its version switch, in its transaction: a crash there must leave the old
+// version serving.
+var testHookBeforeSwitch func(context.Context, pgx.Tx, *feed.Manifest) error
+
+// SyncOptions configure a Syncer.
+type SyncOptions struct {
+	// Inbox holds one directory per batch (docs/feeds.md). Directories
+	// whose name starts with '.' are being written and are ignored.
+	Inbox string
+	// Municipalities are the 団体コード served: a batch for another is
+	// rejected as an unknown municipality.
+	Municipalities []string
+	// Gaiji holds each municipality's 外字 table (none: every vendor code
+	// is unmapped, and a record carrying one is rejected).
+	Gaiji map[string]*feed.Gaiji
+	// MyNumberKey seals 個人番号 at rest; without it a batch carrying one is
+	// rejected.
+	MyNumberKey *MyNumberKey
+	Log         *slog.Logger
+}
+
+// Syncer applies the batches waiting in an inbox.
+type Syncer struct {
+	pool *pgxpool.Pool
+	o    SyncOptions
+}
+
+// NewSyncer returns a Syncer writing through pool (as issuance_app).
+func NewSyncer(pool *pgxpool.Pool, o SyncOptions) *Syncer {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Syncer{pool: pool, o: o}
+}
+
+// Outcome is what became of a batch.
+type Outcome string
+
+// The outcomes.
+const (
+	Applied        Outcome = "applied"         // loaded and switched to; moved to applied/
+	AlreadyApplied Outcome = "already-applied" // applied before (a rerun after a crash); moved to applied/
+	Rejected       Outcome = "rejected"        // bad input; nothing applied; moved to rejected/ with ERROR.txt
+	Waiting        Outcome = "waiting"         // an earlier sequence number is missing; left in the inbox
+)
+
+// BatchResult reports one batch. Err never carries personal data.
+type BatchResult struct {
+	Batch   string // the directory's name
+	Dir     string // where it is now: in the inbox, or under applied/ or rejected/
+	LGCode  string
+	Domain  issuance.DataDomain
+	Seq     int64
+	Kind    string
+	Records int64
+	Outcome Outcome
+	Err     error
+	Took    time.Duration
+}
+
+// SyncReport is the result of one Run.
+type SyncReport struct {
+	Batches []BatchResult
+}
+
+// Err joins the errors of rejected and waiting batches.
+func (r SyncReport) Err() error {
+	var errs []error
+	for _, b := range r.Batches {
+		if b.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", b.Batch, b.Outcome, b.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type pending struct {
+	name string
+	dir  string
+	m    *feed.Manifest
+	sum  []byte
+}
+
+// Run applies every batch waiting in the inbox, in sequence order per
+// municipality and domain, each in its own transaction. The error is for a
+// failure of the sync itself (database, file system); bad batches are
+// reported in the SyncReport. Run it under RunExclusive(SyncLock).
+func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
+	var rep SyncReport
+	entries, err := os.ReadDir(s.o.Inbox)
+	if err != nil {
+		return rep, fmt.Errorf("sync inbox: %w", err)
+	}
+	groups := map[string][]pending{}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || name == AppliedDir || name == RejectedDir || strings.HasPrefix(name, ".") {
+			continue
+		}
+		dir := filepath.Join(s.o.Inbox, name)
+		if _, err := os.Stat(filepath.Join(dir, feed.ManifestName)); err != nil {
+			continue // not complete yet
+		}
+		m, raw, err := feed.ReadManifest(dir)
+		if err == nil && !slices.Contains(s.o.Municipalities, m.LGCode) {
+			err = &feed.Error{File: feed.ManifestName, Field: "lgCode", Msg: fmt.Sprintf("unknown municipality %s: not served by this deployment", m.LGCode)}
+		}
+		if err != nil {
+			res := BatchResult{Batch: name, Dir: dir, Outcome: Rejected, Err: err}
+			if m != nil {
+				res.LGCode, res.Domain, res.Seq, res.Kind = m.LGCode, m.Domain, m.Sequence, m.Kind
+			}
+			sum := sha256.Sum256(raw)
+			if rerr := s.reject(ctx, dir, &res, sum[:]); rerr != nil {
+				return rep, rerr
+			}
+			rep.Batches = append(rep.Batches, res)
+			continue
+		}
+		sum := sha256.Sum256(raw)
+		key := m.LGCode + "/" + string(m.Domain)
+		groups[key] = append(groups[key], pending{name: name, dir: dir, m: m, sum: sum[:]})
+	}
+	// Domains are independent (each has its own version), so their batches
+	// may load side by side; a domain's own batches go in sequence order.
+	// A load already keeps two processors busy (this process reading and
+	// checking, the database writing), so there is one worker per two.
+	keys := mapKeys(groups)
+	results := make([][]BatchResult, len(keys))
+	errs := make([]error, len(keys))
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		g := groups[key]
+		slices.SortFunc(g, func(a, b pending) int {
+			if a.m.Sequence != b.m.Sequence {
+				return int(a.m.Sequence - b.m.Sequence)
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			for _, p := range g {
+				res, err := s.one(ctx, p)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				results[i] = append(results[i], res)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		rep.Batches = append(rep.Batches, r...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// one decides and applies one batch.
+func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
+	start := time.Now()
+	m := p.m
+	res := BatchResult{Batch: p.name, Dir: p.dir, LGCode: m.LGCode, Domain: m.Domain, Seq: m.Sequence, Kind: m.Kind}
+	cur, err := currentSeq(ctx, s.pool, m.LGCode, m.Domain)
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case m.Sequence <= cur:
+		var same bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sync_batch WHERE status = 'applied'
+			AND lg_code = $1 AND domain = $2 AND seq = $3 AND manifest_sha256 = $4)`,
+			m.LGCode, string(m.Domain), m.Sequence, p.sum).Scan(&same)
+		if err != nil {
+			return res, err
+		}
+		if same {
+			res.Outcome = AlreadyApplied
+			res.Dir, err = s.move(p.dir, AppliedDir)
+			return res, err
+		}
+		res.Outcome, res.Err = Rejected, &feed.Error{File: feed.ManifestName, Field: "sequence",
+			Msg: fmt.Sprintf("duplicate or out of order: sequence %d is not after %d, already applied", m.Sequence, cur)}
+		return res, s.reject(ctx, p.dir, &res, p.sum)
+	case cur > 0 && m.Sequence > cur+1:
+		res.Outcome, res.Err = Waiting, &feed.Error{File: feed.ManifestName, Field: "sequence",
+			Msg: fmt.Sprintf("gap: sequence %d waits for %d", m.Sequence, cur+1)}
+		s.o.Log.Warn("sync batch waiting", "batch", p.name, "lg_code", m.LGCode, "domain", m.Domain, "seq", m.Sequence, "want", cur+1)
+		return res, nil
+	case cur == 0 && m.Kind != feed.Snapshot:
+		res.Outcome, res.Err = Rejected, &feed.Error{File: feed.ManifestName, Field: "kind",
+			Msg: "the first batch of a domain must be a snapshot"}
+		return res, s.reject(ctx, p.dir, &res, p.sum)
+	}
+	if err := verifyFiles(p.dir, m); err != nil {
+		res.Outcome, res.Err = Rejected, err
+		return res, s.reject(ctx, p.dir, &res, p.sum)
+	}
+	a := &applier{ctx: ctx, dir: p.dir, m: m, gaiji: s.o.Gaiji[m.LGCode], key: s.o.MyNumberKey,
+		lg: m.LGCode, delta: m.Kind == feed.Delta}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		a.tx = tx
+		if err := a.apply(); err != nil {
+			return err
+		}
+		if testHookBeforeSwitch != nil {
+			if err := testHookBeforeSwitch(ctx, tx, m); err != nil {
+				return err
+			}
+		}
+		if err := switchVersion(ctx, tx, m.LGCode, m.Domain, cur, m.Sequence, m.Kind, m.ExtractedAt); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO sync_batch (batch, lg_code, domain, seq, kind, manifest_sha256, status, records)
+			VALUES ($1, $2, $3, $4, $5, $6, 'applied', $7)`, p.name, m.LGCode, string(m.Domain), m.Sequence, m.Kind, p.sum, a.records.Load())
+		return err
+	})
+	res.Took, res.Records = time.Since(start), a.records.Load()
+	var fe *feed.Error
+	switch {
+	case errors.As(err, &fe):
+		res.Outcome, res.Err = Rejected, err
+		return res, s.reject(ctx, p.dir, &res, p.sum)
+	case err != nil:
+		// Not the batch's fault (database, cancelled): it stays in the
+		// inbox and the old version keeps serving.
+		return res, fmt.Errorf("sync %s: %w", p.name, err)
+	}
+	res.Outcome = Applied
+	s.o.Log.Info("sync batch applied", "batch", p.name, "lg_code", m.LGCode, "domain", m.Domain,
+		"seq", m.Sequence, "kind", m.Kind, "records", res.Records, "took", res.Took.Round(time.Millisecond))
+	res.Dir, err = s.move(p.dir, AppliedDir)
+	return res, err
+}
+
+// verifyFiles checks that the batch holds exactly the listed files and that
+// each has its manifest's SHA-256, before anything is read.
+func verifyFiles(dir string, m *feed.Manifest) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return &feed.Error{File: dir, Msg: err.Error()}
+	}
+	for _, e := range entries {
+		if e.Name() == feed.ManifestName || e.Name() == "ERROR.txt" {
+			continue
+		}
+		if !slices.ContainsFunc(m.Files, func(f feed.FileEntry) bool { return f.Name == e.Name() }) {
+			return &feed.Error{File: e.Name(), Msg: "not listed in the manifest"}
+		}
+	}
+	errs := make([]error, len(m.Files))
+	var wg sync.WaitGroup
+	for i, f := range m.Files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sum, err := feed.FileSHA256(filepath.Join(dir, f.Name))
+			switch {
+			case err != nil:
+				errs[i] = &feed.Error{File: f.Name, Msg: err.Error()}
+			case sum != f.SHA256:
+				errs[i] = &feed.Error{File: f.Name, Msg: "wrong checksum: the file's SHA-256 is not the manifest's"}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Syncer) reject(ctx context.Context, dir string, res *BatchResult, sum []byte) error {
+	s.o.Log.Error("sync batch rejected", "batch", res.Batch, "lg_code", res.LGCode, "domain", res.Domain, "seq", res.Seq, "err", res.Err)
+	if _, err := s.pool.Exec(ctx, `INSERT INTO sync_batch (batch, lg_code, domain, seq, kind, manifest_sha256, status, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, 'rejected', $7)`, res.Batch, res.LGCode, string(res.Domain), res.Seq, res.Kind, sum, res.Err.Error()); err != nil {
+		return fmt.Errorf("record rejection: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ERROR.txt"), []byte(res.Err.Error()+"\n"), 0o644); err != nil {
+		return err
+	}
+	var err error
+	res.Dir, err = s.move(dir, RejectedDir)
+	return err
+}
+
+// move files a processed batch under applied/ or rejected/, keeping an
+// earlier batch of the same name.
+func (s *Syncer) move(dir, to string) (string, error) {
+	target := filepath.Join(s.o.Inbox, to)
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return dir, err
+	}
+	dst := filepath.Join(target, filepath.Base(dir))
+	if _, err := os.Stat(dst); err == nil {
+		dst += "." + time.Now().Format("20060102T150405.000000000")
+	}
+	if err := os.Rename(dir, dst); err != nil {
+		return dir, err
+	}
+	return dst, nil
+}
+
+func currentSeq(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, lg string, d issuance.DataDomain) (int64, error) {
+	var seq int64
+	err := q.QueryRow(ctx, `SELECT seq FROM data_version WHERE lg_code = $1 AND domain = $2`, lg, string(d)).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return seq, err
+}
+
+// switchVersion moves a domain's version from prev to seq, last in the
+// batch's transaction (so the row lock, which reservations wait on, is held
+// only for the commit). It fails if another node moved it meanwhile.
+func switchVersion(ctx context.Context, tx pgx.Tx, lg string, d issuance.DataDomain, prev, seq int64, kind string, asOf time.Time) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at)
+		VALUES ($1, $2, $3, $4, $5, clock_timestamp())
+		ON CONFLICT (lg_code, domain) DO UPDATE SET seq = EXCLUDED.seq, kind = EXCLUDED.kind,
+			as_of = EXCLUDED.as_of, applied_at = EXCLUDED.applied_at
+		WHERE data_version.seq = $6`, lg, string(d), seq, kind, asOf, prev)
+	if err != nil {
+		return fmt.Errorf("switch version: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("switch version: %s %s moved from %d by another node", lg, d, prev)
+	}
+	return nil
+}
