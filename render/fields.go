@@ -95,7 +95,7 @@ func str(name string, get func(c *ctx) string) field {
 }
 
 func date(name string, get func(c *ctx) time.Time) field {
-	return field{name, func(c *ctx) (string, error) { return Wareki(get(c)), nil }}
+	return field{name, func(c *ctx) (string, error) { return issuance.Wareki(get(c)), nil }}
 }
 
 func yen(name string, get func(c *ctx) int64) field {
@@ -142,14 +142,14 @@ var fields = map[string]field{
 	"foreign.status":      foreign("Foreign.ResidenceStatus", func(f *issuance.ForeignResident) string { return f.ResidenceStatus }),
 	"foreign.period":      foreign("Foreign.ResidencePeriod", func(f *issuance.ForeignResident) string { return f.ResidencePeriod }),
 	"foreign.periodEnd": foreign("Foreign.ResidencePeriodEnd", func(f *issuance.ForeignResident) string {
-		return Wareki(f.ResidencePeriodEnd)
+		return issuance.Wareki(f.ResidencePeriodEnd)
 	}),
 	"foreign.card": foreign("Foreign.ResidenceCardNumber", func(f *issuance.ForeignResident) string { return f.ResidenceCardNumber }),
 
 	"seal.number": str("Seal.Number", func(c *ctx) string { return c.doc.Seal.Number }),
 
-	"tax.year":       str("Tax.Year", func(c *ctx) string { return Nendo(c.doc.Tax.Year) }),
-	"tax.incomeYear": str("Tax.Year", func(c *ctx) string { return incomeYear(c.doc.Tax.Year) }),
+	"tax.year":       str("Tax.Year", func(c *ctx) string { return issuance.Nendo(c.doc.Tax.Year) }),
+	"tax.incomeYear": str("Tax.Year", func(c *ctx) string { return issuance.IncomeYear(c.doc.Tax.Year) }),
 	"tax.total":      yen("Tax.TotalIncome", func(c *ctx) int64 { return c.doc.Tax.TotalIncome }),
 	"tax.taxable":    yen("Tax.TaxableIncome", func(c *ctx) int64 { return c.doc.Tax.TaxableIncome }),
 	"tax.municipal":  yen("Tax.MunicipalTax", func(c *ctx) int64 { return c.doc.Tax.MunicipalTax }),
@@ -193,7 +193,7 @@ var lineLists = map[string]func(c *ctx) []issuance.Field{
 		e := c.item.(issuance.KosekiEvent)
 		var out []issuance.Field
 		if !e.Date.IsZero() {
-			out = append(out, issuance.Field{Label: e.Kind + "日", Value: Wareki(e.Date)})
+			out = append(out, issuance.Field{Label: e.Kind + "日", Value: issuance.Wareki(e.Date)})
 		}
 		return append(out, e.Fields...)
 	},

@@ -65,7 +65,7 @@ func renderText(t *testing.T, doc *issuance.Document) string {
 
 // closingFields are printed at the end of every certificate.
 func closingFields(doc *issuance.Document) [][2]string {
-	return [][2]string{{"以下余白", doc.Attestation}, {"", Wareki(doc.IssuedAt)}, {"", doc.Municipality.Mayor}}
+	return [][2]string{{"以下余白", doc.Attestation}, {"", issuance.Wareki(doc.IssuedAt)}, {"", doc.Municipality.Mayor}}
 }
 
 func TestGoldenJuminhyoAllOptions(t *testing.T) {
@@ -345,7 +345,7 @@ func TestMultilingual(t *testing.T) {
 				}
 				assertFields(t, text, [2]string{doc.Title, tr(forms[doc.Type].title)},
 					[2]string{"氏名" + tr("氏名"), p.FamilyKana + p.GivenKana + p.FullName()},
-					[2]string{"生年月日" + tr("生年月日"), Wareki(p.BirthDate)})
+					[2]string{"生年月日" + tr("生年月日"), issuance.Wareki(p.BirthDate)})
 				if lang != "ja" {
 					for _, k := range []string{"氏名", "生年月日", "住所", "以下余白", "注記"} {
 						if !strings.Contains(squeeze(text), squeeze(labels[k][lang])) {

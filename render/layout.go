@@ -470,7 +470,7 @@ func (b *builder) closing() (block, error) {
 		y += valueSize * lineGap
 	}
 	y += 8
-	date, err := b.data(Wareki(doc.IssuedAt), valueSize, "IssuedAt", "the document")
+	date, err := b.data(issuance.Wareki(doc.IssuedAt), valueSize, "IssuedAt", "the document")
 	if err != nil {
 		return block{}, err
 	}

@@ -133,8 +133,8 @@ func testHousehold(t *testing.T, n int) {
 		if c := strings.Count(text, p.GivenName); c != want {
 			t.Errorf("%s printed %d times, want %d", p.GivenName, c, want)
 		}
-		if !strings.Contains(text, Wareki(p.BirthDate)) {
-			t.Errorf("birth date %s missing", Wareki(p.BirthDate))
+		if !strings.Contains(text, issuance.Wareki(p.BirthDate)) {
+			t.Errorf("birth date %s missing", issuance.Wareki(p.BirthDate))
 		}
 	}
 	sheets := strings.Split(strings.TrimRight(text, "\f\n"), "\f")

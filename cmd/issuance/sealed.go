@@ -58,7 +58,7 @@ func codeDocument(f render.FrontPage) backside.Document {
 			name += fmt.Sprintf(" ほか%d名", n)
 		}
 		facts = append(facts, backside.Fact{Key: "氏名", Value: name},
-			backside.Fact{Key: "生年月日", Value: render.Wareki(p.BirthDate)})
+			backside.Fact{Key: "生年月日", Value: issuance.Wareki(p.BirthDate)})
 	}
 	switch {
 	case doc.Koseki != nil:

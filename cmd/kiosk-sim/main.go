@@ -23,7 +23,7 @@ func main() {
 	kitDir := flag.String("kit", "var/demo", "demo kit directory")
 	cardID := flag.String("card", "", "card id from cards.json (default: the first that is offered -type)")
 	typ := flag.String("type", "JUMINHYO", "certificate type")
-	scope := flag.String("scope", "SELF", "SELF or HOUSEHOLD")
+	scope := flag.String("scope", "", "住民票 only: SELF (the default) or HOUSEHOLD")
 	rel := flag.Bool("relationship", false, "include 世帯主・続柄")
 	copies := flag.Int("copies", 1, "copies")
 	terminal := flag.String("terminal", "SIM-0001", "kiosk terminal id")

@@ -481,7 +481,7 @@ func (g *gen) koseki(members, all []issuance.Person, pending bool) issuance.Kose
 		km := issuance.KosekiMember{PersonID: p.ID, FamilyName: p.FamilyName, GivenName: p.GivenName,
 			BirthDate: p.BirthDate, Sex: p.Sex, Relationship: rel, Removed: removed}
 		km.Events = []issuance.KosekiEvent{{Kind: "出生", Date: p.BirthDate, Fields: []issuance.Field{
-			{Label: "出生地", Value: birthPlace}, {Label: "届出日", Value: p.BirthDate.AddDate(0, 0, 7).Format("2006-01-02")},
+			{Label: "出生地", Value: birthPlace}, {Label: "届出日", Value: issuance.Wareki(p.BirthDate.AddDate(0, 0, 7))},
 			{Label: "届出人", Value: map[bool]string{true: "父", false: "母"}[g.chance(0.7)]}}}}
 		return km
 	}

@@ -1,11 +1,9 @@
-package render
+package issuance
 
 import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/lgwan/issuance/issuance"
 )
 
 // eras are the modern Japanese eras, newest first, with the first day of
@@ -15,11 +13,11 @@ var eras = []struct {
 	name  string
 	start time.Time
 }{
-	{"令和", time.Date(2019, 5, 1, 0, 0, 0, 0, issuance.Tokyo)},
-	{"平成", time.Date(1989, 1, 8, 0, 0, 0, 0, issuance.Tokyo)},
-	{"昭和", time.Date(1926, 12, 25, 0, 0, 0, 0, issuance.Tokyo)},
-	{"大正", time.Date(1912, 7, 30, 0, 0, 0, 0, issuance.Tokyo)},
-	{"明治", time.Date(1868, 1, 25, 0, 0, 0, 0, issuance.Tokyo)},
+	{"令和", time.Date(2019, 5, 1, 0, 0, 0, 0, Tokyo)},
+	{"平成", time.Date(1989, 1, 8, 0, 0, 0, 0, Tokyo)},
+	{"昭和", time.Date(1926, 12, 25, 0, 0, 0, 0, Tokyo)},
+	{"大正", time.Date(1912, 7, 30, 0, 0, 0, 0, Tokyo)},
+	{"明治", time.Date(1868, 1, 25, 0, 0, 0, 0, Tokyo)},
 }
 
 // Wareki formats the calendar day of t in Asia/Tokyo as a 和暦 date, e.g.
@@ -35,8 +33,8 @@ func Wareki(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	t = t.In(issuance.Tokyo)
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, issuance.Tokyo)
+	t = t.In(Tokyo)
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, Tokyo)
 	for _, e := range eras {
 		if day.Before(e.start) {
 			continue
@@ -58,14 +56,14 @@ func Wareki(t time.Time) string {
 // year ends, counted from the era's first calendar year, as the government
 // renamed 平成31年度 to 令和元年度: 2019 is 令和元年度.
 func Nendo(year int) string {
-	return eraYear(year, time.Date(year+1, 3, 31, 0, 0, 0, 0, issuance.Tokyo)) + "度"
+	return eraYear(year, time.Date(year+1, 3, 31, 0, 0, 0, 0, Tokyo)) + "度"
 }
 
-// incomeYear is the calendar year whose income a fiscal year's 住民税
+// IncomeYear is the calendar year whose income a fiscal year's 住民税
 // taxes (the year before), e.g. 令和6年分.
-func incomeYear(fiscal int) string {
+func IncomeYear(fiscal int) string {
 	y := fiscal - 1
-	return eraYear(y, time.Date(y, 12, 31, 0, 0, 0, 0, issuance.Tokyo)) + "分"
+	return eraYear(y, time.Date(y, 12, 31, 0, 0, 0, 0, Tokyo)) + "分"
 }
 
 func eraYear(year int, end time.Time) string {

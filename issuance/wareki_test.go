@@ -1,10 +1,8 @@
-package render
+package issuance
 
 import (
 	"testing"
 	"time"
-
-	"github.com/lgwan/issuance/issuance"
 )
 
 func TestWareki(t *testing.T) {
@@ -35,7 +33,7 @@ func TestWareki(t *testing.T) {
 		{time.Date(2019, 4, 30, 15, 0, 0, 0, time.UTC), "令和元年5月1日"},
 		{time.Date(2019, 4, 30, 14, 59, 59, 0, time.UTC), "平成31年4月30日"},
 		// A registry date at midnight in Tokyo keeps its day.
-		{time.Date(2000, 2, 29, 0, 0, 0, 0, issuance.Tokyo), "平成12年2月29日"},
+		{time.Date(2000, 2, 29, 0, 0, 0, 0, Tokyo), "平成12年2月29日"},
 	} {
 		if got := Wareki(tc.t); got != tc.want {
 			t.Errorf("Wareki(%v) = %q, want %q", tc.t, got, tc.want)
@@ -62,8 +60,10 @@ func TestNendo(t *testing.T) {
 		if got := Nendo(tc.year); got != tc.nendo {
 			t.Errorf("Nendo(%d) = %q, want %q", tc.year, got, tc.nendo)
 		}
-		if got := incomeYear(tc.year); got != tc.income {
-			t.Errorf("incomeYear(%d) = %q, want %q", tc.year, got, tc.income)
+		if got := IncomeYear(tc.year); got != tc.income {
+			t.Errorf("IncomeYear(%d) = %q, want %q", tc.year, got, tc.income)
 		}
 	}
 }
+
+func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, Tokyo) }
