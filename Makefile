@@ -46,7 +46,7 @@ clean:
 
 # Benchmarks report their figures as b.ReportMetric(v, "BENCH:<name>:<unit>");
 # this turns each into a line "BENCH <name> <value> <unit>".
-BENCHFMT := awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /^BENCH:/) { split($$i, a, ":"); print "BENCH", a[2], $$(i-1), a[3] } } /^(FAIL|panic|---)/ { print > "/dev/stderr" }'
+BENCHFMT := awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /^BENCH:[a-z0-9_]+:/) { split($$i, a, ":"); print "BENCH", a[2], $$(i-1), a[3] } } /^(FAIL|panic|---)/ { print > "/dev/stderr" }'
 DEVDB := bin/devdb -ephemeral --
 
 bench: bench-pki bench-render bench-soap bench-sync

@@ -25,6 +25,9 @@ type Service struct {
 	Municipalities map[string]Municipality
 	SessionTTL     time.Duration
 	MaxCopies      int
+	// Languages are the label languages besides Japanese that the renderer
+	// can print (brief §2: en, zh-Hans, zh-Hant, ko, es, pt).
+	Languages []string
 	// MaxStaleness is, per municipality and data domain, how old data may
 	// be (from the time the legacy system extracted it) and still be
 	// certified; a certificate needing older data is refused with
@@ -187,7 +190,7 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 	}
 	var offers []Offer
 	for _, oc := range m.Offers {
-		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: []string{"ja"}}
+		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: s.languages(oc.Type)}
 		switch oc.Type {
 		case Juminhyo:
 			o.Options = []string{"scope", "memberRef", "includeRelationship"}
@@ -489,6 +492,19 @@ func bound(doc *Document, p Person, lg string) error {
 	return nil
 }
 
+// Multilingual are the types whose labels may be printed in another
+// language beside Japanese (J-LIS, since 2014-06); the facts stay Japanese.
+var Multilingual = map[CertType]bool{Juminhyo: true, Kisai: true, Inkan: true}
+
+// languages are the label languages a kiosk may offer for t: Japanese, and
+// for the multilingual types every language the renderer has fonts for.
+func (s *Service) languages(t CertType) []string {
+	if !Multilingual[t] {
+		return []string{"ja"}
+	}
+	return append([]string{"ja"}, s.Languages...)
+}
+
 func (s *Service) checkRequest(m Municipality, req CertificateRequest, now time.Time) (OfferConfig, error) {
 	i := slices.IndexFunc(m.Offers, func(o OfferConfig) bool { return o.Type == req.Type })
 	if i < 0 || !Issuable[req.Type] {
@@ -497,8 +513,8 @@ func (s *Service) checkRequest(m Municipality, req CertificateRequest, now time.
 	if req.Copies < 1 || req.Copies > s.MaxCopies {
 		return OfferConfig{}, Fault(UnsupportedOption, "copies %d out of range 1..%d", req.Copies, s.MaxCopies)
 	}
-	if req.Language != "" && req.Language != "ja" {
-		return OfferConfig{}, Fault(UnsupportedOption, "language %q", req.Language)
+	if req.Language != "" && !slices.Contains(s.languages(req.Type), req.Language) {
+		return OfferConfig{}, Fault(UnsupportedOption, "language %q for %s", req.Language, req.Type)
 	}
 	o := req.Options
 	juminhyo := o.Scope != "" || len(o.MemberRefs) > 0 || o.IncludeHonseki || o.IncludeRelationship || o.IncludeMyNumber

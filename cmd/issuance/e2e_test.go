@@ -483,3 +483,35 @@ func TestBackSideVerifiesFromTheKit(t *testing.T) {
 		t.Fatalf("recovered front %v is not A4-shaped", b)
 	}
 }
+
+// The multilingual types are offered in the six languages of brief §2 and
+// print their labels in the one chosen; the others only in Japanese.
+func TestMultilingualLabels(t *testing.T) {
+	ts := startServer(t)
+	card, _ := ts.kit.Card("p001")
+	c := ts.kit.NewClient(card.LGCode, "T-1")
+	_, menu, err := c.Session(context.Background(), card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range menu {
+		want := 1
+		if o.Type_ == "JUMINHYO" || o.Type_ == "INKAN" {
+			want = 7
+		}
+		if len(o.Languages) != want {
+			t.Errorf("%s offered in %v", o.Type_, o.Languages)
+		}
+	}
+	res, err := c.Flow(context.Background(), card, kiosk.Request{Language: "en"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdfText(t, res.PDF)
+	if !strings.Contains(text, "Name") || !strings.Contains(text, card.Name) {
+		t.Fatalf("an English-labelled 住民票 should carry English labels and the Japanese facts:\n%s", text)
+	}
+	if _, err := c.Flow(context.Background(), card, kiosk.Request{Type: "TAX_INCOME", Language: "en"}); faultOf(err) == nil || faultOf(err).Code != "UnsupportedOption" {
+		t.Fatalf("a tax certificate in English: %v", err)
+	}
+}

@@ -138,6 +138,11 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		MaxCopies:      cfg.SOAP.MaxCopies,
 		MaxStaleness:   cfg.Sync.staleness(municipalityCodes(cfg)),
 	}
+	for _, lang := range render.Languages {
+		if lang != "ja" && renderer.LanguageAvailable(lang) {
+			svc.Languages = append(svc.Languages, lang)
+		}
+	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		freshnessCollector{store, clock})

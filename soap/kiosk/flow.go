@@ -16,6 +16,7 @@ type Request struct {
 	IncludeRelationship bool
 	Copies              int    // default 1
 	Outcome             string // what the kiosk reports: PRINTED (default) or FAILED
+	Language            string // label language (multilingual types); "" is Japanese
 }
 
 // Result is one completed kiosk flow.
@@ -72,7 +73,7 @@ func (c *Client) Flow(ctx context.Context, card *Card, r Request) (*Result, erro
 	var cert wsdlgen.RequestCertificateResponse
 	opts := &wsdlgen.CertificateOptions{Scope: r.Scope, IncludeRelationship: r.IncludeRelationship}
 	if _, err := c.Call(ctx, &wsdlgen.RequestCertificate{SessionId: sid, Type_: r.Type, Options: opts,
-		Copies: int32(r.Copies)}, &cert); err != nil {
+		Copies: int32(r.Copies), Language: r.Language}, &cert); err != nil {
 		return res, fmt.Errorf("RequestCertificate: %w", err)
 	}
 	if res.PDF, err = unb64(cert.Pdf); err != nil {
