@@ -21,11 +21,10 @@ const (
 	Fuhyo         CertType = "FUHYO"          // 戸籍の附票の写し
 )
 
-// Issuable lists the types this version of the server can issue (KISAI
-// waits for the items a resident chooses to reach the wire). The
+// Issuable lists the types this version of the server can issue. The
 // configuration may offer only these; the others are refused at start-up so
 // that a menu never shows a certificate the server cannot produce.
-var Issuable = map[CertType]bool{Juminhyo: true, Inkan: true, TaxIncome: true, TaxAssessment: true,
+var Issuable = map[CertType]bool{Juminhyo: true, Kisai: true, Inkan: true, TaxIncome: true, TaxAssessment: true,
 	TaxPayment: true, KosekiZenbu: true, KosekiKojin: true, Fuhyo: true}
 
 // Municipality is one 市区町村 served by this deployment, from configuration.

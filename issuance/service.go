@@ -202,6 +202,10 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 			for _, mem := range hh.Members {
 				o.Members = append(o.Members, Member{Ref: memberRef(sess, mem.ID), Name: mem.FullName()})
 			}
+		case Kisai:
+			for _, it := range KisaiItems {
+				o.Options = append(o.Options, "item:"+it)
+			}
 		case TaxIncome, TaxAssessment, TaxPayment:
 			o.Options = []string{"taxYear"}
 			o.TaxYears = []int{LatestTaxYear(now)}
@@ -294,6 +298,7 @@ func domainOf(t CertType) DataDomain {
 // attestations are the 認証文 by type.
 var attestations = map[CertType]string{
 	Juminhyo:      "この写しは、住民票の原本と相違ないことを証明する。",
+	Kisai:         "上記のとおり住民票に記載されていることを証明する。",
 	Inkan:         "この写しは、登録されている印影と相違ないことを証明する。",
 	TaxIncome:     "上記のとおり相違ないことを証明する。",
 	TaxAssessment: "上記のとおり相違ないことを証明する。",
@@ -384,6 +389,14 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 		for _, p := range doc.Persons {
 			subjects = append(subjects, p.ID)
 		}
+		if err := s.juminhyoItems(ctx, recs, c.LGCode, doc); err != nil {
+			return IssuedCertificate{}, err
+		}
+	case Kisai:
+		// 本籍 and 個人番号 reach the document only when certified.
+		doc.Items = req.Options.Items
+		doc.Options.IncludeHonseki = slices.Contains(doc.Items, "honseki") || slices.Contains(doc.Items, "hittousha")
+		doc.Options.IncludeMyNumber = slices.Contains(doc.Items, "myNumber")
 		if err := s.juminhyoItems(ctx, recs, c.LGCode, doc); err != nil {
 			return IssuedCertificate{}, err
 		}
@@ -518,7 +531,22 @@ func (s *Service) checkRequest(m Municipality, req CertificateRequest, now time.
 	}
 	o := req.Options
 	juminhyo := o.Scope != "" || len(o.MemberRefs) > 0 || o.IncludeHonseki || o.IncludeRelationship || o.IncludeMyNumber
+	if req.Type != Kisai && len(o.Items) > 0 {
+		return OfferConfig{}, Fault(UnsupportedOption, "item not applicable to %s", req.Type)
+	}
 	switch req.Type {
+	case Kisai:
+		if juminhyo || o.TaxYear != 0 || o.KosekiScope != "" {
+			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
+		}
+		if len(o.Items) == 0 {
+			return OfferConfig{}, Fault(UnsupportedOption, "記載事項証明書 without an item to certify")
+		}
+		for i, it := range o.Items {
+			if !slices.Contains(KisaiItems, it) || slices.Contains(o.Items[:i], it) {
+				return OfferConfig{}, Fault(UnsupportedOption, "item %q unknown or repeated", it)
+			}
+		}
 	case Juminhyo:
 		switch {
 		case o.IncludeHonseki && !PrintedOptions["includeHonseki"]:
@@ -631,7 +659,7 @@ func (f *facts) others(ctx context.Context, recs Records, lg, self string) error
 // the certificate prints.
 func (f *facts) refusal(t CertType, p Person, now time.Time) Reason {
 	switch {
-	case !Issuable[t] || !f.loaded[domainOf(t)] || t == Kisai:
+	case !Issuable[t] || !f.loaded[domainOf(t)]:
 		return NotOffered
 	case f.stopped:
 		return StopListed

@@ -183,6 +183,15 @@ type Options struct {
 	IncludeMyNumber     bool
 	TaxYear             int
 	KosekiScope         string
+	Items               []string // 記載事項証明書: the items to certify (KisaiItems)
+}
+
+// KisaiItems are the items a 住民票記載事項証明書 can certify, by the names
+// the wire (options/item) and Document.Items use.
+var KisaiItems = []string{
+	"name", "formerSurname", "alias", "birthDate", "sex", "address", "head", "relationship",
+	"becameResident", "addressSince", "previousAddress", "honseki", "hittousha", "myNumber",
+	"nationality", "residenceStatus", "residencePeriod", "residenceCard",
 }
 
 // CertificateRequest is RequestCertificate's input.

@@ -236,7 +236,7 @@ var requirements = map[string]func(doc *issuance.Document) error{
 			return fault("記載事項証明書 without items to certify")
 		}
 		for _, it := range doc.Items {
-			if !slices.Contains(KisaiItems, it) {
+			if !slices.Contains(issuance.KisaiItems, it) {
 				return issuance.Fault(issuance.UnsupportedOption, "render: unknown 記載事項 %q", it)
 			}
 		}

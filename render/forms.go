@@ -102,7 +102,7 @@ var juminhyoPerson = []row{
 }
 
 // kisaiPerson certifies the items of Document.Items (the keys of
-// KisaiItems), one row each in this order; an item the record does not
+// issuance.KisaiItems), one row each in this order; an item the record does not
 // have is certified as 記載なし, not left blank.
 var kisaiPerson = []row{
 	when("item:name", lab("氏名"), name("person.name", "person.kana", 0)),
@@ -123,14 +123,6 @@ var kisaiPerson = []row{
 	when("item:residenceStatus", lab("在留資格"), orNone("foreign.status")),
 	when("item:residencePeriod", lab("在留期間"), val1("foreign.period"), lab("在留期間の満了の日"), val("foreign.periodEnd")),
 	when("item:residenceCard", lab("在留カード等の番号"), orNone("foreign.card")),
-}
-
-// KisaiItems are the items a 住民票記載事項証明書 can certify, as
-// Document.Items names them.
-var KisaiItems = []string{
-	"name", "formerSurname", "alias", "birthDate", "sex", "address", "head", "relationship",
-	"becameResident", "addressSince", "previousAddress", "honseki", "hittousha", "myNumber",
-	"nationality", "residenceStatus", "residencePeriod", "residenceCard",
 }
 
 // The tax certificates: the 年度 and the person, then the figures.

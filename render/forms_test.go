@@ -327,7 +327,7 @@ func TestMultilingual(t *testing.T) {
 			func() *issuance.Document { return testDoc(seal, fullPerson(), foreignPerson()) },
 			func() *issuance.Document {
 				d := docOf(seal, issuance.Kisai, "住民票記載事項証明書", "上記の事項は、住民票に記載されていることを証明する。", foreignPerson())
-				d.Items = KisaiItems
+				d.Items = issuance.KisaiItems
 				return d
 			},
 			func() *issuance.Document { return inkanDoc(seal) },

@@ -154,6 +154,7 @@ func requestCertificate(s *Server, ctx context.Context, c issuance.Caller, req a
 			IncludeMyNumber:     o.IncludeMyNumber,
 			TaxYear:             int(o.TaxYear),
 			KosekiScope:         o.KosekiScope,
+			Items:               o.Item,
 		}
 	}
 	ic, err := s.svc.RequestCertificate(ctx, c, cr)

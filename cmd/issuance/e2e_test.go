@@ -496,7 +496,7 @@ func TestMultilingualLabels(t *testing.T) {
 	}
 	for _, o := range menu {
 		want := 1
-		if o.Type_ == "JUMINHYO" || o.Type_ == "INKAN" {
+		if o.Type_ == "JUMINHYO" || o.Type_ == "KISAI" || o.Type_ == "INKAN" {
 			want = 7
 		}
 		if len(o.Languages) != want {
@@ -513,5 +513,27 @@ func TestMultilingualLabels(t *testing.T) {
 	}
 	if _, err := c.Flow(context.Background(), card, kiosk.Request{Type: "TAX_INCOME", Language: "en"}); faultOf(err) == nil || faultOf(err).Code != "UnsupportedOption" {
 		t.Fatalf("a tax certificate in English: %v", err)
+	}
+}
+
+// A 住民票記載事項証明書 certifies the items chosen, known items only.
+func TestKisaiCertifiesChosenItems(t *testing.T) {
+	ts := startServer(t)
+	card, _ := ts.kit.Card("p001")
+	c := ts.kit.NewClient(card.LGCode, "T-1")
+	res, err := c.Flow(context.Background(), card, kiosk.Request{Type: "KISAI", Items: []string{"name", "birthDate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdfText(t, res.PDF)
+	for _, want := range []string{"記載事項証明書", card.Name, "昭和55年4月1日"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the certificate lacks %q", want)
+		}
+	}
+	for _, items := range [][]string{{"shoeSize"}, {"name", "name"}} {
+		if _, err := c.Flow(context.Background(), card, kiosk.Request{Type: "KISAI", Items: items}); faultOf(err) == nil || faultOf(err).Code != "UnsupportedOption" {
+			t.Errorf("items %v: %v", items, err)
+		}
 	}
 }

@@ -14,9 +14,10 @@ type Request struct {
 	Type                string // default JUMINHYO
 	Scope               string // SELF, HOUSEHOLD, MEMBERS
 	IncludeRelationship bool
-	Copies              int    // default 1
-	Outcome             string // what the kiosk reports: PRINTED (default) or FAILED
-	Language            string // label language (multilingual types); "" is Japanese
+	Copies              int      // default 1
+	Outcome             string   // what the kiosk reports: PRINTED (default) or FAILED
+	Language            string   // label language (multilingual types); "" is Japanese
+	Items               []string // KISAI: the items to certify (default: name, birth date, sex, address)
 }
 
 // Result is one completed kiosk flow.
@@ -64,6 +65,9 @@ func (c *Client) Flow(ctx context.Context, card *Card, r Request) (*Result, erro
 	if r.Outcome == "" {
 		r.Outcome = "PRINTED"
 	}
+	if r.Type == "KISAI" && len(r.Items) == 0 {
+		r.Items = []string{"name", "birthDate", "sex", "address"}
+	}
 	sid, menu, err := c.Session(ctx, card)
 	res := &Result{SessionID: sid, Menu: menu}
 	if err != nil {
@@ -71,7 +75,7 @@ func (c *Client) Flow(ctx context.Context, card *Card, r Request) (*Result, erro
 	}
 	defer c.Call(context.WithoutCancel(ctx), &wsdlgen.EndSession{SessionId: sid}, nil)
 	var cert wsdlgen.RequestCertificateResponse
-	opts := &wsdlgen.CertificateOptions{Scope: r.Scope, IncludeRelationship: r.IncludeRelationship}
+	opts := &wsdlgen.CertificateOptions{Scope: r.Scope, IncludeRelationship: r.IncludeRelationship, Item: r.Items}
 	if _, err := c.Call(ctx, &wsdlgen.RequestCertificate{SessionId: sid, Type_: r.Type, Options: opts,
 		Copies: int32(r.Copies), Language: r.Language}, &cert); err != nil {
 		return res, fmt.Errorf("RequestCertificate: %w", err)

@@ -255,6 +255,9 @@ type CertificateOptions struct {
 	TaxYear int32 `xml:"taxYear,omitempty" json:"taxYear,omitempty"`
 
 	KosekiScope string `xml:"kosekiScope,omitempty" json:"kosekiScope,omitempty"`
+
+	// KISAI only: an item to certify (the menu lists them as item:<name>).
+	Item []string `xml:"item,omitempty" json:"item,omitempty"`
 }
 
 type ReconcileItem struct {
