@@ -5,6 +5,7 @@
 //	go run ./cmd/kiosk-sim                       # first card offering JUMINHYO → juminhyo.pdf
 //	go run ./cmd/kiosk-sim -card p002 -scope HOUSEHOLD -relationship -out household.pdf
 //	go run ./cmd/kiosk-sim -check                # every card: offers available, refusals refused
+//	go run ./cmd/kiosk-sim -load 2000 -kiosks 16 # load: 2000 visits by 16 kiosks at once
 package main
 
 import (
@@ -14,6 +15,9 @@ import (
 	"log"
 	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/lgwan/issuance/soap/kiosk"
 )
@@ -29,6 +33,8 @@ func main() {
 	terminal := flag.String("terminal", "SIM-0001", "kiosk terminal id")
 	out := flag.String("out", "juminhyo.pdf", "where to write the PDF")
 	check := flag.Bool("check", false, "run every card of the kit and check its offers and refusals")
+	load := flag.Int("load", 0, "run this many visits (cards offered -type, in turn) and report throughput and latency")
+	kiosks := flag.Int("kiosks", 16, "with -load: kiosks working at once")
 	flag.Parse()
 
 	kit, err := kiosk.LoadKit(*kitDir)
@@ -38,6 +44,12 @@ func main() {
 	ctx := context.Background()
 	if *check {
 		if err := kit.Check(ctx, *terminal, os.Stdout); err != nil {
+			log.Fatal("kiosk-sim: ", err)
+		}
+		return
+	}
+	if *load > 0 {
+		if err := runLoad(ctx, kit, *typ, *load, *kiosks); err != nil {
 			log.Fatal("kiosk-sim: ", err)
 		}
 		return
@@ -68,4 +80,79 @@ func pickCard(kit *kiosk.Kit, id, typ string) (*kiosk.Card, error) {
 		}
 	}
 	return nil, fmt.Errorf("no card in the kit is offered %s", typ)
+}
+
+// runLoad runs n whole visits by k kiosks at once, with every card of the
+// kit that is offered typ, and checks that each certificate came back for
+// the card that asked (the answer's binding is checked on every call).
+func runLoad(ctx context.Context, kit *kiosk.Kit, typ string, n, k int) error {
+	var cards []*kiosk.Card
+	for _, c := range kit.Cards {
+		if slices.Contains(c.Offers, typ) {
+			cards = append(cards, c)
+		}
+	}
+	if len(cards) == 0 || n < 1 || k < 1 {
+		return fmt.Errorf("no card is offered %s, or -load/-kiosks below 1", typ)
+	}
+	var (
+		mu        sync.Mutex
+		durations []time.Duration
+		failures  []string
+		next      atomic.Int64
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for i := range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clients := map[string]*kiosk.Client{}
+			for {
+				v := int(next.Add(1)) - 1
+				if v >= n {
+					return
+				}
+				card := cards[v%len(cards)]
+				c := clients[card.LGCode]
+				if c == nil {
+					c = kit.NewClient(card.LGCode, fmt.Sprintf("LOAD-%03d", i))
+					clients[card.LGCode] = c
+				}
+				t0 := time.Now()
+				_, err := c.Flow(ctx, card, kiosk.Request{Type: typ})
+				d := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					failures = append(failures, fmt.Sprintf("visit %d, card %s: %v", v, card.ID, err))
+				} else {
+					durations = append(durations, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(durations)
+	pct := func(p int) time.Duration {
+		if len(durations) == 0 {
+			return 0
+		}
+		return durations[(len(durations)-1)*p/100]
+	}
+	fmt.Printf("%d visits (%s) by %d kiosks in %.1f s: %.1f visits/s; latency p50 %v p99 %v max %v; %d failed\n",
+		n, typ, k, elapsed.Seconds(), float64(len(durations))/elapsed.Seconds(),
+		pct(50).Round(time.Millisecond), pct(99).Round(time.Millisecond), pct(100).Round(time.Millisecond), len(failures))
+	for i, f := range failures {
+		if i == 10 {
+			fmt.Printf("... and %d more\n", len(failures)-10)
+			break
+		}
+		fmt.Println("FAIL", f)
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("%d of %d visits failed", len(failures), n)
+	}
+	return nil
 }
