@@ -49,7 +49,7 @@ soap: {listen: "nohost", session_ttl: 5s, max_body_bytes: 10}
 municipalities:
   - {code: "131017", name: 千代田区, mayor: 区長, seal_image: `+seal+`, min_age: 12,
      hours: {open: "25:00", close: "23:00"},
-     offers: [{type: KISAI, name: 記載事項, fee: -1}]}
+     offers: [{type: MEISHI, name: 名刺, fee: -1}]}
 `))
 	if err != nil {
 		t.Fatal(err)
