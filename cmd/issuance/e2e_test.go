@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -482,6 +483,45 @@ func TestBackSideVerifiesFromTheKit(t *testing.T) {
 	if b := front.Bounds(); b.Dx()*297 < b.Dy()*210*99/100 || b.Dx()*297 > b.Dy()*210*101/100 {
 		t.Fatalf("recovered front %v is not A4-shaped", b)
 	}
+
+	// The command, as interface.md gives it: JSON on stdout, the front
+	// written with --out, exit 0 when valid; a scan of the front side is
+	// not a back side: exit 1 and an error.
+	keysFile := filepath.Join(ts.kit.Dir, "seal", "code-keys.json")
+	out := filepath.Join(dir, "front.png")
+	code, stdout := runVerifyScan(t, "--keys", keysFile, "--out", out, scans[0])
+	var r backside.Result
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 || !r.Valid || r.DocumentID != res.IssuanceID {
+		t.Fatalf("verify-scan: exit %d, %s (%v)", code, stdout, err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() == 0 {
+		t.Fatalf("verify-scan wrote no front: %v", err)
+	}
+	if out, err := exec.Command("pdftoppm", "-f", "1", "-l", "1", "-r", "300", "-gray", "-png", pdf, filepath.Join(dir, "front")).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v\n%s", err, out)
+	}
+	fronts, _ := filepath.Glob(filepath.Join(dir, "front-*.png"))
+	code, stdout = runVerifyScan(t, "--keys", keysFile, fronts[0])
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 1 || r.Valid || r.Error == "" {
+		t.Fatalf("verify-scan of a front side: exit %d, %s", code, stdout)
+	}
+}
+
+// runVerifyScan runs the verify-scan command and returns its exit code and
+// what it printed.
+func runVerifyScan(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = w
+	code := verifyScan(args)
+	os.Stdout = saved
+	w.Close()
+	b, _ := io.ReadAll(r)
+	return code, string(b)
 }
 
 // The multilingual types are offered in the six languages of brief §2 and
