@@ -30,12 +30,15 @@ type demoData struct {
 		Mayor      string        `json:"mayor"`
 		Offers     []OfferConfig `json:"offers"`
 	} `json:"municipalities"`
-	Households []struct {
-		LGCode  string       `json:"lgCode"`
-		ID      string       `json:"id"`
-		Address string       `json:"address"`
-		Members []demoPerson `json:"members"`
-	} `json:"households"`
+	Households []demoHousehold `json:"households"`
+}
+
+// demoHousehold is one 世帯 of demo.json with its members.
+type demoHousehold struct {
+	LGCode  string       `json:"lgCode"`
+	ID      string       `json:"id"`
+	Address string       `json:"address"`
+	Members []demoPerson `json:"members"`
 }
 
 type demoPerson struct {

@@ -55,12 +55,7 @@ func fixture(t testing.TB) (string, demoData) {
 			return
 		}
 		for i := 0; i < len(families)*len(givens); i++ {
-			h := struct {
-				LGCode  string       `json:"lgCode"`
-				ID      string       `json:"id"`
-				Address string       `json:"address"`
-				Members []demoPerson `json:"members"`
-			}{LGCode: "131016", ID: fmt.Sprintf("HC%03d", i), Address: fmt.Sprintf("東京都千代田区一番町%d番地", i+1)}
+			h := demoHousehold{LGCode: "131016", ID: fmt.Sprintf("HC%03d", i), Address: fmt.Sprintf("東京都千代田区一番町%d番地", i+1)}
 			p := demoPerson{ID: fmt.Sprintf("PC%03d", i), Family: families[i%len(families)], Given: givens[i/len(families)],
 				FamilyKana: "テスト", GivenKana: "テスト", Birth: "1970-01-01", Sex: 1, Relationship: "世帯主"}
 			p.Card = &demoCard{ID: fmt.Sprintf("c%03d", i), Kind: "valid", Offers: []string{"JUMINHYO"}}

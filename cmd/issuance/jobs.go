@@ -22,6 +22,16 @@ const (
 // enough for the centre's retries, short because they hold certificates.
 const replayRetention = 24 * time.Hour
 
+// exclusiveJob is a scheduled job that runs on one node of the deployment
+// at a time, under the advisory lock key.
+type exclusiveJob struct {
+	spec    string // cron, Asia/Tokyo
+	name    string
+	key     int64
+	timeout time.Duration
+	fn      func(context.Context) error
+}
+
 // startJobs schedules the periodic jobs in Asia/Tokyo. Each is wrapped so a
 // panic is logged rather than killing the node, a slow run is not overlapped
 // by the next, and only one node of the deployment runs it.
@@ -29,13 +39,7 @@ func (s *server) startJobs() (*cron.Cron, error) {
 	logger := cron.VerbosePrintfLogger(slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn))
 	c := cron.New(cron.WithLocation(issuance.Tokyo),
 		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
-	jobs := []struct {
-		spec    string
-		name    string
-		key     int64
-		timeout time.Duration
-		fn      func(context.Context) error
-	}{
+	jobs := []exclusiveJob{
 		{"@every 1m", "expire-sessions", lockExpireSessions, 5 * time.Minute, func(ctx context.Context) error {
 			n, err := s.store.ExpireSessions(ctx, s.clock.Now())
 			if n > 0 {
@@ -53,13 +57,7 @@ func (s *server) startJobs() (*cron.Cron, error) {
 	}
 	if s.cfg.Sync.Schedule != "" {
 		// Replacing a million-person snapshot takes about a minute.
-		jobs = append(jobs, struct {
-			spec    string
-			name    string
-			key     int64
-			timeout time.Duration
-			fn      func(context.Context) error
-		}{s.cfg.Sync.Schedule, "sync", registry.SyncLock, time.Hour, syncJob(s.pool, s.cfg.Sync, municipalityCodes(s.cfg))})
+		jobs = append(jobs, exclusiveJob{s.cfg.Sync.Schedule, "sync", registry.SyncLock, time.Hour, syncJob(s.pool, s.cfg.Sync, municipalityCodes(s.cfg))})
 	}
 	// Every node keeps its own revocation cache, so the CRL refresh runs on
 	// each node, outside the once-per-deployment lock.
