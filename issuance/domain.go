@@ -2,6 +2,7 @@ package issuance
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -37,12 +38,40 @@ type Municipality struct {
 	Offers     []OfferConfig
 	MinAge     int // residents younger than this are refused (default 15)
 	Hours      ServiceHours
+	// TypeHours narrow the service hours for some certificate types (e.g.
+	// 戸籍 on weekdays 9:00–17:00, when the koseki clerks can be reached).
+	TypeHours map[CertType]ServiceHours
+	// Maintenance are planned windows in which nothing is issued.
+	Maintenance []Window
+}
+
+// Open reports whether kiosks may use the service at t: within the service
+// hours and outside every maintenance window.
+func (m Municipality) Open(t time.Time) bool {
+	if !m.Hours.Contains(t) {
+		return false
+	}
+	for _, w := range m.Maintenance {
+		if w.Contains(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// Serves reports whether a certificate of type ct may be issued at t: the
+// service is open and t is within the type's own hours, if it has any.
+func (m Municipality) Serves(ct CertType, t time.Time) bool {
+	h, narrowed := m.TypeHours[ct]
+	return m.Open(t) && (!narrowed || h.Contains(t))
 }
 
 // ServiceHours is when kiosks may issue: from Open to Close (minutes after
-// midnight, Asia/Tokyo) every day except the Closed days.
+// midnight, Asia/Tokyo) on the Days of the week (every day when empty),
+// except the Closed days.
 type ServiceHours struct {
 	Open, Close int
+	Days        []time.Weekday
 	Closed      []MonthDay
 }
 
@@ -52,12 +81,16 @@ type MonthDay struct {
 	Day   int
 }
 
-// DefaultHours is the usual kiosk service time: 6:30–23:00 every day except
-// 29 December to 3 January.
-var DefaultHours = ServiceHours{Open: 6*60 + 30, Close: 23 * 60, Closed: []MonthDay{
+// NewYearClosure is the kiosk service's yearly closure, 29 December to 3
+// January.
+var NewYearClosure = []MonthDay{
 	{time.December, 29}, {time.December, 30}, {time.December, 31},
 	{time.January, 1}, {time.January, 2}, {time.January, 3},
-}}
+}
+
+// DefaultHours is the usual kiosk service time: 6:30–23:00 every day except
+// the new-year closure.
+var DefaultHours = ServiceHours{Open: 6*60 + 30, Close: 23 * 60, Closed: NewYearClosure}
 
 // Contains reports whether t falls within the service hours.
 func (h ServiceHours) Contains(t time.Time) bool {
@@ -67,9 +100,20 @@ func (h ServiceHours) Contains(t time.Time) bool {
 			return false
 		}
 	}
+	if len(h.Days) > 0 && !slices.Contains(h.Days, t.Weekday()) {
+		return false
+	}
 	mins := t.Hour()*60 + t.Minute()
 	return mins >= h.Open && mins < h.Close
 }
+
+// Window is a planned maintenance window, [From, Until).
+type Window struct {
+	From, Until time.Time
+}
+
+// Contains reports whether t falls within the window.
+func (w Window) Contains(t time.Time) bool { return !t.Before(w.From) && t.Before(w.Until) }
 
 // OfferConfig is one entry of a municipality's menu: name and fee are the
 // municipality's, never code.
@@ -131,6 +175,18 @@ type Person struct {
 // by text extraction as a column gap, which splits the name in two.)
 func (p Person) FullName() string { return p.FamilyName + " " + p.GivenName }
 
+// Current reports whether the person is among the people currently
+// recorded in the resident registry: moved-out and deceased persons (除票,
+// 消除された者) are not, and a kiosk 住民票 neither prints nor offers them.
+func (p Person) Current() bool {
+	return p.Status == StatusResident || p.Status == StatusMovingOut
+}
+
+// HasHonseki reports whether 本籍・筆頭者 can be printed for the person:
+// a Japanese national's record carries them, a foreign resident has none
+// (their 住民票 shows 国籍・地域 instead).
+func (p Person) HasHonseki() bool { return p.Foreign == nil }
+
 // AgeOn returns the person's age in whole years on day d (Japanese law: one
 // attains an age on the day before the birthday; the difference matters only
 // for 29 February births at midnight, and is ignored for eligibility).
@@ -151,6 +207,16 @@ type Household struct {
 	Members []Person
 }
 
+// HeadMember returns the 世帯主 among the members.
+func (h Household) HeadMember() (Person, bool) {
+	for _, m := range h.Members {
+		if m.ID == h.Head {
+			return m, true
+		}
+	}
+	return Person{}, false
+}
+
 // CertIdentity identifies a validated JPKI user-authentication certificate:
 // the issuer's key identifier (same-named JPKI roots exist in several
 // generations) and the serial number. It is what a session is bound to.
@@ -168,13 +234,31 @@ type CertVerifier interface {
 	Verify(ctx context.Context, certDER, signature, message []byte) (CertIdentity, error)
 }
 
-// Registry is the read side of the resident data of every municipality.
+// Registry is the read side of every municipality's registry data. Every
+// method is required: the data-version, freshness and stop-list checks run
+// on every request, with no path that skips them.
 type Registry interface {
 	// PersonByCertificate finds the resident of lgCode linked to a JPKI
 	// certificate; PersonNotFound when there is none.
 	PersonByCertificate(ctx context.Context, lgCode string, id CertIdentity) (Person, error)
 	// Household returns a household with its members.
 	Household(ctx context.Context, lgCode, householdID string) (Household, error)
+	// DataVersions returns the applied version of each loaded domain.
+	DataVersions(ctx context.Context, lgCode string) ([]DataVersion, error)
+	// Stopped reports whether any of the persons is on the stop list.
+	Stopped(ctx context.Context, lgCode string, personIDs []string) (bool, error)
+	// SealRegistrations returns a person's 印鑑登録, newest first, with
+	// their impressions.
+	SealRegistrations(ctx context.Context, lgCode, personID string) ([]SealRegistration, error)
+	// TaxRecords returns a person's tax records, newest year first.
+	TaxRecords(ctx context.Context, lgCode, personID string) ([]TaxRecord, error)
+	// KosekiOf returns the 戸籍 kept here of which the person is a current
+	// member, or nil.
+	KosekiOf(ctx context.Context, lgCode, personID string) (*Koseki, error)
+	// People returns the persons with the given ids (those that exist).
+	People(ctx context.Context, lgCode string, ids []string) ([]Person, error)
+	// MyNumbers opens the 個人番号 of the given persons (those that have one).
+	MyNumbers(ctx context.Context, lgCode string, ids []string) (map[string]string, error)
 }
 
 // Document is everything a renderer needs for one certificate. It is built

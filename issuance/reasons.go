@@ -23,4 +23,18 @@ const (
 	NotResidentOnJanuary1     Reason = "NotResidentOnJanuary1"
 	HonsekiNotHere            Reason = "HonsekiNotHere"
 	KosekiPending             Reason = "KosekiPending"
+	NoHonseki                 Reason = "NoHonseki"        // 本籍・筆頭者 asked for a person who has none (a foreign resident)
+	RecordIncomplete          Reason = "RecordIncomplete" // the record lacks an item the certificate must print
+	// OutsideTypeHours marks an offer whose type is outside its own hours
+	// (Municipality.TypeHours) while the service is open; a request for it
+	// is answered with the fault OutsideServiceHours.
+	OutsideTypeHours Reason = "OutsideTypeHours"
 )
+
+// Reasons lists every reason code, for documentation and exhaustive tests.
+var Reasons = []Reason{
+	Under15, MovedOut, MovingOut, Deceased, HouseholdMemberMovingOut, SupportMeasure,
+	SealNotRegistered, SealRegistrationAbolished, SealRegistrationSuspended, CardSuspended,
+	StopListed, NotOffered, NoTaxRecord, NotResidentOnJanuary1, HonsekiNotHere, KosekiPending,
+	NoHonseki, RecordIncomplete, OutsideTypeHours,
+}

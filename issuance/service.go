@@ -35,41 +35,12 @@ type Service struct {
 	MaxStaleness map[string]map[DataDomain]time.Duration
 }
 
-// Records is the read side of the registry beyond the 住民票 entries:
-// data versions, the stop list, seal, tax and koseki records, 個人番号.
-// The Service uses it when its Registry implements it too (package
-// registry's Store does); without it (test doubles of the wire) only 住民票
-// are issued, with no data-version, freshness or stop-list check.
-type Records interface {
-	// DataVersions returns the applied version of each loaded domain.
-	DataVersions(ctx context.Context, lgCode string) ([]DataVersion, error)
-	// Stopped reports whether any of the persons is on the stop list.
-	Stopped(ctx context.Context, lgCode string, personIDs []string) (bool, error)
-	// SealRegistrations returns a person's 印鑑登録, newest first, with
-	// their impressions.
-	SealRegistrations(ctx context.Context, lgCode, personID string) ([]SealRegistration, error)
-	// TaxRecords returns a person's tax records, newest year first.
-	TaxRecords(ctx context.Context, lgCode, personID string) ([]TaxRecord, error)
-	// KosekiOf returns the 戸籍 kept here of which the person is a current
-	// member, or nil.
-	KosekiOf(ctx context.Context, lgCode, personID string) (*Koseki, error)
-	// People returns the persons with the given ids (those that exist).
-	People(ctx context.Context, lgCode string, ids []string) ([]Person, error)
-	// MyNumbers opens the 個人番号 of the given persons (those that have one).
-	MyNumbers(ctx context.Context, lgCode string, ids []string) (map[string]string, error)
-}
-
 // PrintedOptions lists the 住民票 options whose items are printed
 // ("includeHonseki", "includeMyNumber"); the others are refused with
 // UnsupportedOption, so that a resident never receives a certificate
 // without an item they asked for. Like Issuable, an option is enabled when
 // its layout is in (and, for the 個人番号, its key is configured).
 var PrintedOptions = map[string]bool{"includeHonseki": true, "includeMyNumber": true}
-
-func (s *Service) records() Records {
-	r, _ := s.Registry.(Records)
-	return r
-}
 
 // Municipality returns a served municipality or UnknownMunicipality.
 func (s *Service) Municipality(code string) (Municipality, error) {
@@ -89,7 +60,7 @@ func (s *Service) BeginSession(ctx context.Context, c Caller) (SessionStart, err
 		return SessionStart{}, Fault(MalformedRequest, "empty terminalId")
 	}
 	now := s.Clock.Now()
-	if m := s.Municipalities[c.LGCode]; !m.Hours.Contains(now) {
+	if m := s.Municipalities[c.LGCode]; !m.Open(now) {
 		return SessionStart{}, Fault(OutsideServiceHours, "outside service hours")
 	}
 	sess := Session{
@@ -160,11 +131,22 @@ func (s *Service) Authenticate(ctx context.Context, c Caller, sessionID string, 
 		return nil, err
 	}
 	sess.State, sess.PersonID, sess.Cert = SessionAuthenticated, person.ID, id
-	hh, err := s.Registry.Household(ctx, c.LGCode, person.HouseholdID)
+	hh, err := s.household(ctx, c.LGCode, person.HouseholdID)
 	if err != nil {
 		return nil, err
 	}
 	return s.menu(ctx, m, sess, person, hh, now)
+}
+
+// household reads a household as a kiosk 住民票 shows it: with the people
+// currently recorded only (Person.Current).
+func (s *Service) household(ctx context.Context, lg, id string) (Household, error) {
+	hh, err := s.Registry.Household(ctx, lg, id)
+	if err != nil {
+		return Household{}, err
+	}
+	hh.Members = slices.DeleteFunc(hh.Members, func(p Person) bool { return !p.Current() })
+	return hh, nil
 }
 
 func (s *Service) identify(ctx context.Context, sess Session, certDER, signature []byte) (Person, CertIdentity, error) {
@@ -193,24 +175,36 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: s.languages(oc.Type)}
 		switch oc.Type {
 		case Juminhyo:
-			o.Options = []string{"scope", "memberRef", "includeRelationship"}
-			for _, opt := range []string{"includeHonseki", "includeMyNumber"} {
-				if PrintedOptions[opt] {
-					o.Options = append(o.Options, opt)
+			// An option is offered only when the registry holds what it
+			// prints: 続柄 needs the recorded 世帯主, 本籍 a Japanese member.
+			_, hasHead := hh.HeadMember()
+			for _, opt := range []string{"scope", "memberRef", "includeRelationship", "includeHonseki", "includeMyNumber"} {
+				switch {
+				case opt == "includeRelationship" && !hasHead,
+					opt == "includeHonseki" && !slices.ContainsFunc(hh.Members, Person.HasHonseki),
+					(opt == "includeHonseki" || opt == "includeMyNumber") && !PrintedOptions[opt]:
+					continue
 				}
+				o.Options = append(o.Options, opt)
 			}
 			for _, mem := range hh.Members {
 				o.Members = append(o.Members, Member{Ref: memberRef(sess, mem.ID), Name: mem.FullName()})
 			}
 		case Kisai:
+			_, hasHead := hh.HeadMember()
 			for _, it := range KisaiItems {
-				o.Options = append(o.Options, "item:"+it)
+				if it != "head" || hasHead {
+					o.Options = append(o.Options, "item:"+it)
+				}
 			}
 		case TaxIncome, TaxAssessment, TaxPayment:
 			o.Options = []string{"taxYear"}
 			o.TaxYears = []int{LatestTaxYear(now)}
 		}
 		o.UnavailableReason = s.refusal(m, p, now)
+		if o.UnavailableReason == "" && !m.Serves(oc.Type, now) {
+			o.UnavailableReason = OutsideTypeHours
+		}
 		if o.UnavailableReason == "" {
 			o.UnavailableReason = f.refusal(oc.Type, p, now)
 		}
@@ -262,12 +256,12 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	if sess.State != SessionAuthenticated {
 		return IssuedCertificate{}, Fault(SessionUnknown, "session not authenticated")
 	}
-	if !m.Hours.Contains(now) {
-		return IssuedCertificate{}, Fault(OutsideServiceHours, "outside service hours")
-	}
 	offer, err := s.checkRequest(m, req, now)
 	if err != nil {
 		return IssuedCertificate{}, err
+	}
+	if !m.Serves(req.Type, now) {
+		return IssuedCertificate{}, Fault(OutsideServiceHours, "%s outside its service hours", req.Type)
 	}
 	// A registry switch while the certificate is built makes the
 	// reservation fail (ErrDataChanged): it is built again from the new
@@ -310,8 +304,8 @@ var attestations = map[CertType]string{
 
 // versions checks that the domains a certificate type needs are loaded and
 // fresh, and returns their versions.
-func (s *Service) versions(ctx context.Context, recs Records, lg string, t CertType, now time.Time) ([]DataVersion, error) {
-	all, err := recs.DataVersions(ctx, lg)
+func (s *Service) versions(ctx context.Context, lg string, t CertType, now time.Time) ([]DataVersion, error) {
+	all, err := s.Registry.DataVersions(ctx, lg)
 	if err != nil {
 		return nil, err
 	}
@@ -336,13 +330,9 @@ func (s *Service) versions(ctx context.Context, recs Records, lg string, t CertT
 // issue builds, renders and reserves one certificate from the registry as
 // it is now.
 func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Session, offer OfferConfig, req CertificateRequest, now time.Time) (IssuedCertificate, error) {
-	recs := s.records()
-	var versions []DataVersion
-	if recs != nil {
-		var err error
-		if versions, err = s.versions(ctx, recs, c.LGCode, req.Type, now); err != nil {
-			return IssuedCertificate{}, err
-		}
+	versions, err := s.versions(ctx, c.LGCode, req.Type, now)
+	if err != nil {
+		return IssuedCertificate{}, err
 	}
 	// Read the person afresh through the certificate the session is bound
 	// to: the registry may have changed since authentication.
@@ -363,7 +353,7 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	if r := f.refusal(req.Type, person, now); r != "" {
 		return IssuedCertificate{}, Refuse(r)
 	}
-	hh, err := s.Registry.Household(ctx, c.LGCode, person.HouseholdID)
+	hh, err := s.household(ctx, c.LGCode, person.HouseholdID)
 	if err != nil {
 		return IssuedCertificate{}, err
 	}
@@ -389,7 +379,7 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 		for _, p := range doc.Persons {
 			subjects = append(subjects, p.ID)
 		}
-		if err := s.juminhyoItems(ctx, recs, c.LGCode, doc); err != nil {
+		if err := s.juminhyoItems(ctx, c.LGCode, doc); err != nil {
 			return IssuedCertificate{}, err
 		}
 	case Kisai:
@@ -397,7 +387,7 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 		doc.Items = req.Options.Items
 		doc.Options.IncludeHonseki = slices.Contains(doc.Items, "honseki") || slices.Contains(doc.Items, "hittousha")
 		doc.Options.IncludeMyNumber = slices.Contains(doc.Items, "myNumber")
-		if err := s.juminhyoItems(ctx, recs, c.LGCode, doc); err != nil {
+		if err := s.juminhyoItems(ctx, c.LGCode, doc); err != nil {
 			return IssuedCertificate{}, err
 		}
 	case Inkan:
@@ -408,14 +398,27 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 		doc.Koseki = f.certified(req.Type, person.ID)
 		subjects = f.kosekiSubjects(req.Type, person.ID)
 	}
-	if recs != nil {
-		stopped, err := recs.Stopped(ctx, c.LGCode, subjects)
-		if err != nil {
-			return IssuedCertificate{}, err
+	if printsHead(doc) {
+		head, ok := hh.HeadMember()
+		if !ok {
+			return IssuedCertificate{}, incomplete("the 世帯主 to print is not among the current members")
 		}
-		if stopped {
-			return IssuedCertificate{}, Refuse(StopListed)
+		if head.SupportMeasure {
+			return IssuedCertificate{}, Refuse(SupportMeasure)
 		}
+		if !slices.Contains(subjects, head.ID) {
+			subjects = append(subjects, head.ID)
+		}
+	}
+	if doc.Type == Juminhyo && doc.Options.IncludeHonseki && !slices.ContainsFunc(doc.Persons, Person.HasHonseki) {
+		return IssuedCertificate{}, Refuse(NoHonseki)
+	}
+	stopped, err := s.Registry.Stopped(ctx, c.LGCode, subjects)
+	if err != nil {
+		return IssuedCertificate{}, err
+	}
+	if stopped {
+		return IssuedCertificate{}, Refuse(StopListed)
 	}
 	// The last check before the certificate leaves: everything printed
 	// belongs to the person the session is bound to (their household, seal,
@@ -452,21 +455,32 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	return IssuedCertificate{IssuanceID: is.ID, Fee: is.Fee, PageCount: pages, PDF: pdf, PDFSHA256: sum[:]}, nil
 }
 
+// printsHead reports whether the document prints the 世帯主's name: a
+// 住民票 with 続柄, or a 記載事項証明書 certifying the head. The head is
+// then a subject like every person whose data is printed.
+func printsHead(doc *Document) bool {
+	return (doc.Type == Juminhyo && doc.Options.IncludeRelationship) ||
+		(doc.Type == Kisai && slices.Contains(doc.Items, "head"))
+}
+
+// incomplete refuses a certificate whose record lacks an item it must
+// print: the counter can mend the record, a retry cannot.
+func incomplete(detail string) *Error {
+	return &Error{Code: NotEligible, Reason: RecordIncomplete, Detail: detail}
+}
+
 // juminhyoItems gives each printed person exactly the optional items asked
 // for: 本籍・筆頭者 only with includeHonseki, the 個人番号 (opened only now)
 // only with includeMyNumber.
-func (s *Service) juminhyoItems(ctx context.Context, recs Records, lg string, doc *Document) error {
+func (s *Service) juminhyoItems(ctx context.Context, lg string, doc *Document) error {
 	var numbers map[string]string
 	if doc.Options.IncludeMyNumber {
-		if recs == nil {
-			return Fault(UnsupportedOption, "includeMyNumber without a registry that keeps 個人番号")
-		}
 		ids := make([]string, len(doc.Persons))
 		for i, p := range doc.Persons {
 			ids[i] = p.ID
 		}
 		var err error
-		if numbers, err = recs.MyNumbers(ctx, lg, ids); err != nil {
+		if numbers, err = s.Registry.MyNumbers(ctx, lg, ids); err != nil {
 			return err
 		}
 	}
@@ -603,14 +617,10 @@ type facts struct {
 	tax           *TaxRecord
 }
 
-// gather reads what the certificate types need. Without Records nothing
-// is read and only 住民票 are possible.
+// gather reads what the certificate types need.
 func (s *Service) gather(ctx context.Context, lg string, p Person, types []CertType) (*facts, error) {
 	f := &facts{loaded: map[DataDomain]bool{DomainResident: true}}
-	recs := s.records()
-	if recs == nil {
-		return f, nil
-	}
+	recs := s.Registry
 	var err error
 	if f.stopped, err = recs.Stopped(ctx, lg, []string{p.ID}); err != nil {
 		return nil, err
@@ -640,7 +650,7 @@ func (s *Service) gather(ctx context.Context, lg string, p Person, types []CertT
 
 // others checks the other persons a 戸籍 (or its 附票) prints: 支援措置 and
 // the stop list concern them as much as the requester.
-func (f *facts) others(ctx context.Context, recs Records, lg, self string) error {
+func (f *facts) others(ctx context.Context, recs Registry, lg, self string) error {
 	ids := f.kosekiSubjects(KosekiZenbu, self)[1:]
 	if len(ids) == 0 {
 		return nil

@@ -15,12 +15,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -36,6 +38,7 @@ const (
 	CardWrongIssuer                 // issued by a rogue CA with the root's very name
 	CardWrongPolicy                 // issued by the root, but not for user authentication
 	CardRevoked                     // issued by the root, current, and on the root's CRL
+	CardSuspended                   // issued by the root, current, and on hold on the root's CRL (card reported lost)
 )
 
 func (k CardKind) String() string {
@@ -50,6 +53,8 @@ func (k CardKind) String() string {
 		return "wrong-policy"
 	case CardRevoked:
 		return "revoked"
+	case CardSuspended:
+		return "suspended"
 	}
 	return fmt.Sprintf("CardKind(%d)", int(k))
 }
@@ -190,7 +195,8 @@ var cardID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // key generation dominates the run time.
 //
 // Each root generation's CRL (RootCRL, RootG2CRL) lists the cards of kind
-// CardRevoked it issued. It is valid for 30 days from now and issued afresh
+// CardRevoked it issued, and those of kind CardSuspended on hold
+// (certificateHold). It is valid for 30 days from now and issued afresh
 // (with the next CRL number) when missing, when it lists other serials, or
 // when fewer than 7 days of it are left, so that a server started after
 // `issuance demo` has a current CRL for at least a week.
@@ -200,7 +206,7 @@ func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 		if !cardID.MatchString(c.ID) || seen[c.ID] {
 			return fmt.Errorf("pki: bad or repeated card id %q", c.ID)
 		}
-		if c.Kind < CardValid || c.Kind > CardRevoked {
+		if c.Kind < CardValid || c.Kind > CardSuspended {
 			return fmt.Errorf("pki: card %s: unknown kind %v", c.ID, c.Kind)
 		}
 		if c.Generation < 0 || c.Generation > 2 {
@@ -295,13 +301,19 @@ func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 	}
 
 	for gen, path := range map[int]string{1: l.RootCRL(), 2: l.RootG2CRL()} {
-		var serials []*big.Int
+		entries := map[string]int{} // serial (hex) → CRL reason code
 		for i, c := range cards {
-			if c.Kind == CardRevoked && c.generation() == gen {
-				serials = append(serials, issued[i].cert.SerialNumber)
+			if c.generation() != gen {
+				continue
+			}
+			switch c.Kind {
+			case CardRevoked:
+				entries[issued[i].cert.SerialNumber.Text(16)] = reasonUnspecified
+			case CardSuspended:
+				entries[issued[i].cert.SerialNumber.Text(16)] = reasonCertificateHold
 			}
 		}
-		if err := ensureCRL(path, roots[gen], serials, now); err != nil {
+		if err := ensureCRL(path, roots[gen], entries, now); err != nil {
 			return err
 		}
 	}
@@ -315,19 +327,16 @@ const (
 )
 
 // ensureCRL keeps the CRL at path if issuer signed it, it lists exactly
-// serials, and it stays current for devCRLMargin; otherwise it issues the
-// next one.
-func ensureCRL(path string, issuer pair, serials []*big.Int, now time.Time) error {
-	want := make(map[string]bool)
-	for _, s := range serials {
-		want[s.Text(16)] = true
-	}
+// entries (serial in hex → reason code), and it stays current for
+// devCRLMargin; otherwise it issues the next one.
+func ensureCRL(path string, issuer pair, entries map[string]int, now time.Time) error {
 	number := big.NewInt(1)
 	if der, err := os.ReadFile(path); err == nil {
 		if old, err := x509.ParseRevocationList(der); err == nil && old.CheckSignatureFrom(issuer.cert) == nil && old.Number != nil {
-			same := len(old.RevokedCertificateEntries) == len(want)
+			same := len(old.RevokedCertificateEntries) == len(entries)
 			for _, e := range old.RevokedCertificateEntries {
-				same = same && want[e.SerialNumber.Text(16)]
+				reason, listed := entries[e.SerialNumber.Text(16)]
+				same = same && listed && reason == e.ReasonCode
 			}
 			if same && !now.Before(old.ThisUpdate) && now.Add(devCRLMargin).Before(old.NextUpdate) {
 				return nil
@@ -336,9 +345,10 @@ func ensureCRL(path string, issuer pair, serials []*big.Int, now time.Time) erro
 		}
 	}
 	tmpl := &x509.RevocationList{Number: number, ThisUpdate: now, NextUpdate: now.Add(devCRLValidity)}
-	for _, s := range serials {
+	for _, sx := range slices.Sorted(maps.Keys(entries)) {
+		serial, _ := new(big.Int).SetString(sx, 16)
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
-			x509.RevocationListEntry{SerialNumber: s, RevocationTime: now.Add(-time.Hour)})
+			x509.RevocationListEntry{SerialNumber: serial, RevocationTime: now.Add(-time.Hour), ReasonCode: entries[sx]})
 	}
 	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.cert, issuer.key)
 	if err != nil {

@@ -244,11 +244,12 @@ func DevOCSPResponder(l DevLayout, clock issuance.Clock) (*OCSPResponder, error)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f[2], err)
 		}
-		revoked := map[string]time.Time{}
+		revoked, held := map[string]time.Time{}, map[string]bool{}
 		for _, e := range crl.RevokedCertificateEntries {
 			revoked[e.SerialNumber.String()] = e.RevocationTime
+			held[e.SerialNumber.String()] = e.ReasonCode == reasonCertificateHold
 		}
-		auths = append(auths, OCSPAuthority{Issuer: p.cert, Key: p.key, Revoked: revoked})
+		auths = append(auths, OCSPAuthority{Issuer: p.cert, Key: p.key, Revoked: revoked, Held: held})
 	}
 	return NewOCSPResponder(clock, time.Hour, auths...), nil
 }

@@ -30,6 +30,7 @@ var (
 
 	// Revocation.
 	ErrRevoked         = errors.New("certificate revoked")        // issuance.CertificateRevoked
+	ErrSuspended       = errors.New("certificate on hold")        // issuance.NotEligible, CardSuspended
 	ErrNoCRL           = errors.New("no CRL for the issuer")      // issuance.RevocationUnknown
 	ErrCRLStale        = errors.New("CRL past its nextUpdate")    // issuance.RevocationUnknown
 	ErrOCSPUnavailable = errors.New("OCSP responder unavailable") // transport, HTTP, malformed, or an error status
@@ -49,4 +50,13 @@ var (
 // never a subject or a fact about the resident.
 func fault(code issuance.Code, cause error, format string, args ...any) *issuance.Error {
 	return &issuance.Error{Code: code, Detail: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// suspended is the answer for a certificate on hold: the card is reported
+// lost or suspended, which refuses every certificate (brief §3) until J-LIS
+// releases the hold.
+func suspended(format string, args ...any) *issuance.Error {
+	e := fault(issuance.NotEligible, ErrSuspended, format, args...)
+	e.Reason = issuance.CardSuspended
+	return e
 }

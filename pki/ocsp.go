@@ -111,6 +111,7 @@ const ocspSkew = 5 * time.Minute
 
 type ocspAnswer struct {
 	status     int
+	reason     int // revocationReason of a revoked answer (RFC 6960 §4.2.1)
 	thisUpdate time.Time
 	nextUpdate time.Time
 }
@@ -150,6 +151,9 @@ func (r *Revocation) checkOCSP(ctx context.Context, cert, issuer *x509.Certifica
 	case ocspGood:
 		return nil
 	case ocspRevoked:
+		if a.reason == reasonCertificateHold {
+			return suspended("certificate serial %s issuer %s: OCSP says on hold", serial, id)
+		}
 		return fault(issuance.CertificateRevoked, ErrRevoked, "certificate serial %s issuer %s: OCSP says revoked", serial, id)
 	}
 	return fault(issuance.RevocationUnknown, ErrOCSPUnknown, "certificate serial %s issuer %s: OCSP says unknown", serial, id)
@@ -249,7 +253,16 @@ func verifyOCSP(der []byte, cid certID, issuer *x509.Certificate, nonce []byte, 
 		if s.Status.Class != asn1.ClassContextSpecific || s.Status.Tag > ocspUnknown {
 			return ocspAnswer{}, fmt.Errorf("%w: bad certificate status", ErrOCSPUnavailable)
 		}
-		return ocspAnswer{status: s.Status.Tag, thisUpdate: s.ThisUpdate, nextUpdate: s.NextUpdate}, nil
+		a := ocspAnswer{status: s.Status.Tag, thisUpdate: s.ThisUpdate, nextUpdate: s.NextUpdate}
+		if a.status == ocspRevoked {
+			// The CHOICE's [1] tag replaces RevokedInfo's SEQUENCE tag.
+			var info revokedInfo
+			if _, err := asn1.UnmarshalWithParams(s.Status.FullBytes, &info, "tag:1"); err != nil {
+				return ocspAnswer{}, fmt.Errorf("%w: bad revoked info", ErrOCSPUnavailable)
+			}
+			a.reason = int(info.Reason)
+		}
+		return a, nil
 	}
 	return ocspAnswer{}, fmt.Errorf("%w: no answer for the certificate asked about", ErrOCSPUnknown)
 }
@@ -341,6 +354,9 @@ type OCSPAuthority struct {
 	Key       crypto.Signer // the issuer's key, or the responder's
 	// Revoked maps decimal serial numbers to their revocation time.
 	Revoked map[string]time.Time
+	// Held lists the decimal serial numbers of Revoked that are on hold
+	// (revocationReason certificateHold).
+	Held map[string]bool
 	// Issued, when set, says which serials the CA issued; others are
 	// answered "unknown". Nil: every serial not revoked is good.
 	Issued func(serial *big.Int) bool
@@ -399,12 +415,16 @@ func (o *OCSPResponder) respond(req ocspRequest) ([]byte, error) {
 		if sr.CertID.Serial == nil || a.Issued != nil && !a.Issued(sr.CertID.Serial) {
 			s.Status.Tag = ocspUnknown
 		} else if at, revoked := a.Revoked[sr.CertID.Serial.String()]; revoked {
-			info, err := asn1.Marshal(revokedInfo{Time: at.UTC().Truncate(time.Second)})
+			info := revokedInfo{Time: at.UTC().Truncate(time.Second)}
+			if a.Held[sr.CertID.Serial.String()] {
+				info.Reason = reasonCertificateHold
+			}
+			der, err := asn1.Marshal(info)
 			if err != nil {
 				return nil, err
 			}
 			var inner asn1.RawValue
-			asn1.Unmarshal(info, &inner)
+			asn1.Unmarshal(der, &inner)
 			s.Status = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: ocspRevoked, IsCompound: true, Bytes: inner.Bytes}
 		}
 		answers = append(answers, s)

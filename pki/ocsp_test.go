@@ -239,6 +239,30 @@ func TestOCSPUnavailable(t *testing.T) {
 	wantFault(t, verifyCard(t, v, "valid"), issuance.RevocationUnknown, ErrOCSPUnavailable)
 }
 
+// A certificate on hold (certificateHold) belongs to a card reported lost
+// or suspended: NotEligible with CardSuspended, whether the CRL or OCSP says
+// so, and not CertificateRevoked.
+func TestCardSuspended(t *testing.T) {
+	v, _, _ := revocationFor(t, RevocationConfig{})
+	err := verifyCard(t, v, "suspended")
+	wantFault(t, err, issuance.NotEligible, ErrSuspended)
+	if e := issuance.AsError(err); e.Reason != issuance.CardSuspended {
+		t.Errorf("reason %q, want CardSuspended", e.Reason)
+	}
+
+	clock := issuance.NewManualClock(fixNow)
+	other := fixPairs["other"].cert.SerialNumber.String()
+	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRoot.key,
+		Revoked: map[string]time.Time{other: fixNow.Add(-time.Minute)}, Held: map[string]bool{other: true}})
+	srv, _ := countingServer(t, resp)
+	v, _ = ocspVerifier(t, srv.URL)
+	err = verifyCard(t, v, "other")
+	wantFault(t, err, issuance.NotEligible, ErrSuspended)
+	if e := issuance.AsError(err); e.Reason != issuance.CardSuspended {
+		t.Errorf("OCSP: reason %q, want CardSuspended", e.Reason)
+	}
+}
+
 // A revoked card never reaches OCSP: the CRL answers first.
 func TestOCSPAfterCRL(t *testing.T) {
 	srv, requests := countingServer(t, http.NotFoundHandler())

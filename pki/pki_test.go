@@ -60,7 +60,7 @@ func setup(dir string) error {
 		{ID: "valid", Kind: CardValid, Facts: &fixFacts}, {ID: "other", Kind: CardValid}, {ID: "expired", Kind: CardExpired},
 		{ID: "rogue", Kind: CardWrongIssuer}, {ID: "policy", Kind: CardWrongPolicy},
 		{ID: "revoked", Kind: CardRevoked}, {ID: "g2", Kind: CardValid, Generation: 2, Facts: &fixFacts2},
-		{ID: "g2revoked", Kind: CardRevoked, Generation: 2},
+		{ID: "g2revoked", Kind: CardRevoked, Generation: 2}, {ID: "suspended", Kind: CardSuspended},
 	}
 	// The crowd is split between the two root generations.
 	for i := range crowd {

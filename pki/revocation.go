@@ -69,7 +69,7 @@ type crl struct {
 	number     *big.Int
 	thisUpdate time.Time
 	nextUpdate time.Time
-	revoked    map[string]bool // serials, as big.Int.Text(16)
+	revoked    map[string]int // serial, as big.Int.Text(16) → CRL reason code (RFC 5280 §5.3.1)
 	source     string
 }
 
@@ -218,12 +218,21 @@ func (r *Revocation) parseCRL(data []byte, now time.Time) (*crl, error) {
 		return nil, fmt.Errorf("%w at %s", ErrCRLStale, l.NextUpdate.In(issuance.Tokyo).Format(time.RFC3339))
 	}
 	c := &crl{issuer: issuer, number: l.Number, thisUpdate: l.ThisUpdate, nextUpdate: l.NextUpdate,
-		revoked: make(map[string]bool, len(l.RevokedCertificateEntries))}
+		revoked: make(map[string]int, len(l.RevokedCertificateEntries))}
 	for _, e := range l.RevokedCertificateEntries {
-		c.revoked[e.SerialNumber.Text(16)] = true
+		c.revoked[e.SerialNumber.Text(16)] = e.ReasonCode
 	}
 	return c, nil
 }
+
+// CRL reason codes (RFC 5280 §5.3.1) that the server tells apart: a
+// certificate on hold belongs to a card reported lost or suspended (一時停止),
+// which may be released again, so the resident is told so rather than that
+// the card is revoked.
+const (
+	reasonUnspecified     = 0
+	reasonCertificateHold = 6
+)
 
 // check is the Verifier's question: cert, issued by issuer, at now.
 func (r *Revocation) check(ctx context.Context, cert, issuer *x509.Certificate, now time.Time) error {
@@ -238,7 +247,11 @@ func (r *Revocation) check(ctx context.Context, cert, issuer *x509.Certificate, 
 	case !now.Before(c.nextUpdate):
 		return fault(issuance.RevocationUnknown, ErrCRLStale, "certificate serial %s issuer %s: CRL %s expired at %s",
 			serial, id, c.number, c.nextUpdate.In(issuance.Tokyo).Format(time.RFC3339))
-	case c.revoked[cert.SerialNumber.Text(16)]:
+	}
+	if reason, listed := c.revoked[cert.SerialNumber.Text(16)]; listed {
+		if reason == reasonCertificateHold {
+			return suspended("certificate serial %s issuer %s is on hold on CRL %s", serial, id, c.number)
+		}
 		return fault(issuance.CertificateRevoked, ErrRevoked, "certificate serial %s issuer %s is on CRL %s", serial, id, c.number)
 	}
 	if r.cfg.OCSPURL != "" {

@@ -3,7 +3,7 @@
 // records, 戸籍), the stop list, and the issuance ledger (sessions,
 // issuances, request replay) that every node of a deployment shares.
 //
-// It implements issuance.Registry, issuance.Records, issuance.Ledger and
+// It implements issuance.Registry, issuance.Ledger and
 // soap.Replay. It holds no rules: who may receive what is decided in package
 // issuance. Writes that guard a binding (a reservation for an authenticated
 // session, still built from the current data, for nobody on the stop list)

@@ -17,7 +17,10 @@ import (
 // reads one consistent version; the Service records the versions it
 // started from and the reservation checks they are still current.
 
-var _ issuance.Records = (*Store)(nil)
+var (
+	_ issuance.Registry = (*Store)(nil)
+	_ issuance.Ledger   = (*Store)(nil)
+)
 
 // DataVersions returns the applied version of each loaded domain.
 func (s *Store) DataVersions(ctx context.Context, lgCode string) ([]issuance.DataVersion, error) {

@@ -114,7 +114,7 @@ func foreign(name string, get func(f *issuance.ForeignResident) string) field {
 var fields = map[string]field{
 	"household.address": str("Household.Address", func(c *ctx) string { return c.doc.Household.Address }),
 	"household.head": {"the household head's name", func(c *ctx) (string, error) {
-		h, ok := householdHead(c.doc.Household)
+		h, ok := c.doc.Household.HeadMember()
 		if !ok {
 			return "", errors.New("the head of household is not among its members")
 		}
@@ -179,7 +179,10 @@ var fields = map[string]field{
 	"member.otherFamily": str("KosekiMember.FamilyName", func(c *ctx) string {
 		// 【氏】 only for a person whose surname is not the register's
 		// (the register's is the 筆頭者's, printed at the top of each page).
-		if strings.HasPrefix(c.doc.Koseki.Hittousha, c.member.FamilyName) {
+		// Whole names are compared: 森 under 森本 is another surname. A
+		// 筆頭者 written without a space between 氏 and 名 has no surname
+		// to compare with, so 【氏】 is printed rather than dropped.
+		if family, _, ok := strings.Cut(strings.ReplaceAll(c.doc.Koseki.Hittousha, "　", " "), " "); ok && family == c.member.FamilyName {
 			return ""
 		}
 		return c.member.FamilyName
@@ -226,8 +229,8 @@ var requirements = map[string]func(doc *issuance.Document) error{
 		return nil
 	},
 	"head": func(doc *issuance.Document) error {
-		if _, ok := householdHead(doc.Household); !ok && doc.Options.IncludeRelationship {
-			return fault("the head of household is not among its members")
+		if _, ok := doc.Household.HeadMember(); !ok && doc.Options.IncludeRelationship {
+			return dataFault("the head of household is not among its members")
 		}
 		return nil
 	},
@@ -252,7 +255,7 @@ var requirements = map[string]func(doc *issuance.Document) error{
 		case s.PersonID != doc.Persons[0].ID:
 			return fault("seal registration belongs to another person")
 		case len(s.ImagePNG) == 0:
-			return fault("seal registration has no impression image")
+			return dataFault("seal registration has no impression image")
 		}
 		return nil
 	},
@@ -266,7 +269,7 @@ var requirements = map[string]func(doc *issuance.Document) error{
 		case !t.Assessed:
 			return fault("no 課税資料 for %d: nothing to certify", t.Year)
 		case t.Year < 1990:
-			return fault("tax year %d out of range", t.Year)
+			return dataFault("tax year %d out of range", t.Year)
 		}
 		return nil
 	},
@@ -292,24 +295,24 @@ var requirements = map[string]func(doc *issuance.Document) error{
 	},
 	"fuhyo": func(doc *issuance.Document) error {
 		if len(doc.Koseki.Fuhyo) == 0 {
-			return fault("戸籍の附票 has no entries")
+			return dataFault("戸籍の附票 has no entries")
 		}
 		return nil
 	},
 }
 
+// fault is a render failure that the domain's rules should have prevented
+// (a bug): the resident is told to retry later.
 func fault(format string, args ...any) error {
 	return issuance.Fault(issuance.Unavailable, "render: "+format, args...)
 }
 
-// householdHead is the member who is the 世帯主.
-func householdHead(h issuance.Household) (issuance.Person, bool) {
-	for _, m := range h.Members {
-		if m.ID == h.Head {
-			return m, true
-		}
-	}
-	return issuance.Person{}, false
+// dataFault is a render failure caused by the registry's data: an item the
+// form must print is missing or malformed. Retrying cannot help, so the
+// resident is sent to the counter (NotEligible, RecordIncomplete).
+func dataFault(format string, args ...any) error {
+	return &issuance.Error{Code: issuance.NotEligible, Reason: issuance.RecordIncomplete,
+		Detail: fmt.Sprintf("render: "+format, args...)}
 }
 
 func sexLabel(s issuance.Sex) (string, error) {

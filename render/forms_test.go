@@ -1,6 +1,7 @@
 package render
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -357,5 +358,26 @@ func TestMultilingual(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// 【氏】 is printed for a member whose surname is not the register's, compared
+// as whole names: 森 under the 筆頭者 森本 is another surname, not a prefix.
+func TestKosekiSurnameComparedWhole(t *testing.T) {
+	_, seal := setup(t)
+	doc := kosekiDoc(seal, issuance.KosekiZenbu, "戸籍全部事項証明書")
+	k := *doc.Koseki
+	k.Hittousha = "森本 一郎"
+	k.Members = slices.Clone(k.Members)
+	k.Members[0].FamilyName = "森本" // the 筆頭者 himself: no 【氏】
+	k.Members[1].FamilyName = "森"   // another surname that is a prefix of the register's
+	k.Members[2].Removed = false
+	doc.Koseki = &k
+	text := squeeze(renderText(t, doc))
+	if !strings.Contains(text, "【氏】森【名】花子") {
+		t.Errorf("the surname 森 under 筆頭者 森本 is not printed:\n%s", text)
+	}
+	if strings.Contains(text, "【氏】森本") {
+		t.Errorf("the register's own surname is printed as 【氏】:\n%s", text)
 	}
 }

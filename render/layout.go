@@ -557,7 +557,7 @@ func (b *builder) holds(c *ctx, cond string) (bool, error) {
 func (b *builder) value(c *ctx, name string) (string, error) {
 	s, err := fields[name].get(c)
 	if err != nil {
-		return "", fault("%s of %s: %v", fields[name].name, c.what, err)
+		return "", dataFault("%s of %s: %v", fields[name].name, c.what, err)
 	}
 	return s, nil
 }
@@ -688,7 +688,7 @@ func (b *builder) cell(c *ctx, col col, w float64, first bool) (cell, error) {
 		}
 		switch {
 		case s == "" && col.required:
-			return cell{}, fault("%s of %s is empty but is to be printed", fields[col.field].name, c.what)
+			return cell{}, dataFault("%s of %s is empty but is to be printed", fields[col.field].name, c.what)
 		case s == "" && col.empty != "":
 			ja, tr := b.label(col.empty, valueSize)
 			add(ja)

@@ -174,7 +174,7 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 	var impression *pdfImage
 	if doc.Type == issuance.Inkan && doc.Seal != nil && len(doc.Seal.ImagePNG) > 0 {
 		if impression, err = prepareImage(doc.Seal.ImagePNG); err != nil {
-			return nil, 0, nil, fault("registered seal impression: %v", err)
+			return nil, 0, nil, dataFault("registered seal impression: %v", err)
 		}
 	}
 	pages, err := r.layout(doc, impression)

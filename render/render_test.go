@@ -246,8 +246,8 @@ func TestRenderRefusals(t *testing.T) {
 		{"head not in household", func(d *issuance.Document) {
 			d.Household.Head = "nobody"
 			d.Options.IncludeRelationship = true
-		}, issuance.Unavailable},
-		{"unknown sex code", func(d *issuance.Document) { d.Persons[0].Sex = 9 }, issuance.Unavailable},
+		}, issuance.NotEligible}, // the record is incomplete: RecordIncomplete
+		{"unknown sex code", func(d *issuance.Document) { d.Persons[0].Sex = 9 }, issuance.NotEligible},
 		{"no attestation", func(d *issuance.Document) { d.Attestation = "" }, issuance.Unavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,6 +140,42 @@ func (fakeRegistry) PersonByCertificate(_ context.Context, lg string, id issuanc
 func (fakeRegistry) Household(context.Context, string, string) (issuance.Household, error) {
 	return testHousehold, nil
 }
+
+// fakeRegistry's only data is the resident domain, extracted when the
+// tests' clock starts.
+func (fakeRegistry) DataVersions(context.Context, string) ([]issuance.DataVersion, error) {
+	return []issuance.DataVersion{{Domain: issuance.DomainResident, Seq: 1, AsOf: testNow}}, nil
+}
+
+func (fakeRegistry) Stopped(context.Context, string, []string) (bool, error) { return false, nil }
+
+func (fakeRegistry) SealRegistrations(context.Context, string, string) ([]issuance.SealRegistration, error) {
+	return nil, nil
+}
+
+func (fakeRegistry) TaxRecords(context.Context, string, string) ([]issuance.TaxRecord, error) {
+	return nil, nil
+}
+
+func (fakeRegistry) KosekiOf(context.Context, string, string) (*issuance.Koseki, error) {
+	return nil, nil
+}
+
+func (fakeRegistry) People(_ context.Context, _ string, ids []string) ([]issuance.Person, error) {
+	var out []issuance.Person
+	for _, p := range testHousehold.Members {
+		if slices.Contains(ids, p.ID) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (fakeRegistry) MyNumbers(context.Context, string, []string) (map[string]string, error) {
+	return map[string]string{}, nil
+}
+
+var _ issuance.Registry = fakeRegistry{}
 
 // fakeVerifier accepts testCert with the "signature" sha256(message).
 type fakeVerifier struct{}

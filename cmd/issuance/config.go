@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,16 +96,40 @@ type MunicipalityConfig struct {
 	SealKeyPasswordFile string        `mapstructure:"seal_key_password_file"`
 	CodeKey             string        `mapstructure:"code_key"`
 	MinAge              int           `mapstructure:"min_age"`
-	Hours               HoursConfig   `mapstructure:"hours"`
-	Offers              []OfferConfig `mapstructure:"offers"`
+	Hours               HoursConfig    `mapstructure:"hours"`
+	Maintenance         []WindowConfig `mapstructure:"maintenance"`
+	Offers              []OfferConfig  `mapstructure:"offers"`
 }
 
-// HoursConfig is the kiosk service time; empty means 06:30–23:00 except
-// 12-29..01-03.
+// HoursConfig is the kiosk service time (brief §3). Each field left out
+// takes its default on its own: 06:30–23:00, every day, closed 12-29..01-03;
+// `closed: []` opens the new-year days. Types narrow the hours of some
+// certificate types; their fields left out take the municipality's.
 type HoursConfig struct {
+	ScheduleConfig `mapstructure:",squash"`
+	Types          []TypeHoursConfig `mapstructure:"types"`
+}
+
+// ScheduleConfig is one weekly schedule.
+type ScheduleConfig struct {
 	Open   string   `mapstructure:"open"`   // "06:30"
 	Close  string   `mapstructure:"close"`  // "23:00" ("24:00" for midnight)
+	Days   []string `mapstructure:"days"`   // ["mon", ..., "sun"]
 	Closed []string `mapstructure:"closed"` // ["12-29", ...]
+}
+
+// TypeHoursConfig narrows the hours of the listed certificate types, e.g.
+// {types: [KOSEKI_ZENBU, KOSEKI_KOJIN, FUHYO], open: "09:00", close: "17:00",
+// days: [mon, tue, wed, thu, fri]}.
+type TypeHoursConfig struct {
+	Types          []string `mapstructure:"types"`
+	ScheduleConfig `mapstructure:",squash"`
+}
+
+// WindowConfig is a planned maintenance window, RFC 3339 times.
+type WindowConfig struct {
+	From  string `mapstructure:"from"`
+	Until string `mapstructure:"until"`
 }
 
 // OfferConfig is one menu entry.
@@ -321,12 +346,45 @@ func (c *Config) municipalities() (map[string]issuance.Municipality, error) {
 		if mc.MinAge < 15 || mc.MinAge > 120 {
 			bad("min_age", "%d is below the legal minimum of 15", mc.MinAge)
 		}
-		hours, err := mc.Hours.parse()
-		if err != nil {
+		m := issuance.Municipality{Code: mc.Code, Name: mc.Name, Prefecture: mc.Prefecture, Mayor: mc.Mayor,
+			SealPNG: seal, MinAge: mc.MinAge}
+		if m.Hours, err = mc.Hours.parse(issuance.DefaultHours); err != nil {
 			bad("hours", "%v", err)
 		}
-		m := issuance.Municipality{Code: mc.Code, Name: mc.Name, Prefecture: mc.Prefecture, Mayor: mc.Mayor,
-			SealPNG: seal, MinAge: mc.MinAge, Hours: hours}
+		for j, th := range mc.Hours.Types {
+			at := fmt.Sprintf("hours.types[%d]", j)
+			h, err := th.parse(m.Hours)
+			if err != nil {
+				bad(at, "%v", err)
+			}
+			if len(th.Types) == 0 {
+				bad(at+".types", "at least one certificate type is required")
+			}
+			for _, t := range th.Types {
+				if !issuance.Issuable[issuance.CertType(t)] {
+					bad(at+".types", "%q is not a certificate type", t)
+				} else if _, dup := m.TypeHours[issuance.CertType(t)]; dup {
+					bad(at+".types", "%s has hours twice", t)
+				}
+				if m.TypeHours == nil {
+					m.TypeHours = map[issuance.CertType]issuance.ServiceHours{}
+				}
+				m.TypeHours[issuance.CertType(t)] = h
+			}
+		}
+		for j, w := range mc.Maintenance {
+			from, err1 := time.Parse(time.RFC3339, w.From)
+			until, err2 := time.Parse(time.RFC3339, w.Until)
+			switch {
+			case err1 != nil:
+				bad(fmt.Sprintf("maintenance[%d].from", j), "%q is not an RFC 3339 time", w.From)
+			case err2 != nil:
+				bad(fmt.Sprintf("maintenance[%d].until", j), "%q is not an RFC 3339 time", w.Until)
+			case !from.Before(until):
+				bad(fmt.Sprintf("maintenance[%d]", j), "from %s is not before until %s", w.From, w.Until)
+			}
+			m.Maintenance = append(m.Maintenance, issuance.Window{From: from, Until: until})
+		}
 		if len(mc.Offers) == 0 {
 			bad("offers", "at least one certificate type is required")
 		}
@@ -348,27 +406,49 @@ func (c *Config) municipalities() (map[string]issuance.Municipality, error) {
 	return out, errors.Join(errs...)
 }
 
-func (h HoursConfig) parse() (issuance.ServiceHours, error) {
-	if h.Open == "" && h.Close == "" && h.Closed == nil {
-		return issuance.DefaultHours, nil
-	}
-	var out issuance.ServiceHours
+// weekdays are the names of Days.
+var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
+	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+// parse reads a schedule; a field left out takes its value from def.
+func (h ScheduleConfig) parse(def issuance.ServiceHours) (issuance.ServiceHours, error) {
+	out := def
 	var err error
-	if out.Open, err = clockMinutes(h.Open); err != nil {
-		return out, fmt.Errorf("open: %w", err)
+	if h.Open != "" {
+		if out.Open, err = clockMinutes(h.Open); err != nil {
+			return out, fmt.Errorf("open: %w", err)
+		}
 	}
-	if out.Close, err = clockMinutes(h.Close); err != nil {
-		return out, fmt.Errorf("close: %w", err)
+	if h.Close != "" {
+		if out.Close, err = clockMinutes(h.Close); err != nil {
+			return out, fmt.Errorf("close: %w", err)
+		}
 	}
 	if out.Open >= out.Close {
-		return out, fmt.Errorf("open %s is not before close %s", h.Open, h.Close)
+		return out, fmt.Errorf("open %02d:%02d is not before close %02d:%02d", out.Open/60, out.Open%60, out.Close/60, out.Close%60)
 	}
-	for _, d := range h.Closed {
-		t, err := time.Parse("01-02", d)
-		if err != nil {
-			return out, fmt.Errorf("closed: %q is not MM-DD", d)
+	if h.Days != nil {
+		out.Days = nil
+		for _, d := range h.Days {
+			wd, ok := weekdays[strings.ToLower(d)]
+			if !ok || slices.Contains(out.Days, wd) {
+				return out, fmt.Errorf("days: %q is not a day (mon, tue, wed, thu, fri, sat, sun) or is repeated", d)
+			}
+			out.Days = append(out.Days, wd)
 		}
-		out.Closed = append(out.Closed, issuance.MonthDay{Month: t.Month(), Day: t.Day()})
+		if len(out.Days) == 0 {
+			return out, errors.New("days: empty (leave the key out for every day)")
+		}
+	}
+	if h.Closed != nil {
+		out.Closed = []issuance.MonthDay{}
+		for _, d := range h.Closed {
+			t, err := time.Parse("01-02", d)
+			if err != nil {
+				return out, fmt.Errorf("closed: %q is not MM-DD", d)
+			}
+			out.Closed = append(out.Closed, issuance.MonthDay{Month: t.Month(), Day: t.Day()})
+		}
 	}
 	return out, nil
 }

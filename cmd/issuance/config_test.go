@@ -1,10 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/lgwan/issuance/issuance"
 )
 
 func writeConfig(t *testing.T, yaml string) string {
@@ -71,6 +76,63 @@ func TestLGCodeCheckDigit(t *testing.T) {
 	for code, want := range map[string]bool{"131016": true, "272035": true, "271004": true, "131017": false, "13101": false, "13101a": false} {
 		if validLGCode(code) != want {
 			t.Errorf("validLGCode(%s) = %v", code, !want)
+		}
+	}
+}
+
+// Each field of the service hours defaults on its own: open and close alone
+// keep the new-year closure; `closed: []` is the only way to drop it.
+// Certificate types may have narrower hours, and maintenance windows close
+// the service.
+func TestConfigServiceHours(t *testing.T) {
+	seal := filepath.Join(t.TempDir(), "seal.png")
+	os.WriteFile(seal, []byte("\x89PNG\r\n\x1a\n"), 0o644)
+	muni := func(extra string) []string {
+		c, err := loadConfig(writeConfig(t, `
+municipalities:
+  - {code: "131016", name: 千代田区, mayor: 区長, seal_image: `+seal+`, offers: [{type: JUMINHYO, name: 住民票, fee: 200}],
+     `+extra+`}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := c.municipalities()
+		if err != nil {
+			return strings.Split(err.Error(), "\n")
+		}
+		m := ms["131016"]
+		var out []string
+		for _, at := range []string{"2026-11-24T06:45:00+09:00", "2026-11-24T10:00:00+09:00", "2026-11-28T10:00:00+09:00",
+			"2026-12-30T10:00:00+09:00", "2026-11-24T22:30:00+09:00"} {
+			tm, _ := time.Parse(time.RFC3339, at)
+			out = append(out, fmt.Sprintf("%s open=%v koseki=%v", at[5:16], m.Open(tm), m.Serves(issuance.KosekiZenbu, tm)))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"open and close only", `hours: {open: "07:00", close: "22:00"}`, []string{
+			"11-24T06:45 open=false koseki=false", "11-24T10:00 open=true koseki=true", "11-28T10:00 open=true koseki=true",
+			"12-30T10:00 open=false koseki=false", "11-24T22:30 open=false koseki=false"}},
+		{"no closure", `hours: {closed: []}`, []string{
+			"11-24T06:45 open=true koseki=true", "11-24T10:00 open=true koseki=true", "11-28T10:00 open=true koseki=true",
+			"12-30T10:00 open=true koseki=true", "11-24T22:30 open=true koseki=true"}},
+		{"戸籍 on weekdays 9–17", `hours: {types: [{types: [KOSEKI_ZENBU, FUHYO], open: "09:00", close: "17:00", days: [mon, tue, wed, thu, fri]}]}`, []string{
+			"11-24T06:45 open=true koseki=false", "11-24T10:00 open=true koseki=true", "11-28T10:00 open=true koseki=false",
+			"12-30T10:00 open=false koseki=false", "11-24T22:30 open=true koseki=false"}},
+		{"maintenance", `maintenance: [{from: "2026-11-24T09:30:00+09:00", until: "2026-11-24T11:00:00+09:00"}]`, []string{
+			"11-24T06:45 open=true koseki=true", "11-24T10:00 open=false koseki=false", "11-28T10:00 open=true koseki=true",
+			"12-30T10:00 open=false koseki=false", "11-24T22:30 open=true koseki=true"}},
+		{"bad values are named", `hours: {days: [mon, funday], types: [{types: [MEISHI], close: "05:00"}]}, maintenance: [{from: "soon", until: "later"}]`, []string{
+			`municipalities[0].hours: days: "funday" is not a day (mon, tue, wed, thu, fri, sat, sun) or is repeated`,
+			`municipalities[0].hours.types[0]: open 06:30 is not before close 05:00`,
+			`municipalities[0].hours.types[0].types: "MEISHI" is not a certificate type`,
+			`municipalities[0].maintenance[0].from: "soon" is not an RFC 3339 time`}},
+	} {
+		if got := muni(tc.yaml); !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}
 }

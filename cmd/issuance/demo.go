@@ -186,7 +186,7 @@ func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.De
 }
 
 func cardKind(s string) (pki.CardKind, error) {
-	for _, k := range []pki.CardKind{pki.CardValid, pki.CardExpired, pki.CardRevoked, pki.CardWrongIssuer, pki.CardWrongPolicy} {
+	for _, k := range []pki.CardKind{pki.CardValid, pki.CardExpired, pki.CardRevoked, pki.CardWrongIssuer, pki.CardWrongPolicy, pki.CardSuspended} {
 		if k.String() == s {
 			return k, nil
 		}
