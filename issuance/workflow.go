@@ -106,6 +106,9 @@ var ErrDataChanged = errors.New("registry data changed while the certificate was
 // that is still authenticated, unexpired, and bound to the same person and
 // certificate), so a check made earlier in Go cannot go stale.
 type Ledger interface {
+	// CreateSession records an open session and, atomically, ends the
+	// terminal's (same LGCode and TerminalID) live sessions, their reserved
+	// issuances becoming UNCONFIRMED: a terminal has one live session.
 	CreateSession(ctx context.Context, s Session) error
 	// Session returns a session; SessionUnknown when there is none.
 	Session(ctx context.Context, id string) (Session, error)
@@ -122,9 +125,12 @@ type Ledger interface {
 	ReserveIssuance(ctx context.Context, is Issuance, now time.Time) error
 	// Issuance returns an issuance; SessionUnknown when there is none.
 	Issuance(ctx context.Context, id string) (Issuance, error)
-	// ConfirmIssuance moves a RESERVED or UNCONFIRMED issuance to ISSUED or
-	// VOIDED and returns the resulting status; an issuance already
-	// confirmed keeps its status, which is returned.
+	// ConfirmIssuance moves a RESERVED issuance whose session is live
+	// (authenticated and unexpired at now) to ISSUED or VOIDED and returns
+	// the resulting status. After the session has ended the issuance stays
+	// as it is (UNCONFIRMED, for reconciliation) and the answer is
+	// SessionExpired; an issuance already confirmed keeps its status, which
+	// is returned.
 	ConfirmIssuance(ctx context.Context, id string, outcome Outcome, reason string, now time.Time) (IssuanceStatus, error)
 	// ExpireSessions ends every session whose time is up; returns how many.
 	ExpireSessions(ctx context.Context, now time.Time) (int, error)

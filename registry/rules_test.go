@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,11 +226,14 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 	return w
 }
 
-var caller = issuance.Caller{LGCode: lg, TerminalID: "K1"}
+// terminals numbers the kiosks: each login has its own, since a new session
+// on a terminal ends the terminal's previous one.
+var terminals atomic.Int64
 
 func (w *rulesWorld) login(t *testing.T, svc *issuance.Service, card string) (string, []issuance.Offer) {
 	t.Helper()
 	ctx := context.Background()
+	caller := issuance.Caller{LGCode: lg, TerminalID: fmt.Sprintf("K%d", terminals.Add(1))}
 	s, err := svc.BeginSession(ctx, caller)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +254,13 @@ func (w *rulesWorld) login(t *testing.T, svc *issuance.Service, card string) (st
 	return s.SessionID, menu
 }
 
+// request asks for a certificate from the terminal of the session.
 func (w *rulesWorld) request(svc *issuance.Service, sid string, ty issuance.CertType, o issuance.Options) (issuance.IssuedCertificate, error) {
+	sess, err := w.store.Session(context.Background(), sid)
+	if err != nil {
+		return issuance.IssuedCertificate{}, err
+	}
+	caller := issuance.Caller{LGCode: sess.LGCode, TerminalID: sess.TerminalID}
 	return svc.RequestCertificate(context.Background(), caller, issuance.CertificateRequest{SessionID: sid, Type: ty, Copies: 1, Options: o})
 }
 

@@ -37,13 +37,54 @@ func NewStore(pool *pgxpool.Pool, opts ...StoreOption) *Store {
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
-// CreateSession records a new open session.
+// terminalLockClass is the first key of the transaction-scoped advisory
+// locks that serialise BeginSession per terminal (the second is a hash of
+// the terminal). Two-key advisory locks do not share the key space of the
+// one-key locks of the scheduled jobs.
+const terminalLockClass = 0x155a4e20
+
+// CreateSession records a new open session and, in the same transaction,
+// ends the terminal's live sessions, keeping their reservations as
+// UNCONFIRMED: a kiosk serves one resident at a time, and the next must
+// never be handed the previous one's session. The terminal's advisory lock
+// makes concurrent BeginSessions on it take turns, each ending the one
+// before, so exactly one stays live; the partial unique index
+// kiosk_session_one_live holds the database to that.
 func (s *Store) CreateSession(ctx context.Context, sess issuance.Session) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO kiosk_session
-		(session_id, lg_code, terminal_id, challenge, created_at, expires_at, state)
-		VALUES ($1, $2, $3, $4, $5, $6, 'open')`,
-		sess.ID, sess.LGCode, sess.TerminalID, sess.Challenge, sess.CreatedAt, sess.ExpiresAt)
-	return dbErr("create session", err)
+	return dbErr("create session", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::text || '/' || $3::text))`,
+			terminalLockClass, sess.LGCode, sess.TerminalID); err != nil {
+			return err
+		}
+		if _, err := endSessions(ctx, tx, sess.CreatedAt, `lg_code = $2 AND terminal_id = $3`, sess.LGCode, sess.TerminalID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO kiosk_session
+			(session_id, lg_code, terminal_id, challenge, created_at, expires_at, state)
+			VALUES ($1, $2, $3, $4, $5, $6, 'open')`,
+			sess.ID, sess.LGCode, sess.TerminalID, sess.Challenge, sess.CreatedAt, sess.ExpiresAt)
+		return err
+	}))
+}
+
+// endSessions ends the live sessions that where (a condition on
+// kiosk_session, its parameters from $2 on) selects, and keeps their
+// reservations as UNCONFIRMED. It returns how many sessions it ended.
+func endSessions(ctx context.Context, tx pgx.Tx, now time.Time, where string, args ...any) (int, error) {
+	rows, err := tx.Query(ctx, `UPDATE kiosk_session SET state = 'ended', ended_at = $1
+		WHERE state <> 'ended' AND `+where+` RETURNING session_id`, append([]any{now}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	// A separate statement sees reservations committed while the session
+	// rows were locked by them (see ReserveIssuance).
+	_, err = tx.Exec(ctx, `UPDATE issuance SET status = 'UNCONFIRMED'
+		WHERE session_id = ANY($1::uuid[]) AND status = 'RESERVED'`, ids)
+	return len(ids), err
 }
 
 // Session returns a session by id; SessionUnknown when there is none.
@@ -104,19 +145,8 @@ func (s *Store) EndSession(ctx context.Context, id string, now time.Time) error 
 // ExpireSessions ends every session whose time is up.
 func (s *Store) ExpireSessions(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `UPDATE kiosk_session SET state = 'ended', ended_at = $1
-			WHERE state <> 'ended' AND expires_at <= $1 RETURNING session_id`, now)
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		n = len(ids)
-		_, err = tx.Exec(ctx, `UPDATE issuance SET status = 'UNCONFIRMED'
-			WHERE session_id = ANY($1::uuid[]) AND status = 'RESERVED'`, ids)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		n, err = endSessions(ctx, tx, now, `expires_at <= $1`)
 		return err
 	})
 	return n, dbErr("expire sessions", err)
@@ -221,23 +251,54 @@ func (s *Store) Issuance(ctx context.Context, id string) (issuance.Issuance, err
 	return is, dbErr("read issuance", err)
 }
 
-// ConfirmIssuance records the kiosk's outcome. A final status is kept and
-// returned unchanged: the centre reconciles a disagreement, it is not
-// overwritten.
+// ConfirmIssuance records the kiosk's outcome while the issuance's session
+// is live: authenticated and unexpired at now. Once the session has ended
+// (EndSession, expiry, a new session on the terminal) the issuance is left
+// as it is, UNCONFIRMED for reconciliation, and the answer is
+// SessionExpired. A final status is kept and returned unchanged: the
+// centre reconciles a disagreement, it is not overwritten.
 func (s *Store) ConfirmIssuance(ctx context.Context, id string, outcome issuance.Outcome, reason string, now time.Time) (issuance.IssuanceStatus, error) {
+	if !uuidRE.MatchString(id) {
+		return "", issuance.Fault(issuance.SessionUnknown, "issuanceId is not a UUID")
+	}
 	to := issuance.Issued
 	if outcome == issuance.Failed {
 		to = issuance.Voided
 	}
 	var st issuance.IssuanceStatus
-	err := s.pool.QueryRow(ctx, `UPDATE issuance SET status = $2, confirmed_at = $3, failure = nullif($4, '')
-		WHERE issuance_id = $1 AND status IN ('RESERVED', 'UNCONFIRMED') RETURNING status`,
-		id, string(to), now, reason).Scan(&st)
-	if errors.Is(err, pgx.ErrNoRows) {
-		is, err := s.Issuance(ctx, id)
-		return is.Status, err
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The session row is share-locked before the issuance is touched,
+		// as ReserveIssuance does: an end of the session, which updates the
+		// session and then its issuances, either committed before (and is
+		// seen here) or waits for this confirmation.
+		var live bool
+		err := tx.QueryRow(ctx, `SELECT s.state = 'authenticated' AND s.expires_at > $2 FROM issuance i
+			JOIN kiosk_session s ON s.session_id = i.session_id WHERE i.issuance_id = $1 FOR SHARE OF s`, id, now).Scan(&live)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return issuance.Fault(issuance.SessionUnknown, "no such issuance")
+		}
+		if err != nil {
+			return err
+		}
+		if live {
+			err = tx.QueryRow(ctx, `UPDATE issuance SET status = $2, confirmed_at = $3, failure = nullif($4, '')
+				WHERE issuance_id = $1 AND status = 'RESERVED' RETURNING status`, id, string(to), now, reason).Scan(&st)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		if err := tx.QueryRow(ctx, `SELECT status FROM issuance WHERE issuance_id = $1`, id).Scan(&st); err != nil {
+			return err
+		}
+		if st == issuance.Issued || st == issuance.Voided {
+			return nil
+		}
+		return issuance.Fault(issuance.SessionExpired, "issuance %s is %s: its session is no longer live", id, st)
+	})
+	if err != nil {
+		return "", dbErr("confirm issuance", err)
 	}
-	return st, dbErr("confirm issuance", err)
+	return st, nil
 }
 
 // PersonByCertificate finds the resident of lgCode linked to a certificate:

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -91,17 +92,26 @@ func TestReservationNeedsTheBoundSession(t *testing.T) {
 	if err := st.ReserveIssuance(ctx, is, t0); err != nil {
 		t.Fatal(err)
 	}
+	printed := is
+	printed.ID = issuance.NewID()
+	if err := st.ReserveIssuance(ctx, printed, t0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := st.ConfirmIssuance(ctx, printed.ID, issuance.Printed, "", t0); err != nil || st != issuance.Issued {
+		t.Fatalf("confirm within the session: %v %v", st, err)
+	}
 	if err := st.EndSession(ctx, sess.ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.Issuance(ctx, is.ID)
-	if err != nil || got.Status != issuance.Unconfirmed {
-		t.Fatalf("after end: %+v %v", got, err)
-	}
-	if st, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0); err != nil || st != issuance.Issued {
+	assertStatus(t, st, is.ID, issuance.Unconfirmed)
+	// A confirmation after the session ended changes nothing: the issuance
+	// stays UNCONFIRMED, for reconciliation.
+	if st, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0); code(err) != issuance.SessionExpired {
 		t.Fatalf("late confirm: %v %v", st, err)
 	}
-	if st, err := st.ConfirmIssuance(ctx, is.ID, issuance.Failed, "jam", t0); err != nil || st != issuance.Issued {
+	assertStatus(t, st, is.ID, issuance.Unconfirmed)
+	// A final status is kept and answered again.
+	if st, err := st.ConfirmIssuance(ctx, printed.ID, issuance.Failed, "jam", t0); err != nil || st != issuance.Issued {
 		t.Fatalf("a final status is kept: %v %v", st, err)
 	}
 	if _, err := db.Pool.Exec(ctx, `DELETE FROM issuance`); err == nil {
@@ -126,11 +136,12 @@ func TestEndSessionRacesReservations(t *testing.T) {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
-		for i := 0; i < 8; i++ {
+		errs := make([]error, 8)
+		for i := range errs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				st.ReserveIssuance(ctx, issuance.Issuance{ID: issuance.NewID(), SessionID: sess.ID, LGCode: "131016",
+				errs[i] = st.ReserveIssuance(ctx, issuance.Issuance{ID: issuance.NewID(), SessionID: sess.ID, LGCode: "131016",
 					TerminalID: "k1", PersonID: "p1", Cert: cert, Type: issuance.Juminhyo, Copies: 1, Fee: 200,
 					PageCount: 1, PDFSHA256: make([]byte, 32), Subjects: []string{"p1"}}, t0)
 			}()
@@ -139,12 +150,152 @@ func TestEndSessionRacesReservations(t *testing.T) {
 			t.Fatal(err)
 		}
 		wg.Wait()
-		var n int
-		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM issuance WHERE session_id = $1 AND status = 'RESERVED'`, sess.ID).Scan(&n); err != nil {
+		// Each reservation either came before the end (and succeeded) or
+		// after it (and was refused as on an ended session); nothing else.
+		reserved := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				reserved++
+			case code(err) != issuance.SessionExpired:
+				t.Fatalf("round %d: reservation: %v", round, err)
+			}
+		}
+		var left, unconfirmed int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'RESERVED'), count(*) FILTER (WHERE status = 'UNCONFIRMED')
+			FROM issuance WHERE session_id = $1`, sess.ID).Scan(&left, &unconfirmed); err != nil {
 			t.Fatal(err)
 		}
-		if n != 0 {
-			t.Fatalf("round %d: %d reservations left RESERVED on an ended session", round, n)
+		if left != 0 || unconfirmed != reserved {
+			t.Fatalf("round %d: %d reservations made, %d left RESERVED and %d UNCONFIRMED on the ended session", round, reserved, left, unconfirmed)
+		}
+	}
+}
+
+// session begins a session on a terminal of 131016 at t0 and, unless
+// person is empty, authenticates it for person.
+func session(t *testing.T, st *registry.Store, terminal, person string) issuance.Session {
+	t.Helper()
+	ctx := context.Background()
+	sess := issuance.Session{ID: issuance.NewID(), LGCode: "131016", TerminalID: terminal, Challenge: []byte("c"),
+		CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), State: issuance.SessionOpen}
+	if err := st.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if person != "" {
+		if err := st.Authenticate(ctx, sess.ID, person, issuance.CertIdentity{IssuerKeyID: "ab", Serial: person}, t0); err != nil {
+			t.Fatal(err)
+		}
+		sess.State, sess.PersonID, sess.Cert = issuance.SessionAuthenticated, person, issuance.CertIdentity{IssuerKeyID: "ab", Serial: person}
+	}
+	return sess
+}
+
+// reserve reserves a 住民票 for an authenticated session's person at t0.
+func reserve(t *testing.T, st *registry.Store, sess issuance.Session) issuance.Issuance {
+	t.Helper()
+	is := issuance.Issuance{ID: issuance.NewID(), SessionID: sess.ID, LGCode: sess.LGCode, TerminalID: sess.TerminalID,
+		PersonID: sess.PersonID, Cert: sess.Cert, Type: issuance.Juminhyo, Copies: 1, Fee: 200, PageCount: 1,
+		PDFSHA256: make([]byte, 32), Subjects: []string{sess.PersonID}}
+	if err := st.ReserveIssuance(context.Background(), is, t0); err != nil {
+		t.Fatal(err)
+	}
+	return is
+}
+
+func assertStatus(t *testing.T, st *registry.Store, id string, want issuance.IssuanceStatus) {
+	t.Helper()
+	got, err := st.Issuance(context.Background(), id)
+	if err != nil || got.Status != want {
+		t.Fatalf("issuance %s is %s (%v), want %s", id, got.Status, err, want)
+	}
+}
+
+func assertState(t *testing.T, st *registry.Store, id string, want issuance.SessionState) {
+	t.Helper()
+	got, err := st.Session(context.Background(), id)
+	if err != nil || got.State != want {
+		t.Fatalf("session %s is %s (%v), want %s", id, got.State, err, want)
+	}
+}
+
+// A new session on a terminal ends the terminal's previous one (the next
+// resident must never be handed the previous one's document): its
+// reservations become UNCONFIRMED, it can reserve no more, and a late
+// confirmation leaves them UNCONFIRMED. Other terminals keep theirs.
+func TestNewSessionEndsTheTerminalsPrevious(t *testing.T) {
+	db := dbtest.New(t)
+	st := registry.NewStore(db.Pool)
+	ctx := context.Background()
+	a := session(t, st, "k1", "p1")
+	isA := reserve(t, st, a)
+	other := session(t, st, "k2", "p2")
+	b := session(t, st, "k1", "")
+
+	assertState(t, st, a.ID, issuance.SessionEnded)
+	assertStatus(t, st, isA.ID, issuance.Unconfirmed)
+	late := isA
+	late.ID = issuance.NewID()
+	if err := st.ReserveIssuance(ctx, late, t0); code(err) != issuance.SessionExpired {
+		t.Fatalf("reservation on the replaced session: %v", err)
+	}
+	if got, err := st.ConfirmIssuance(ctx, isA.ID, issuance.Printed, "", t0); code(err) != issuance.SessionExpired {
+		t.Fatalf("confirmation on the replaced session: %v %v", got, err)
+	}
+	assertStatus(t, st, isA.ID, issuance.Unconfirmed)
+	assertState(t, st, other.ID, issuance.SessionAuthenticated)
+	assertState(t, st, b.ID, issuance.SessionOpen)
+}
+
+// A session whose time is up confirms nothing, even before the expiry job
+// has ended it; the job then keeps the issuance as UNCONFIRMED.
+func TestConfirmationNeedsALiveSession(t *testing.T) {
+	db := dbtest.New(t)
+	st := registry.NewStore(db.Pool)
+	ctx := context.Background()
+	sess := session(t, st, "k1", "p1")
+	is := reserve(t, st, sess)
+	if got, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", sess.ExpiresAt); code(err) != issuance.SessionExpired {
+		t.Fatalf("confirmation at expiry: %v %v", got, err)
+	}
+	assertStatus(t, st, is.ID, issuance.Reserved)
+	if n, err := st.ExpireSessions(ctx, sess.ExpiresAt); err != nil || n != 1 {
+		t.Fatalf("expire: %d %v", n, err)
+	}
+	assertStatus(t, st, is.ID, issuance.Unconfirmed)
+}
+
+// Many BeginSession on one terminal at once, on several connections: each
+// succeeds, and exactly one session of the terminal is left live.
+func TestBeginSessionsOnOneTerminalAtOnce(t *testing.T) {
+	db := dbtest.New(t)
+	st := registry.NewStore(db.Pool)
+	ctx := context.Background()
+	for round := range 5 {
+		terminal := fmt.Sprintf("k%d", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 12)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = st.CreateSession(ctx, issuance.Session{ID: issuance.NewID(), LGCode: "131016", TerminalID: terminal,
+					Challenge: []byte("c"), CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), State: issuance.SessionOpen})
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: BeginSession: %v", round, err)
+			}
+		}
+		var all, live int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state <> 'ended')
+			FROM kiosk_session WHERE terminal_id = $1`, terminal).Scan(&all, &live); err != nil {
+			t.Fatal(err)
+		}
+		if all != len(errs) || live != 1 {
+			t.Fatalf("round %d: %d sessions begun on one terminal, %d left live, want 1", round, all, live)
 		}
 	}
 }

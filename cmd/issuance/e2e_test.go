@@ -372,6 +372,47 @@ func TestUnconfirmedAndVoided(t *testing.T) {
 	if _, err := c.Call(context.Background(), &wsdlgen.RequestCertificate{SessionId: sid, Type_: "JUMINHYO", Copies: 1}, nil); faultOf(err) == nil || faultOf(err).Code != "SessionUnknown" {
 		t.Fatalf("request on an ended session: %v", err)
 	}
+	// A confirmation after the end is refused and changes nothing: the
+	// issuance stays UNCONFIRMED for reconciliation.
+	if _, err := c.Call(context.Background(), &wsdlgen.ConfirmIssuance{IssuanceId: cert.IssuanceId, Outcome: "PRINTED"}, nil); faultOf(err) == nil || faultOf(err).Code != "SessionExpired" {
+		t.Fatalf("confirmation after EndSession: %v", err)
+	}
+	ts.pool.QueryRow(context.Background(), `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status)
+	if status != "UNCONFIRMED" {
+		t.Fatalf("status after a confirmation on an ended session: %q", status)
+	}
+}
+
+// The next resident at a kiosk is never handed the previous one's session:
+// BeginSession on the terminal ends it, its reserved certificate is kept
+// as UNCONFIRMED, and neither a request nor a confirmation on it works.
+func TestNewSessionOnTheTerminalEndsThePrevious(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	first, _ := ts.kit.Card("p001")
+	next, _ := ts.kit.Card("p004")
+	c := ts.kit.NewClient(first.LGCode, "T-1")
+	sid, _, err := c.Session(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cert wsdlgen.RequestCertificateResponse
+	if _, err := c.Call(ctx, &wsdlgen.RequestCertificate{SessionId: sid, Type_: "JUMINHYO", Copies: 1}, &cert); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Session(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(ctx, &wsdlgen.RequestCertificate{SessionId: sid, Type_: "JUMINHYO", Copies: 1}, nil); faultOf(err) == nil || faultOf(err).Code != "SessionUnknown" {
+		t.Fatalf("the previous resident's session after the next one began: %v", err)
+	}
+	if _, err := c.Call(ctx, &wsdlgen.ConfirmIssuance{IssuanceId: cert.IssuanceId, Outcome: "PRINTED"}, nil); faultOf(err) == nil || faultOf(err).Code != "SessionExpired" {
+		t.Fatalf("confirmation of the previous resident's certificate: %v", err)
+	}
+	var status string
+	if err := ts.pool.QueryRow(ctx, `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status); err != nil || status != "UNCONFIRMED" {
+		t.Fatalf("the previous resident's certificate is %q (%v), want UNCONFIRMED", status, err)
+	}
 }
 
 // syntheticCards are the fixture's 50 extra residents' cards.

@@ -22,10 +22,11 @@ const (
 // enough for the centre's retries, short because they hold certificates.
 const replayRetention = 24 * time.Hour
 
-// exclusiveJob is a scheduled job that runs on one node of the deployment
-// at a time, under the advisory lock key.
+// exclusiveJob is a scheduled job that runs once per period of its
+// schedule across the deployment, on one node at a time, under the advisory
+// lock key.
 type exclusiveJob struct {
-	spec    string // cron, Asia/Tokyo
+	spec    string // cron, Asia/Tokyo; "@every d" runs at the multiples of d (jobSchedule)
 	name    string
 	key     int64
 	timeout time.Duration
@@ -34,7 +35,7 @@ type exclusiveJob struct {
 
 // startJobs schedules the periodic jobs in Asia/Tokyo. Each is wrapped so a
 // panic is logged rather than killing the node, a slow run is not overlapped
-// by the next, and only one node of the deployment runs it.
+// by the next, and each period's run happens on one node of the deployment.
 func (s *server) startJobs() (*cron.Cron, error) {
 	logger := cron.VerbosePrintfLogger(slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn))
 	c := cron.New(cron.WithLocation(issuance.Tokyo),
@@ -71,21 +72,78 @@ func (s *server) startJobs() (*cron.Cron, error) {
 		return nil, fmt.Errorf("jpki.crl_refresh: %w", err)
 	}
 	for _, j := range jobs {
-		j := j
-		_, err := c.AddFunc(j.spec, func() {
+		sched, err := jobSchedule(j.spec)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", j.name, err)
+		}
+		c.Schedule(sched, cron.FuncJob(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
 			defer cancel()
-			ran, err := registry.RunExclusive(ctx, s.pool, j.key, j.fn)
+			ran, err := s.runJob(ctx, j, s.clock.Now())
 			if err != nil {
 				slog.Error("job failed", "job", j.name, "err", err)
 			} else if !ran {
-				slog.Debug("job running on another node", "job", j.name)
+				slog.Debug("job run by another node", "job", j.name)
 			}
-		})
-		if err != nil {
-			return nil, err
-		}
+		}))
 	}
 	c.Start()
 	return c, nil
+}
+
+// runJob is one firing of j at now: it runs j for the period of its
+// schedule that contains now, unless a node already has.
+func (s *server) runJob(ctx context.Context, j exclusiveJob, now time.Time) (bool, error) {
+	sched, err := jobSchedule(j.spec)
+	if err != nil {
+		return false, fmt.Errorf("job %s: %w", j.name, err)
+	}
+	period := periodStart(sched, now)
+	if period.IsZero() {
+		return false, fmt.Errorf("job %s: %q has no activation in the past year", j.name, j.spec)
+	}
+	return registry.RunOncePerPeriod(ctx, s.pool, j.key, j.name, period, s.cfg.Node, j.fn)
+}
+
+// jobSchedule parses a job's cron spec. "@every d" becomes everyAligned, so
+// that every node has the same periods: cron's own @every counts from when
+// each node started.
+func jobSchedule(spec string) (cron.Schedule, error) {
+	sched, err := cron.ParseStandard(spec)
+	if d, ok := sched.(cron.ConstantDelaySchedule); ok {
+		return everyAligned(d.Delay), nil
+	}
+	return sched, err
+}
+
+// everyAligned activates at the multiples of a duration (counted, as
+// time.Truncate does, from the zero time; for a divisor of a day that is
+// the whole minutes, quarters, hours).
+type everyAligned time.Duration
+
+func (e everyAligned) Next(t time.Time) time.Time {
+	return t.Truncate(time.Duration(e)).Add(time.Duration(e))
+}
+
+// periodStart is the start of the period of sched that contains now: its
+// latest activation at or before now, in Asia/Tokyo; zero if there was none
+// in the past year. A firing that runs late still counts for the period it
+// was scheduled in.
+func periodStart(sched cron.Schedule, now time.Time) time.Time {
+	now = now.In(issuance.Tokyo)
+	// Look back twice as far each time until an activation is in sight,
+	// then step forward to the last one not after now.
+	back := time.Second
+	at := sched.Next(now.Add(-back))
+	for at.IsZero() || at.After(now) {
+		if back > 366*24*time.Hour {
+			return time.Time{}
+		}
+		back *= 2
+		at = sched.Next(now.Add(-back))
+	}
+	for next := sched.Next(at); !next.IsZero() && !next.After(now); next = sched.Next(at) {
+		at = next
+	}
+	return at
 }

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/lgwan/issuance/issuance"
-	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/registry/dbtest"
 	"github.com/lgwan/issuance/soap/kiosk"
 	"github.com/lgwan/issuance/soap/wsdlgen"
@@ -132,38 +133,95 @@ func TestSeveralNodesOneDatabase(t *testing.T) {
 	}
 }
 
-// A scheduled job guarded by the advisory lock runs on one node at a time,
-// however many nodes fire it at once.
-func TestScheduledJobRunsOnce(t *testing.T) {
-	nodes, _ := startNodes(t, 3)
-	var running, maxRunning, runs atomic.Int64
-	job := func(ctx context.Context) error {
-		n := running.Add(1)
-		defer running.Add(-1)
-		for {
-			m := maxRunning.Load()
-			if n <= m || maxRunning.CompareAndSwap(m, n) {
-				break
+// A scheduled job runs once per period across the deployment: however many
+// nodes fire it, at whatever moment within the period, and whether their
+// firings overlap or follow one another, it runs once; the next period runs
+// it again, and a firing that arrives late for an earlier period does not.
+func TestScheduledJobRunsOncePerPeriod(t *testing.T) {
+	db := dbtest.New(t)
+	var nodes []*server
+	for i := range 3 {
+		pool, err := pgxpool.New(context.Background(), db.AppURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		nodes = append(nodes, &server{cfg: &Config{Node: fmt.Sprintf("node-%d", i+1)}, pool: pool})
+	}
+	var runs atomic.Int64
+	job := exclusiveJob{spec: "@every 1m", name: "test-job", key: 0x7e57, fn: func(context.Context) error {
+		runs.Add(1)
+		return nil
+	}}
+	minute := time.Date(2026, 11, 21, 10, 0, 0, 0, issuance.Tokyo)
+	fire := func(at ...time.Time) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for _, now := range at {
+			for _, n := range nodes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := n.runJob(context.Background(), job, now); err != nil {
+						t.Error(err)
+					}
+				}()
 			}
 		}
-		runs.Add(1)
-		time.Sleep(200 * time.Millisecond)
-		return nil
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		for range 3 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, err := registry.RunExclusive(context.Background(), n.pool, 0x7e57, job); err != nil {
-					t.Error(err)
-				}
-			}()
+	for _, step := range []struct {
+		what string
+		at   []time.Time
+		want int64
+	}{
+		{"three nodes, three moments of one minute, at once", []time.Time{minute, minute.Add(20 * time.Second), minute.Add(59 * time.Second)}, 1},
+		{"the same minute again, later", []time.Time{minute.Add(30 * time.Second)}, 1},
+		{"the next minute", []time.Time{minute.Add(time.Minute + 5*time.Second)}, 2},
+		{"the first minute, late", []time.Time{minute.Add(40 * time.Second)}, 2},
+	} {
+		fire(step.at...)
+		if got := runs.Load(); got != step.want {
+			t.Fatalf("%s: the job has run %d times, want %d", step.what, got, step.want)
 		}
 	}
-	wg.Wait()
-	if maxRunning.Load() != 1 || runs.Load() < 1 {
-		t.Fatalf("job ran %d times with up to %d at once, want one at a time", runs.Load(), maxRunning.Load())
+}
+
+// A run still going holds the job: a node firing the next period meanwhile
+// does not run it alongside.
+func TestScheduledJobRunsDoNotOverlap(t *testing.T) {
+	db := dbtest.New(t)
+	var nodes []*server
+	for i := range 2 {
+		pool, err := pgxpool.New(context.Background(), db.AppURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		nodes = append(nodes, &server{cfg: &Config{Node: fmt.Sprintf("node-%d", i+1)}, pool: pool})
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int64
+	job := exclusiveJob{spec: "@every 1m", name: "test-job", key: 0x7e58, fn: func(context.Context) error {
+		if runs.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+		return nil
+	}}
+	minute := time.Date(2026, 11, 21, 10, 0, 0, 0, issuance.Tokyo)
+	done := make(chan error, 1)
+	go func() {
+		_, err := nodes[0].runJob(context.Background(), job, minute)
+		done <- err
+	}()
+	<-started
+	ran, err := nodes[1].runJob(context.Background(), job, minute.Add(time.Minute))
+	close(release)
+	if err != nil || ran || runs.Load() != 1 {
+		t.Fatalf("a second period's run alongside the first: ran %v, %d runs, %v", ran, runs.Load(), err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
