@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"reflect"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ type operation struct {
 	name       string
 	newRequest func() any
 	call       func(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error)
+	shape      *shape // what the request element may hold, from newRequest's type
 }
 
 // operations are keyed by the local name of the Body's element.
@@ -25,17 +27,18 @@ var operations = map[string]*operation{}
 
 func init() {
 	for _, op := range []*operation{
-		{"BeginSession", func() any { return new(wsdlgen.BeginSession) }, beginSession},
-		{"Authenticate", func() any { return new(wsdlgen.Authenticate) }, authenticate},
-		{"RequestCertificate", func() any { return new(wsdlgen.RequestCertificate) }, requestCertificate},
-		{"ConfirmIssuance", func() any { return new(wsdlgen.ConfirmIssuance) }, confirmIssuance},
-		{"EndSession", func() any { return new(wsdlgen.EndSession) }, endSession},
+		{name: "BeginSession", newRequest: func() any { return new(wsdlgen.BeginSession) }, call: beginSession},
+		{name: "Authenticate", newRequest: func() any { return new(wsdlgen.Authenticate) }, call: authenticate},
+		{name: "RequestCertificate", newRequest: func() any { return new(wsdlgen.RequestCertificate) }, call: requestCertificate},
+		{name: "ConfirmIssuance", newRequest: func() any { return new(wsdlgen.ConfirmIssuance) }, call: confirmIssuance},
+		{name: "EndSession", newRequest: func() any { return new(wsdlgen.EndSession) }, call: endSession},
 		// Declared in the WSDL so clients can be built now; a later issue
 		// implements them.
-		{"ApplyHonsekiRegistration", func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, notImplemented},
-		{"GetRegistrationStatus", func() any { return new(wsdlgen.GetRegistrationStatus) }, notImplemented},
-		{"Reconcile", func() any { return new(wsdlgen.Reconcile) }, notImplemented},
+		{name: "ApplyHonsekiRegistration", newRequest: func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, call: notImplemented},
+		{name: "GetRegistrationStatus", newRequest: func() any { return new(wsdlgen.GetRegistrationStatus) }, call: notImplemented},
+		{name: "Reconcile", newRequest: func() any { return new(wsdlgen.Reconcile) }, call: notImplemented},
 	} {
+		op.shape = shapeOf(reflect.TypeOf(op.newRequest()))
 		operations[op.name] = op
 	}
 }
