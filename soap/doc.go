@@ -17,7 +17,9 @@
 //   - faults: issuance.Error becomes soap:Fault with IssuanceFault, the
 //     Japanese message only, its internal detail logged and never sent;
 //   - idempotency by requestId through Replay: an answer is stored byte for
-//     byte and a repeated request gets exactly the same bytes back;
+//     byte, with the kiosk session it belongs to, and a repeated request
+//     gets exactly the same bytes back while that session lives; after it
+//     has ended the repeat is refused (SessionUnknown);
 //   - the wire's metrics.
 //
 // It must not hold business rules (who may receive what, fees, sessions:
