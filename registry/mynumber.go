@@ -3,7 +3,9 @@ package registry
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,8 +17,13 @@ import (
 // lives in a file outside the repository and the database; the associated
 // data binds each sealed number to its municipality and person, so a sealed
 // value copied onto another row does not open.
+//
+// The same key file seals the answers kept for requestId replay (Replay),
+// which hold certificates and, with them, 個人番号: under a subkey derived
+// with HKDF, so that the two uses never share a key or its nonce budget.
 type MyNumberKey struct {
-	aead cipher.AEAD
+	aead   cipher.AEAD // 個人番号
+	replay cipher.AEAD // stored answers
 }
 
 // sealedVersion prefixes every sealed value (format: version, nonce,
@@ -28,15 +35,27 @@ func NewMyNumberKey(key []byte) (*MyNumberKey, error) {
 	if len(key) != 32 {
 		return nil, fmt.Errorf("個人番号 key: %d bytes, need 32 (AES-256)", len(key))
 	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := hkdf.Key(sha256.New, key, nil, "issuance request_replay v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	replay, err := newGCM(sub)
+	if err != nil {
+		return nil, err
+	}
+	return &MyNumberKey{aead: aead, replay: replay}, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &MyNumberKey{aead: aead}, nil
+	return cipher.NewGCM(block)
 }
 
 // LoadMyNumberKey reads a key file: 64 hexadecimal digits. The file must not
@@ -84,23 +103,39 @@ func myNumberAD(lgCode, personID string) []byte {
 
 // Seal encrypts a 個人番号 for one person's row.
 func (k *MyNumberKey) Seal(lgCode, personID, number string) []byte {
-	out := make([]byte, 1+k.aead.NonceSize(), 1+k.aead.NonceSize()+len(number)+k.aead.Overhead())
-	out[0] = sealedVersion
-	if _, err := rand.Read(out[1:]); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return k.aead.Seal(out, out[1:], []byte(number), myNumberAD(lgCode, personID))
+	return seal(k.aead, []byte(number), myNumberAD(lgCode, personID))
 }
 
 // Open decrypts what Seal produced for the same row.
 func (k *MyNumberKey) Open(lgCode, personID string, sealed []byte) (string, error) {
-	n := k.aead.NonceSize()
-	if len(sealed) < 1+n || sealed[0] != sealedVersion {
+	b, err := open(k.aead, sealed, myNumberAD(lgCode, personID))
+	if errors.Is(err, errSealedFormat) {
 		return "", errors.New("個人番号: unknown sealed format")
 	}
-	b, err := k.aead.Open(nil, sealed[1:1+n], sealed[1+n:], myNumberAD(lgCode, personID))
 	if err != nil {
 		return "", errors.New("個人番号: does not open with this key for this person")
 	}
 	return string(b), nil
+}
+
+var errSealedFormat = errors.New("unknown sealed format")
+
+// seal encrypts plaintext bound to ad, in the sealed format: version, nonce,
+// ciphertext with tag.
+func seal(aead cipher.AEAD, plaintext, ad []byte) []byte {
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	out[0] = sealedVersion
+	if _, err := rand.Read(out[1:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return aead.Seal(out, out[1:], plaintext, ad)
+}
+
+// open decrypts what seal produced with the same ad.
+func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
+	n := aead.NonceSize()
+	if len(sealed) < 1+n || sealed[0] != sealedVersion {
+		return nil, errSealedFormat
+	}
+	return aead.Open(nil, sealed[1:1+n], sealed[1+n:], ad)
 }

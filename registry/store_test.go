@@ -299,32 +299,3 @@ func TestBeginSessionsOnOneTerminalAtOnce(t *testing.T) {
 		}
 	}
 }
-
-func TestReplay(t *testing.T) {
-	db := dbtest.New(t)
-	r := registry.NewReplay(db.Pool)
-	ctx := context.Background()
-	id, sum := issuance.NewID(), []byte("0123456789abcdef0123456789abcdef")
-	if got, err := r.Claim(ctx, id, sum); got != nil || err != nil {
-		t.Fatalf("first claim: %v %v", got, err)
-	}
-	if _, err := r.Claim(ctx, id, sum); code(err) != issuance.Unavailable {
-		t.Fatalf("claim while pending: %v", err)
-	}
-	if _, err := r.Claim(ctx, id, []byte("other")); code(err) != issuance.DuplicateRequest {
-		t.Fatalf("other body: %v", err)
-	}
-	if err := r.Release(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := r.Claim(ctx, id, sum); got != nil || err != nil {
-		t.Fatalf("claim after release: %v %v", got, err)
-	}
-	if err := r.Complete(ctx, id, soapStored(500, "fault")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.Claim(ctx, id, sum)
-	if err != nil || got.Status != 500 || string(got.Body) != "fault" {
-		t.Fatalf("replayed: %+v %v", got, err)
-	}
-}

@@ -7,13 +7,19 @@
 //     (package wsdlgen, also the project's test client);
 //   - reading the envelope: body size limit, refusal of DTDs, entity
 //     declarations and processing instructions, the SOAP 1.1 namespace, the
-//     RequestHeader, strict decoding of the operation element;
+//     RequestHeader, and strict decoding of the RequestHeader and the
+//     operation element (strict.go): whatever the schema does not declare,
+//     at any depth (an unknown or foreign-namespace element, a
+//     single-valued element repeated, text or an element inside a value,
+//     an attribute), is MalformedRequest, the element's path logged;
 //   - dispatch of each operation to issuance.Service and the mapping of its
 //     results to the wire (base64, hex, xsd:dateTime in +09:00);
 //   - faults: issuance.Error becomes soap:Fault with IssuanceFault, the
 //     Japanese message only, its internal detail logged and never sent;
 //   - idempotency by requestId through Replay: an answer is stored byte for
-//     byte and a repeated request gets exactly the same bytes back;
+//     byte, with the kiosk session it belongs to, and a repeated request
+//     gets exactly the same bytes back while that session lives; after it
+//     has ended the repeat is refused (SessionUnknown);
 //   - the wire's metrics.
 //
 // It must not hold business rules (who may receive what, fees, sessions:

@@ -111,6 +111,12 @@ func (l *fakeLedger) ConfirmIssuance(_ context.Context, id string, o issuance.Ou
 
 func (l *fakeLedger) ExpireSessions(context.Context, time.Time) (int, error) { return 0, nil }
 
+func (l *fakeLedger) ended(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sessions[id].State == issuance.SessionEnded
+}
+
 func (l *fakeLedger) sessionCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -198,19 +204,24 @@ func (fakeRenderer) Render(context.Context, *issuance.Document) ([]byte, int, er
 	return []byte("%PDF-1.7 test\n"), 1, nil
 }
 
-// memReplay is Replay in a map, following the interface's contract.
+// memReplay is Replay in a map, following the interface's contract: an
+// answer whose session has ended (as ended says) is withdrawn and refused.
 type memReplay struct {
 	mu      sync.Mutex
 	entries map[string]*memEntry
 	claims  atomic.Int64
+	ended   func(sessionID string) bool
 }
 
 type memEntry struct {
-	hash   []byte
-	answer *Stored // nil while being answered
+	hash      []byte
+	answer    *Stored // nil while being answered
+	withdrawn bool
 }
 
-func newMemReplay() *memReplay { return &memReplay{entries: map[string]*memEntry{}} }
+func newMemReplay(ended func(string) bool) *memReplay {
+	return &memReplay{entries: map[string]*memEntry{}, ended: ended}
+}
 
 func (m *memReplay) Claim(_ context.Context, id string, hash []byte) (*Stored, error) {
 	m.claims.Add(1)
@@ -225,14 +236,28 @@ func (m *memReplay) Claim(_ context.Context, id string, hash []byte) (*Stored, e
 		return nil, issuance.Fault(issuance.DuplicateRequest, "requestId %s reused", id)
 	case e.answer == nil:
 		return nil, issuance.Fault(issuance.Unavailable, "requestId %s in progress", id)
+	case e.withdrawn || e.answer.SessionID != "" && m.ended(e.answer.SessionID):
+		e.withdrawn, e.answer.Body = true, nil
+		return nil, issuance.Fault(issuance.SessionUnknown, "requestId %s: session ended", id)
 	}
-	return &Stored{Status: e.answer.Status, Body: bytes.Clone(e.answer.Body)}, nil
+	return &Stored{Status: e.answer.Status, Body: bytes.Clone(e.answer.Body), SessionID: e.answer.SessionID}, nil
 }
 
 func (m *memReplay) Complete(_ context.Context, id string, a Stored) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.entries[id].answer = &Stored{Status: a.Status, Body: bytes.Clone(a.Body)}
+	m.entries[id].answer = &Stored{Status: a.Status, Body: bytes.Clone(a.Body), SessionID: a.SessionID}
+	return nil
+}
+
+// stored returns the answer kept for id, nil when none.
+func (m *memReplay) stored(id string) *Stored {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.entries[id]; ok && e.answer != nil {
+		a := *e.answer
+		return &a
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"time"
@@ -31,6 +32,8 @@ type requestHeader struct {
 	OperatorCode string `xml:"operatorCode"`
 	SentAt       string `xml:"sentAt"`
 }
+
+var headerShape = shapeOf(reflect.TypeFor[requestHeader]())
 
 var (
 	uuidRE   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -207,8 +210,8 @@ func (req *request) readHeader(d *xml.Decoder) error {
 					return malformed("RequestHeader repeated")
 				}
 				h = new(requestHeader)
-				if err := d.DecodeElement(h, &t); err != nil {
-					return malformed("RequestHeader: %s", describe(err))
+				if err := strictDecode(d, t, headerShape, h, true); err != nil {
+					return err
 				}
 				continue
 			}
@@ -264,9 +267,9 @@ func (req *request) readBody(d *xml.Decoder) {
 			}
 			req.op = op
 			v := op.newRequest()
-			if err := d.DecodeElement(v, &t); err != nil {
+			if err := strictDecode(d, t, op.shape, v, false); err != nil {
 				// The decoder is now somewhere inside the element: stop.
-				req.fail(malformed("%s: %s", op.name, describe(err)))
+				req.fail(err)
 				return
 			}
 			req.payload = v

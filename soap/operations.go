@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"reflect"
 	"strings"
 	"time"
 
@@ -18,6 +19,11 @@ type operation struct {
 	name       string
 	newRequest func() any
 	call       func(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error)
+	shape      *shape // what the request element may hold, from newRequest's type
+	// session names the kiosk session the request acted in, from the
+	// request or its answer (resp is nil after a fault); "" when none.
+	// The stored answer lives no longer than that session.
+	session func(s *Server, ctx context.Context, req, resp any) string
 }
 
 // operations are keyed by the local name of the Body's element.
@@ -25,17 +31,18 @@ var operations = map[string]*operation{}
 
 func init() {
 	for _, op := range []*operation{
-		{"BeginSession", func() any { return new(wsdlgen.BeginSession) }, beginSession},
-		{"Authenticate", func() any { return new(wsdlgen.Authenticate) }, authenticate},
-		{"RequestCertificate", func() any { return new(wsdlgen.RequestCertificate) }, requestCertificate},
-		{"ConfirmIssuance", func() any { return new(wsdlgen.ConfirmIssuance) }, confirmIssuance},
-		{"EndSession", func() any { return new(wsdlgen.EndSession) }, endSession},
+		{name: "BeginSession", newRequest: func() any { return new(wsdlgen.BeginSession) }, call: beginSession, session: sessionBegun},
+		{name: "Authenticate", newRequest: func() any { return new(wsdlgen.Authenticate) }, call: authenticate, session: sessionInRequest},
+		{name: "RequestCertificate", newRequest: func() any { return new(wsdlgen.RequestCertificate) }, call: requestCertificate, session: sessionInRequest},
+		{name: "ConfirmIssuance", newRequest: func() any { return new(wsdlgen.ConfirmIssuance) }, call: confirmIssuance, session: sessionOfIssuance},
+		{name: "EndSession", newRequest: func() any { return new(wsdlgen.EndSession) }, call: endSession, session: sessionInRequest},
 		// Declared in the WSDL so clients can be built now; a later issue
 		// implements them.
-		{"ApplyHonsekiRegistration", func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, notImplemented},
-		{"GetRegistrationStatus", func() any { return new(wsdlgen.GetRegistrationStatus) }, notImplemented},
-		{"Reconcile", func() any { return new(wsdlgen.Reconcile) }, notImplemented},
+		{name: "ApplyHonsekiRegistration", newRequest: func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, call: notImplemented},
+		{name: "GetRegistrationStatus", newRequest: func() any { return new(wsdlgen.GetRegistrationStatus) }, call: notImplemented},
+		{name: "Reconcile", newRequest: func() any { return new(wsdlgen.Reconcile) }, call: notImplemented},
 	} {
+		op.shape = shapeOf(reflect.TypeOf(op.newRequest()))
 		operations[op.name] = op
 	}
 }
@@ -89,6 +96,38 @@ func beginSession(s *Server, ctx context.Context, c issuance.Caller, req any) (a
 		Challenge: base64Of(st.Challenge),
 		ExpiresAt: dateTime(st.ExpiresAt),
 	}, nil
+}
+
+// sessionInRequest is the sessionId the request names.
+func sessionInRequest(_ *Server, _ context.Context, req, _ any) string {
+	switch r := req.(type) {
+	case *wsdlgen.Authenticate:
+		return r.SessionId
+	case *wsdlgen.RequestCertificate:
+		return r.SessionId
+	case *wsdlgen.EndSession:
+		return r.SessionId
+	}
+	return ""
+}
+
+// sessionBegun is the session BeginSession created, if it did.
+func sessionBegun(_ *Server, _ context.Context, _, resp any) string {
+	if r, ok := resp.(*wsdlgen.BeginSessionResponse); ok {
+		return r.SessionId
+	}
+	return ""
+}
+
+// sessionOfIssuance is the session the confirmed issuance was reserved in,
+// from the ledger. Without it (no such issuance, or the ledger failing) the
+// answer, a status or a fault that names no one, is stored untied.
+func sessionOfIssuance(s *Server, ctx context.Context, req, _ any) string {
+	is, err := s.svc.Ledger.Issuance(ctx, req.(*wsdlgen.ConfirmIssuance).IssuanceId)
+	if err != nil {
+		return ""
+	}
+	return is.SessionID
 }
 
 func authenticate(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {

@@ -2,10 +2,15 @@ package soap
 
 import "context"
 
-// Stored is a response kept for replay: the HTTP status and the exact bytes.
+// Stored is a response kept for replay: the HTTP status and the exact bytes,
+// and the kiosk session the answer belongs to.
 type Stored struct {
 	Status int
 	Body   []byte
+	// SessionID is the session the request acted in, as the request or
+	// its answer names it ("" when none): the stored answer lives no
+	// longer than that session.
+	SessionID string
 }
 
 // Replay makes requests idempotent by requestId across every node. The
@@ -16,9 +21,12 @@ type Replay interface {
 	// the stored response when the same id and body were answered before;
 	// an *issuance.Error with DuplicateRequest when the id was used with
 	// another body; an *issuance.Error with Unavailable while the first
-	// request with that id is still being answered.
+	// request with that id is still being answered; an *issuance.Error with
+	// SessionUnknown when the stored answer's session has ended (its answer
+	// is withdrawn, never returned).
 	Claim(ctx context.Context, requestID string, bodySHA256 []byte) (*Stored, error)
-	// Complete stores the answer of a claimed request.
+	// Complete stores the answer of a claimed request. Answers hold
+	// personal data: the implementation keeps them encrypted.
 	Complete(ctx context.Context, requestID string, answer Stored) error
 	// Release forgets a claim whose answer must not be replayed (a
 	// transient Unavailable), so a retry is answered afresh.

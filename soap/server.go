@@ -98,9 +98,10 @@ type exchange struct {
 
 // answer is a complete HTTP response.
 type answer struct {
-	status int
-	body   []byte
-	code   string // metric label: "OK", a fault code, or "Replayed"
+	status  int
+	body    []byte
+	code    string // metric label: "OK", a fault code, or "Replayed"
+	session string // the kiosk session the request acted in, for Replay
 }
 
 func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +163,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, x *exchange) ans
 		if err := s.replay.Release(sctx, x.requestID); err != nil {
 			s.cfg.Log.Error("replay release failed", "requestId", x.requestID, "operation", x.op, "detail", err.Error())
 		}
-	} else if err := s.replay.Complete(sctx, x.requestID, Stored{Status: a.status, Body: a.body}); err != nil {
+	} else if err := s.replay.Complete(sctx, x.requestID, Stored{Status: a.status, Body: a.body, SessionID: a.session}); err != nil {
 		// The answer is sent anyway: withholding it would not undo its
 		// effect, and the client could not learn it otherwise.
 		s.cfg.Log.Error("replay complete failed", "requestId", x.requestID, "operation", x.op, "detail", err.Error())
@@ -183,15 +184,23 @@ func (s *Server) dispatch(ctx context.Context, x *exchange, req *request) (a ans
 	}()
 	c := issuance.Caller{LGCode: req.header.LGCode, TerminalID: req.header.TerminalID}
 	resp, err := req.op.call(s, ctx, c, req.payload)
+	var session string
+	if req.op.session != nil {
+		// A fault in a session is tied to it too: its repeat after the
+		// session ends is refused like any other.
+		session = req.op.session(s, ctx, req.payload, resp)
+	}
 	if err != nil {
-		return s.fault(x, issuance.AsError(err))
+		a = s.fault(x, issuance.AsError(err))
+		a.session = session
+		return a
 	}
 	body, err := s.envelope(x, resp)
 	if err != nil {
 		return s.fault(x, issuance.Wrap(issuance.Unavailable, err))
 	}
 	s.cfg.Log.Info("soap request", "requestId", x.requestID, "operation", x.op, "code", "OK")
-	return answer{status: http.StatusOK, body: body, code: "OK"}
+	return answer{status: http.StatusOK, body: body, code: "OK", session: session}
 }
 
 // fault logs e with its internal detail and answers it without.

@@ -58,7 +58,8 @@ func (s *syncBuffer) String() string {
 
 func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{ledger: newFakeLedger(), replay: newMemReplay(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f := &fixture{ledger: newFakeLedger(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f.replay = newMemReplay(f.ledger.ended)
 	clock := issuance.NewManualClock(testNow)
 	svc := &issuance.Service{
 		Clock: clock, Ledger: f.ledger, Registry: fakeRegistry{}, Verifier: fakeVerifier{}, Renderer: fakeRenderer{},

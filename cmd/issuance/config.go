@@ -273,6 +273,9 @@ func (c *Config) validateServe() error {
 	if err := c.Sync.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Sync.MyNumberKey == "" {
+		bad("sync.my_number_key", "required (or ISSUANCE_SYNC_MY_NUMBER_KEY): it also seals the answers kept for replay")
+	}
 	for i, mc := range c.Municipalities {
 		for field, f := range map[string]string{"seal_cert": mc.SealCert, "seal_key": mc.SealKey, "code_key": mc.CodeKey} {
 			if err := readable(f); err != nil && !(field == "seal_cert" && mc.SealCert == "" && mc.SealKeyPasswordFile != "") {

@@ -65,7 +65,8 @@ municipalities:
 	}
 	for _, key := range []string{"database.max_conns", "soap.listen", "soap.session_ttl", "soap.max_body_bytes",
 		"soap.tls_cert", "jpki.roots", "municipalities[0].code", "municipalities[0].min_age",
-		"municipalities[0].hours", "municipalities[0].offers[0].type", "municipalities[0].offers[0].fee"} {
+		"municipalities[0].hours", "municipalities[0].offers[0].type", "municipalities[0].offers[0].fee",
+		"sync.my_number_key"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("no message names %s:\n%v", key, err)
 		}

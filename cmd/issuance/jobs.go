@@ -48,8 +48,18 @@ func (s *server) startJobs() (*cron.Cron, error) {
 			}
 			return err
 		}},
-		{"@every 1h", "purge-replay", lockPurgeReplay, 5 * time.Minute, func(ctx context.Context) error {
-			n, err := registry.NewReplay(s.pool).Purge(ctx, s.clock.Now().Add(-replayRetention))
+		// Answers of ended sessions are refused on repeat anyway; withdrawing
+		// them every few minutes keeps them from lingering, sealed, until a
+		// repeat or the day's purge.
+		{"@every 5m", "purge-replay", lockPurgeReplay, 5 * time.Minute, func(ctx context.Context) error {
+			w, err := s.replay.WithdrawEnded(ctx)
+			if w > 0 {
+				slog.Info("replay answers of ended sessions withdrawn", "count", w)
+			}
+			if err != nil {
+				return err
+			}
+			n, err := s.replay.Purge(ctx, s.clock.Now().Add(-replayRetention))
 			if n > 0 {
 				slog.Info("replay answers purged", "count", n)
 			}

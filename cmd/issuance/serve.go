@@ -36,6 +36,7 @@ type server struct {
 	jpkiRoots int
 	keyring   *pki.Keyring
 	store     *registry.Store
+	replay    *registry.Replay
 	metrics   *prometheus.Registry
 	soap      *http.Server
 	web       *http.Server
@@ -126,7 +127,12 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	if err != nil {
 		return nil, err
 	}
+	if myNumberKey == nil {
+		// Stored answers hold certificates: they are never kept in clear.
+		return nil, fmt.Errorf("sync.my_number_key: required: it also seals the answers kept for replay")
+	}
 	store := registry.NewStore(pool, registry.WithMyNumberKey(myNumberKey))
+	replay := registry.NewReplay(pool, myNumberKey, clock)
 	svc := &issuance.Service{
 		Clock:          clock,
 		Ledger:         store,
@@ -147,8 +153,9 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		freshnessCollector{store, clock})
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
-		svc, registry.NewReplay(pool), metrics)
-	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store, metrics: metrics}
+		svc, replay, metrics)
+	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store,
+		replay: replay, metrics: metrics}
 	mux := http.NewServeMux()
 	mux.Handle("/wide-area/v4", soapHandler)
 	s.soap = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
