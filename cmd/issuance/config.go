@@ -97,6 +97,9 @@ type MunicipalityConfig struct {
 	MinAge              int           `mapstructure:"min_age"`
 	Hours               HoursConfig   `mapstructure:"hours"`
 	Offers              []OfferConfig `mapstructure:"offers"`
+	// MaxStaleness overrides sync.max_staleness for this municipality, per
+	// domain (its legacy systems' own extraction rhythm).
+	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
 }
 
 // HoursConfig is the kiosk service time; empty means 06:30–23:00 except
@@ -246,6 +249,9 @@ func (c *Config) validateServe() error {
 		errs = append(errs, err)
 	}
 	if err := c.Sync.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.staleness(); err != nil {
 		errs = append(errs, err)
 	}
 	for i, mc := range c.Municipalities {
