@@ -224,7 +224,7 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 			Mayor: "千代田区長　中村　直人", SealPNG: citySeal, MinAge: 15, Hours: issuance.DefaultHours, Offers: offers}},
 		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {}}}
 	for _, d := range issuance.Domains {
-		w.svc.MaxStaleness[lg][d] = 26 * time.Hour // as `issuance serve` does by default
+		w.svc.MaxStaleness[lg][d] = 26 * time.Hour // every domain bounded, as `issuance serve` always has
 	}
 	return w
 }

@@ -298,7 +298,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 // newer. The version switch is conditional on cur, so curAsOf is the one
 // the batch follows.
 func checkExtractedAt(m *feed.Manifest, now time.Time, cur int64, curAsOf time.Time) error {
-	at := func(t time.Time) string { return t.In(issuance.Tokyo).Format(time.RFC3339) }
+	at := func(t time.Time) string { return t.In(issuance.Tokyo).Format(time.RFC3339Nano) }
 	switch {
 	case m.ExtractedAt.After(now.Add(MaxClockSkew)):
 		return &feed.Error{File: feed.ManifestName, Field: "extractedAt",
