@@ -31,7 +31,8 @@ type Service struct {
 	// MaxStaleness is, per municipality and data domain, how old data may
 	// be (from the time the legacy system extracted it) and still be
 	// certified; a certificate needing older data is refused with
-	// DataStale. A domain without an entry has no limit.
+	// DataStale. A domain without a positive entry is refused too: no
+	// bound is not "no limit" (the configuration gives every domain one).
 	MaxStaleness map[string]map[DataDomain]time.Duration
 }
 
@@ -319,7 +320,11 @@ func (s *Service) versions(ctx context.Context, lg string, t CertType, now time.
 		if i < 0 {
 			return nil, Fault(DataStale, "no %s data loaded for %s", d, lg)
 		}
-		if limit := s.MaxStaleness[lg][d]; limit > 0 && now.Sub(all[i].AsOf) > limit {
+		limit := s.MaxStaleness[lg][d]
+		if limit <= 0 {
+			return nil, Fault(DataStale, "no freshness bound for %s data of %s", d, lg)
+		}
+		if now.Sub(all[i].AsOf) > limit {
 			return nil, Fault(DataStale, "%s data of %s is %s old (limit %s)", d, lg, now.Sub(all[i].AsOf).Round(time.Second), limit)
 		}
 		out = append(out, all[i])

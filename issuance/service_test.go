@@ -63,7 +63,8 @@ func newWorld(t *testing.T) *world {
 		Renderer: r, SessionTTL: 10 * time.Minute, MaxCopies: 10,
 		Municipalities: map[string]issuance.Municipality{lg: {Code: lg, Name: "千代田区", Mayor: "千代田区長　中村　直人",
 			SealPNG: seal, MinAge: 15, Hours: issuance.DefaultHours,
-			Offers: []issuance.OfferConfig{{Type: issuance.Juminhyo, Name: "住民票の写し", Fee: 200}}}}}
+			Offers: []issuance.OfferConfig{{Type: issuance.Juminhyo, Name: "住民票の写し", Fee: 200}}}},
+		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {issuance.DomainResident: 26 * time.Hour}}}
 	return w
 }
 
@@ -80,7 +81,7 @@ func (w *world) load(t *testing.T) {
 		links = append(links, registry.CertLink{IssuerKeyID: ci.IssuerKeyID, Serial: ci.Serial, PersonID: p})
 	}
 	if err := w.store.ReplaceMunicipality(context.Background(), registry.Snapshot{LGCode: lg,
-		Households: []issuance.Household{w.hh}, Links: links}); err != nil {
+		Households: []issuance.Household{w.hh}, Links: links, AsOf: w.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 }

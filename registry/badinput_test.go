@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry"
@@ -271,5 +272,58 @@ func TestSequenceGapDuplicateAndOrder(t *testing.T) {
 	rep = w.run(t)
 	if outcomes(rep)[registry.Rejected] != 1 || !strings.Contains(rep.Err().Error(), "duplicate or out of order") {
 		t.Fatalf("duplicate: %+v", rep.Batches)
+	}
+}
+
+// A batch's extractedAt may not lie in the future beyond
+// registry.MaxClockSkew (its data would pass for fresher than it is) nor
+// before that of the batch applied before it in its municipality and
+// domain (older data would replace newer): either is rejected whole,
+// naming the field, and nothing changes.
+func TestExtractedAtInTheFutureOrGoingBackIsRejected(t *testing.T) {
+	w := newSyncWorld(t, 30)
+	w.snapshots(t, feed.CSV, 1)
+	if got := outcomes(w.run(t)); got[registry.Applied] != 4 {
+		t.Fatalf("baseline: %v", got)
+	}
+	write := func(at time.Time, seq int64) {
+		t.Helper()
+		w.m.AsOf = at
+		if _, err := w.m.WriteBatch(w.inbox, issuance.DomainResident, feed.CSV, feed.Delta, seq, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := w.clock.Now()
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want string
+	}{
+		{"in the future", now.Add(registry.MaxClockSkew + time.Second), "2026-07-02T03:05:01+09:00 is in the future"},
+		{"before the batch before it", asOf.Add(-time.Second), "2026-07-01T02:59:59+09:00 is before 2026-07-01T03:00:00+09:00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			write(tc.at, 2)
+			rep := w.run(t)
+			if len(rep.Batches) != 1 || rep.Batches[0].Outcome != registry.Rejected {
+				t.Fatalf("want one rejected batch, got %+v", rep.Batches)
+			}
+			msg := rep.Err().Error()
+			for _, want := range []string{rep.Batches[0].Batch, "manifest.json", "field extractedAt", tc.want} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			if w.seq(t, issuance.DomainResident) != 1 {
+				t.Fatal("a rejected batch moved the version")
+			}
+		})
+	}
+	// The same extractedAt as the batch before is applied, and so is one
+	// ahead of the clock by the allowed skew.
+	write(asOf, 2)
+	write(now.Add(registry.MaxClockSkew), 3)
+	if rep := w.run(t); outcomes(rep)[registry.Applied] != 2 || w.seq(t, issuance.DomainResident) != 3 {
+		t.Fatalf("within the rules: %v", rep.Err())
 	}
 }

@@ -73,7 +73,8 @@ func BenchmarkSync(b *testing.B) {
 	db := dbtest.New(b)
 	key := testKey(b)
 	inbox := b.TempDir()
-	syncer := registry.NewSyncer(db.Pool, registry.SyncOptions{Inbox: inbox, Municipalities: []string{lg}, MyNumberKey: key})
+	syncer := registry.NewSyncer(db.Pool, registry.SyncOptions{Inbox: inbox, Municipalities: []string{lg}, MyNumberKey: key,
+		Clock: issuance.NewManualClock(asOf.Add(48 * time.Hour))})
 	store := registry.NewStore(db.Pool, registry.WithMyNumberKey(key))
 
 	// The floor: the same files COPYed as they are into unindexed tables.

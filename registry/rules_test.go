@@ -202,7 +202,7 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 			}
 		}
 	}
-	rep, made, err := synth.LoadDemo(context.Background(), w.db.Pool, w.inbox, w.key, synth.Params{LGCode: lg,
+	rep, made, err := synth.LoadDemo(context.Background(), w.db.Pool, w.inbox, w.key, w.clock, synth.Params{LGCode: lg,
 		Prefecture: "東京都", City: "千代田区", People: 40, Seed: 3, AsOf: now.Add(-7 * time.Hour), Fixed: fixed})
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +222,11 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 	w.svc = &issuance.Service{Clock: w.clock, Ledger: w.store, Registry: w.store, Verifier: pki.NewVerifier(roots, w.clock),
 		Renderer: w.rec, SessionTTL: 10 * time.Minute, MaxCopies: 10,
 		Municipalities: map[string]issuance.Municipality{lg: {Code: lg, Name: "千代田区", Prefecture: "東京都",
-			Mayor: "千代田区長　中村　直人", SealPNG: citySeal, MinAge: 15, Hours: issuance.DefaultHours, Offers: offers}}}
+			Mayor: "千代田区長　中村　直人", SealPNG: citySeal, MinAge: 15, Hours: issuance.DefaultHours, Offers: offers}},
+		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {}}}
+	for _, d := range issuance.Domains {
+		w.svc.MaxStaleness[lg][d] = 26 * time.Hour // every domain bounded, as `issuance serve` always has
+	}
 	return w
 }
 
@@ -540,7 +544,7 @@ func TestStopListOnEveryNodeAtOnce(t *testing.T) {
 func TestStaleDataIsRefused(t *testing.T) {
 	w := newRulesWorld(t)
 	w.svc.MaxStaleness = map[string]map[issuance.DataDomain]time.Duration{lg: {
-		issuance.DomainResident: 24 * time.Hour, issuance.DomainTax: 3 * time.Hour}}
+		issuance.DomainResident: 24 * time.Hour, issuance.DomainSeal: 24 * time.Hour, issuance.DomainTax: 3 * time.Hour}}
 	sid, _ := w.login(t, w.svc, "a")
 	// The data is 7 hours old: tax is stale, the rest fresh.
 	if _, err := w.request(w.svc, sid, issuance.TaxIncome, issuance.Options{}); code(err) != issuance.DataStale {
@@ -553,6 +557,26 @@ func TestStaleDataIsRefused(t *testing.T) {
 	sid, _ = w.login(t, w.svc, "a")
 	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); code(err) != issuance.DataStale {
 		t.Fatalf("stale resident data: %v", err)
+	}
+}
+
+// A domain without a freshness bound is not certified at all: no bound is
+// not "no limit" (the configuration gives every domain one; a Service
+// built without is refused, not trusted).
+func TestDomainWithoutABoundIsRefused(t *testing.T) {
+	w := newRulesWorld(t)
+	w.svc.MaxStaleness = map[string]map[issuance.DataDomain]time.Duration{lg: {issuance.DomainResident: 24 * time.Hour}}
+	sid, _ := w.login(t, w.svc, "a")
+	if _, err := w.request(w.svc, sid, issuance.Inkan, issuance.Options{}); code(err) != issuance.DataStale {
+		t.Fatalf("seal data without a bound: %v", err)
+	}
+	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); err != nil {
+		t.Fatalf("resident data within its bound: %v", err)
+	}
+	w.svc.MaxStaleness = nil
+	sid, _ = w.login(t, w.svc, "a")
+	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); code(err) != issuance.DataStale {
+		t.Fatalf("no bounds at all: %v", err)
 	}
 }
 
@@ -576,7 +600,7 @@ func (w *rulesWorld) applyHousehold(t testing.TB, id string, change func(*issuan
 	if _, err := sub.WriteBatch(w.inbox, issuance.DomainResident, feed.CSV, feed.Delta, seq, nil); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := registry.NewSyncer(w.db.Pool, registry.SyncOptions{Inbox: w.inbox, Municipalities: []string{lg}, MyNumberKey: w.key}).Run(ctx)
+	rep, err := registry.NewSyncer(w.db.Pool, registry.SyncOptions{Inbox: w.inbox, Municipalities: []string{lg}, MyNumberKey: w.key, Clock: w.clock}).Run(ctx)
 	if err != nil || rep.Err() != nil {
 		t.Fatalf("delta: %v %v", err, rep.Err())
 	}
@@ -742,7 +766,7 @@ func TestChangesTakeEffectAtTheSwitch(t *testing.T) {
 	if _, err := sub.WriteBatch(w.inbox, issuance.DomainSeal, feed.CSV, feed.Delta, 2, nil); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := registry.NewSyncer(w.db.Pool, registry.SyncOptions{Inbox: w.inbox, Municipalities: []string{lg}, MyNumberKey: w.key}).Run(ctx); err != nil || rep.Err() != nil {
+	if rep, err := registry.NewSyncer(w.db.Pool, registry.SyncOptions{Inbox: w.inbox, Municipalities: []string{lg}, MyNumberKey: w.key, Clock: w.clock}).Run(ctx); err != nil || rep.Err() != nil {
 		t.Fatal(err, rep.Err())
 	}
 	if _, err := w.request(w.svc, sidA, issuance.Inkan, issuance.Options{}); reasonOf(err) != issuance.SealRegistrationAbolished {

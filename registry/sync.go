@@ -52,8 +52,17 @@ type SyncOptions struct {
 	// MyNumberKey seals 個人番号 at rest; without it a batch carrying one is
 	// rejected.
 	MyNumberKey *MyNumberKey
-	Log         *slog.Logger
+	// Clock tells a batch extracted in the future (nil: the system clock).
+	Clock issuance.Clock
+	Log   *slog.Logger
 }
+
+// MaxClockSkew is how far a batch's extractedAt may lie ahead of the
+// server's clock: the legacy hosts and the nodes keep NTP time, so minutes
+// cover their drift, while a producer stamping local time as UTC (9 hours
+// ahead) or a wrong date is caught. A future extractedAt would pass for
+// fresher data than it is.
+const MaxClockSkew = 5 * time.Minute
 
 // Syncer applies the batches waiting in an inbox.
 type Syncer struct {
@@ -65,6 +74,9 @@ type Syncer struct {
 func NewSyncer(pool *pgxpool.Pool, o SyncOptions) *Syncer {
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = issuance.SystemClock{}
 	}
 	return &Syncer{pool: pool, o: o}
 }
@@ -204,7 +216,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	start := time.Now()
 	m := p.m
 	res := BatchResult{Batch: p.name, Dir: p.dir, LGCode: m.LGCode, Domain: m.Domain, Seq: m.Sequence, Kind: m.Kind}
-	cur, err := currentSeq(ctx, s.pool, m.LGCode, m.Domain)
+	cur, curAsOf, err := currentVersion(ctx, s.pool, m.LGCode, m.Domain)
 	if err != nil {
 		return res, err
 	}
@@ -233,6 +245,10 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	case cur == 0 && m.Kind != feed.Snapshot:
 		res.Outcome, res.Err = Rejected, &feed.Error{File: feed.ManifestName, Field: "kind",
 			Msg: "the first batch of a domain must be a snapshot"}
+		return res, s.reject(ctx, p.dir, &res, p.sum)
+	}
+	if err := checkExtractedAt(m, s.o.Clock.Now(), cur, curAsOf); err != nil {
+		res.Outcome, res.Err = Rejected, err
 		return res, s.reject(ctx, p.dir, &res, p.sum)
 	}
 	if err := verifyFiles(p.dir, m); err != nil {
@@ -274,6 +290,24 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 		"seq", m.Sequence, "kind", m.Kind, "records", res.Records, "took", res.Took.Round(time.Millisecond))
 	res.Dir, err = s.move(p.dir, AppliedDir)
 	return res, err
+}
+
+// checkExtractedAt refuses a batch extracted in the future (beyond
+// MaxClockSkew) or before the batch applied before it (version cur, as of
+// curAsOf): its data's age would be misstated, or older data would replace
+// newer. The version switch is conditional on cur, so curAsOf is the one
+// the batch follows.
+func checkExtractedAt(m *feed.Manifest, now time.Time, cur int64, curAsOf time.Time) error {
+	at := func(t time.Time) string { return t.In(issuance.Tokyo).Format(time.RFC3339Nano) }
+	switch {
+	case m.ExtractedAt.After(now.Add(MaxClockSkew)):
+		return &feed.Error{File: feed.ManifestName, Field: "extractedAt",
+			Msg: fmt.Sprintf("%s is in the future: the server's clock says %s (allowed skew %s)", at(m.ExtractedAt), at(now), MaxClockSkew)}
+	case cur > 0 && m.ExtractedAt.Before(curAsOf):
+		return &feed.Error{File: feed.ManifestName, Field: "extractedAt",
+			Msg: fmt.Sprintf("%s is before %s, the extractedAt of sequence %d applied before it", at(m.ExtractedAt), at(curAsOf), cur)}
+	}
+	return nil
 }
 
 // verifyFiles checks that the batch holds exactly the listed files and that
@@ -346,15 +380,25 @@ func (s *Syncer) move(dir, to string) (string, error) {
 	return dst, nil
 }
 
-func currentSeq(ctx context.Context, q interface {
+type queryRower interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, lg string, d issuance.DataDomain) (int64, error) {
-	var seq int64
-	err := q.QueryRow(ctx, `SELECT seq FROM data_version WHERE lg_code = $1 AND domain = $2`, lg, string(d)).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+}
+
+func currentSeq(ctx context.Context, q queryRower, lg string, d issuance.DataDomain) (int64, error) {
+	seq, _, err := currentVersion(ctx, q, lg, d)
 	return seq, err
+}
+
+// currentVersion returns a domain's applied sequence number and the
+// extractedAt of its data (0 and zero: nothing loaded).
+func currentVersion(ctx context.Context, q queryRower, lg string, d issuance.DataDomain) (int64, time.Time, error) {
+	var seq int64
+	var asOf time.Time
+	err := q.QueryRow(ctx, `SELECT seq, as_of FROM data_version WHERE lg_code = $1 AND domain = $2`, lg, string(d)).Scan(&seq, &asOf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	return seq, asOf, err
 }
 
 // switchVersion moves a domain's version from prev to seq, last in the

@@ -46,6 +46,7 @@ func generate(t testing.TB, people int) *synth.Municipality {
 }
 
 type syncWorld struct {
+	clock  *issuance.ManualClock // the day after asOf
 	db     *dbtest.DB
 	store  *registry.Store
 	inbox  string
@@ -56,7 +57,8 @@ type syncWorld struct {
 
 func newSyncWorld(t testing.TB, people int) *syncWorld {
 	t.Helper()
-	w := &syncWorld{db: dbtest.New(t), inbox: t.TempDir(), key: testKey(t), m: generate(t, people)}
+	w := &syncWorld{clock: issuance.NewManualClock(asOf.Add(24 * time.Hour)), db: dbtest.New(t), inbox: t.TempDir(),
+		key: testKey(t), m: generate(t, people)}
 	w.store = registry.NewStore(w.db.Pool, registry.WithMyNumberKey(w.key))
 	w.syncer = w.newSyncer(w.db.Pool)
 	return w
@@ -64,7 +66,7 @@ func newSyncWorld(t testing.TB, people int) *syncWorld {
 
 func (w *syncWorld) newSyncer(pool *pgxpool.Pool) *registry.Syncer {
 	return registry.NewSyncer(pool, registry.SyncOptions{Inbox: w.inbox, Municipalities: []string{lg, "272035"},
-		Gaiji: map[string]*feed.Gaiji{lg: w.m.Gaiji}, MyNumberKey: w.key})
+		Gaiji: map[string]*feed.Gaiji{lg: w.m.Gaiji}, MyNumberKey: w.key, Clock: w.clock})
 }
 
 // run syncs and returns the report; a failure of the sync itself fails t.

@@ -91,14 +91,17 @@ type MunicipalityConfig struct {
 	// The municipality's electronic seal (LGPKI 職責証明書 and key: PKCS#8
 	// PEM, or PKCS#12 opened with the password in SealKeyPasswordFile) that
 	// signs every PDF, and the ECDSA key that signs the back side's code.
-	SealCert            string        `mapstructure:"seal_cert"`
-	SealKey             string        `mapstructure:"seal_key"`
-	SealKeyPasswordFile string        `mapstructure:"seal_key_password_file"`
-	CodeKey             string        `mapstructure:"code_key"`
-	MinAge              int           `mapstructure:"min_age"`
+	SealCert            string         `mapstructure:"seal_cert"`
+	SealKey             string         `mapstructure:"seal_key"`
+	SealKeyPasswordFile string         `mapstructure:"seal_key_password_file"`
+	CodeKey             string         `mapstructure:"code_key"`
+	MinAge              int            `mapstructure:"min_age"`
 	Hours               HoursConfig    `mapstructure:"hours"`
 	Maintenance         []WindowConfig `mapstructure:"maintenance"`
 	Offers              []OfferConfig  `mapstructure:"offers"`
+	// MaxStaleness overrides sync.max_staleness for this municipality, per
+	// domain (its legacy systems' own extraction rhythm).
+	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
 }
 
 // HoursConfig is the kiosk service time (brief §3). Each field left out
@@ -275,6 +278,9 @@ func (c *Config) validateServe() error {
 	}
 	if c.Sync.MyNumberKey == "" {
 		bad("sync.my_number_key", "required (or ISSUANCE_SYNC_MY_NUMBER_KEY): it also seals the answers kept for replay")
+	}
+	if _, err := c.staleness(); err != nil {
+		errs = append(errs, err)
 	}
 	for i, mc := range c.Municipalities {
 		for field, f := range map[string]string{"seal_cert": mc.SealCert, "seal_key": mc.SealKey, "code_key": mc.CodeKey} {

@@ -75,10 +75,12 @@ const demoFiller = 200
 
 type demoCmd struct {
 	data, varDir, font *string
+	clock              issuance.Clock
 }
 
 func demoFlags(fs *flag.FlagSet) *demoCmd {
 	return &demoCmd{
+		clock:  issuance.SystemClock{},
 		data:   fs.String("data", "testdata/demo/demo.json", "demo municipalities and people"),
 		varDir: fs.String("var", "var", "directory for keys, configuration and the demo kit"),
 		font:   fs.String("font", "/usr/share/fonts/truetype/ipamj/ipamjm.ttf", "font for the development seal images"),
@@ -88,13 +90,15 @@ func demoFlags(fs *flag.FlagSet) *demoCmd {
 // run makes everything `make run` needs that is not in the repository:
 // development keys and certificates (only where missing), seal images, a
 // configuration file (only where missing), the demo residents in the
-// database, and the demo kit for the centre's side.
+// database (loaded once per source, then only refreshed to the run's time,
+// so that what the inbox delivered survives a restart and the data is
+// fresh), and the demo kit for the centre's side.
 func (d *demoCmd) run(ctx context.Context) error {
 	data, err := readDemoData(*d.data)
 	if err != nil {
 		return err
 	}
-	layout, err := prepareDemoFiles(*d.varDir, *d.font, data, issuance.SystemClock{}.Now())
+	layout, err := prepareDemoFiles(*d.varDir, *d.font, data, d.clock.Now())
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,7 @@ func (d *demoCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := loadDemoThroughSync(ctx, cfg, layout, data, demoFiller); err != nil {
+	if err := loadDemoThroughSync(ctx, cfg, layout, data, demoFiller, d.clock); err != nil {
 		return err
 	}
 	return writeKit(cfg, layout, data)

@@ -68,7 +68,7 @@ func (s *server) startJobs() (*cron.Cron, error) {
 	}
 	if s.cfg.Sync.Schedule != "" {
 		// Replacing a million-person snapshot takes about a minute.
-		jobs = append(jobs, exclusiveJob{s.cfg.Sync.Schedule, "sync", registry.SyncLock, time.Hour, syncJob(s.pool, s.cfg.Sync, municipalityCodes(s.cfg))})
+		jobs = append(jobs, exclusiveJob{s.cfg.Sync.Schedule, "sync", registry.SyncLock, time.Hour, syncJob(s.pool, s.cfg.Sync, municipalityCodes(s.cfg), s.clock)})
 	}
 	// Every node keeps its own revocation cache, so the CRL refresh runs on
 	// each node, outside the once-per-deployment lock.

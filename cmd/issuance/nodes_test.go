@@ -21,6 +21,13 @@ import (
 // startNodes runs n server nodes on one database, as a deployment does.
 func startNodes(t testing.TB, n int) ([]*server, *kiosk.Kit) {
 	t.Helper()
+	return startNodesExtracted(t, n, issuance.SystemClock{})
+}
+
+// startNodesExtracted is startNodes with the demo data extracted at
+// extracted's now.
+func startNodesExtracted(t testing.TB, n int, extracted issuance.Clock) ([]*server, *kiosk.Kit) {
+	t.Helper()
 	dir, data := fixture(t)
 	db := dbtest.New(t)
 	layout := layoutOf(dir)
@@ -42,7 +49,7 @@ func startNodes(t testing.TB, n int) ([]*server, *kiosk.Kit) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		if i == 0 {
-			if err := loadDemoThroughSync(ctx, cfg, layout, data, 0); err != nil {
+			if err := loadDemoThroughSync(ctx, cfg, layout, data, 0, extracted); err != nil {
 				t.Fatal(err)
 			}
 		}

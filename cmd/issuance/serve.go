@@ -65,6 +65,10 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	if err != nil {
 		return nil, err
 	}
+	staleness, err := cfg.staleness()
+	if err != nil {
+		return nil, err
+	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.Database.URL)
 	if err != nil {
 		return nil, fmt.Errorf("database.url: %w", err)
@@ -142,7 +146,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		Municipalities: munis,
 		SessionTTL:     cfg.SOAP.SessionTTL,
 		MaxCopies:      cfg.SOAP.MaxCopies,
-		MaxStaleness:   cfg.Sync.staleness(municipalityCodes(cfg)),
+		MaxStaleness:   staleness,
 	}
 	for _, lang := range render.Languages {
 		if lang != "ja" && renderer.LanguageAvailable(lang) {

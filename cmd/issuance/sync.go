@@ -26,7 +26,9 @@ import (
 //	  schedule: "*/5 * * * *"          # cron, Asia/Tokyo; empty: only `issuance sync`
 //	  my_number_key: /etc/issuance/my-number.key
 //	  gaiji_dir: /etc/issuance/gaiji    # <団体コード>.csv: each municipality's 外字 table
-//	  max_staleness: {resident: 1h, seal: 1h, tax: 168h, koseki: 24h}
+//	  max_staleness: {resident: 2h}     # overrides defaultMaxStaleness, per domain
+//
+// A municipality's own max_staleness overrides both, per domain.
 type SyncConfig struct {
 	Inbox        string                   `mapstructure:"inbox"`
 	Schedule     string                   `mapstructure:"schedule"`
@@ -67,12 +69,34 @@ func (c SyncConfig) validate() error {
 			bad("gaiji_dir", "%s is not a directory", c.GaijiDir)
 		}
 	}
-	for d, v := range c.MaxStaleness {
+	if err := checkBounds("sync.max_staleness", c.MaxStaleness); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// defaultMaxStaleness is how old each domain's data may be when the
+// configuration does not say (docs/feeds.md, Freshness): the legacy 住基,
+// 印鑑登録 and 戸籍 systems extract daily, so a day plus two hours for a
+// late batch; the tax system weekly, so eight days. Every domain has a
+// bound: there is no "no limit".
+var defaultMaxStaleness = map[issuance.DataDomain]time.Duration{
+	issuance.DomainResident: 26 * time.Hour,
+	issuance.DomainSeal:     26 * time.Hour,
+	issuance.DomainTax:      8 * 24 * time.Hour,
+	issuance.DomainKoseki:   26 * time.Hour,
+}
+
+// checkBounds checks a max_staleness map under key: known domains, and
+// bounds of at least a minute (0 or a negative duration is not "no limit"
+// but a mistake).
+func checkBounds(key string, bounds map[string]time.Duration) error {
+	var errs []error
+	for d, v := range bounds {
 		if !slices.Contains(issuance.Domains, issuance.DataDomain(d)) {
-			bad("max_staleness", "%q is not a domain (resident, seal, tax, koseki)", d)
-		}
-		if v < time.Minute {
-			bad("max_staleness."+d, "%s is less than a minute", v)
+			errs = append(errs, fmt.Errorf("%s: %q is not a domain (resident, seal, tax, koseki)", key, d))
+		} else if v < time.Minute {
+			errs = append(errs, fmt.Errorf("%s.%s: %s is less than a minute; every domain has a bound, there is no \"no limit\"", key, d, v))
 		}
 	}
 	return errors.Join(errs...)
@@ -90,24 +114,32 @@ func (c SyncConfig) myNumberKey() (*registry.MyNumberKey, error) {
 	return k, nil
 }
 
-// staleness is the Service's MaxStaleness: the same limits for every
-// municipality served.
-func (c SyncConfig) staleness(codes []string) map[string]map[issuance.DataDomain]time.Duration {
-	if len(c.MaxStaleness) == 0 {
-		return nil
-	}
+// staleness is the Service's MaxStaleness, a bound for every domain of
+// every municipality served: defaultMaxStaleness, overridden by
+// sync.max_staleness, overridden by the municipality's max_staleness. It
+// checks the municipalities' (SyncConfig.validate checks sync's).
+func (c *Config) staleness() (map[string]map[issuance.DataDomain]time.Duration, error) {
+	var errs []error
 	out := map[string]map[issuance.DataDomain]time.Duration{}
-	for _, code := range codes {
-		out[code] = map[issuance.DataDomain]time.Duration{}
-		for d, v := range c.MaxStaleness {
-			out[code][issuance.DataDomain(d)] = v
+	for i, mc := range c.Municipalities {
+		errs = append(errs, checkBounds(fmt.Sprintf("municipalities[%d].max_staleness", i), mc.MaxStaleness))
+		bounds := map[issuance.DataDomain]time.Duration{}
+		for _, d := range issuance.Domains {
+			bounds[d] = defaultMaxStaleness[d]
+			for _, over := range []map[string]time.Duration{c.Sync.MaxStaleness, mc.MaxStaleness} {
+				if v, ok := over[string(d)]; ok {
+					bounds[d] = v
+				}
+			}
 		}
+		out[mc.Code] = bounds
 	}
-	return out
+	return out, errors.Join(errs...)
 }
 
-// syncer builds the Syncer for the municipalities served.
-func (c SyncConfig) syncer(pool *pgxpool.Pool, codes []string) (*registry.Syncer, error) {
+// syncer builds the Syncer for the municipalities served; clock tells a
+// batch extracted in the future.
+func (c SyncConfig) syncer(pool *pgxpool.Pool, codes []string, clock issuance.Clock) (*registry.Syncer, error) {
 	if c.Inbox == "" {
 		return nil, errors.New("sync.inbox: required (or ISSUANCE_SYNC_INBOX)")
 	}
@@ -124,7 +156,7 @@ func (c SyncConfig) syncer(pool *pgxpool.Pool, codes []string) (*registry.Syncer
 			return nil, fmt.Errorf("sync.gaiji_dir: %w", err)
 		}
 	}
-	return registry.NewSyncer(pool, registry.SyncOptions{Inbox: c.Inbox, Municipalities: codes, Gaiji: gaiji, MyNumberKey: key}), nil
+	return registry.NewSyncer(pool, registry.SyncOptions{Inbox: c.Inbox, Municipalities: codes, Gaiji: gaiji, MyNumberKey: key, Clock: clock}), nil
 }
 
 func municipalityCodes(cfg *Config) []string {
@@ -138,9 +170,9 @@ func municipalityCodes(cfg *Config) []string {
 // syncJob is the scheduled sync (jobs.go runs it under
 // RunExclusive(registry.SyncLock) on one node at a time). The 外字 tables are
 // read again at every run, so a municipality's new table needs no restart.
-func syncJob(pool *pgxpool.Pool, c SyncConfig, codes []string) func(context.Context) error {
+func syncJob(pool *pgxpool.Pool, c SyncConfig, codes []string, clock issuance.Clock) func(context.Context) error {
 	return func(ctx context.Context) error {
-		s, err := c.syncer(pool, codes)
+		s, err := c.syncer(pool, codes, clock)
 		if err != nil {
 			return err
 		}
@@ -166,7 +198,7 @@ func runSync(ctx context.Context, cfg *Config, c SyncConfig) error {
 		return err
 	}
 	defer pool.Close()
-	s, err := c.syncer(pool, municipalityCodes(cfg))
+	s, err := c.syncer(pool, municipalityCodes(cfg), issuance.SystemClock{})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +57,6 @@ func TestSyncCommandAppliesTheSampleFeeds(t *testing.T) {
 	if err := runSync(ctx, cfg, sc); err != nil {
 		t.Fatalf("nothing to do: %v", err)
 	}
-	if st := sc.staleness([]string{"131016"}); st["131016"][issuance.DomainResident] != time.Hour {
-		t.Fatalf("staleness %v", st)
-	}
 	// Without the 外字 table the fixed-width batch is rejected, naming the
 	// record.
 	db2 := dbtest.New(t)
@@ -69,7 +67,7 @@ func TestSyncCommandAppliesTheSampleFeeds(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unmapped 外字 F040") {
 		t.Fatalf("without the table: %v", err)
 	}
-	if err := syncJob(db2.Pool, SyncConfig{Inbox: inbox2, MyNumberKey: key}, []string{"131016"})(ctx); err != nil {
+	if err := syncJob(db2.Pool, SyncConfig{Inbox: inbox2, MyNumberKey: key}, []string{"131016"}, issuance.SystemClock{})(ctx); err != nil {
 		t.Fatalf("the job after the rejection (nothing left): %v", err)
 	}
 }
@@ -78,11 +76,59 @@ func TestSyncConfigIsChecked(t *testing.T) {
 	key := filepath.Join(t.TempDir(), "k")
 	os.WriteFile(key, bytes.Repeat([]byte("a"), 64), 0o644)
 	err := SyncConfig{Inbox: "/nonexistent", Schedule: "every day", MyNumberKey: key, GaijiDir: "/nonexistent",
-		MaxStaleness: map[string]time.Duration{"pets": time.Hour, "tax": time.Second}}.validate()
+		MaxStaleness: map[string]time.Duration{"pets": time.Hour, "tax": time.Second, "seal": 0, "koseki": -time.Hour}}.validate()
 	for _, want := range []string{"sync.inbox", "sync.schedule", "sync.my_number_key", "readable by group or others",
-		"sync.gaiji_dir", `"pets" is not a domain`, "sync.max_staleness.tax"} {
+		"sync.gaiji_dir", `"pets" is not a domain`, "sync.max_staleness.tax: 1s is less than a minute",
+		"sync.max_staleness.seal: 0s is less than a minute", "sync.max_staleness.koseki: -1h0m0s", `there is no "no limit"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: does not say %q", err, want)
+		}
+	}
+}
+
+// Every domain of every municipality has a freshness bound without any
+// configuration (defaultMaxStaleness); sync.max_staleness overrides it per
+// domain, a municipality's max_staleness overrides both; a bound of 0 or
+// less is refused, naming its key.
+func TestFreshnessBoundsByDefaultAndOverridden(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, `
+sync: {max_staleness: {resident: 2h}}
+municipalities:
+  - {code: "131016"}
+  - {code: "272035", max_staleness: {tax: 30h, koseki: 90m}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.staleness()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[issuance.DataDomain]time.Duration{
+		"131016": {issuance.DomainResident: 2 * time.Hour, issuance.DomainSeal: 26 * time.Hour,
+			issuance.DomainTax: 192 * time.Hour, issuance.DomainKoseki: 26 * time.Hour},
+		"272035": {issuance.DomainResident: 2 * time.Hour, issuance.DomainSeal: 26 * time.Hour,
+			issuance.DomainTax: 30 * time.Hour, issuance.DomainKoseki: 90 * time.Minute},
+	}
+	if !reflect.DeepEqual(st, want) {
+		t.Fatalf("bounds %v, want %v", st, want)
+	}
+	c, err = loadConfig(writeConfig(t, "municipalities:\n  - {code: \"131016\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = c.staleness(); err != nil || !reflect.DeepEqual(st["131016"], defaultMaxStaleness) {
+		t.Fatalf("no configuration: %v %v", st, err)
+	}
+	c, err = loadConfig(writeConfig(t, "municipalities:\n  - {code: \"131016\", max_staleness: {seal: 0s, tax: -1h, pets: 1h}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.staleness()
+	for _, key := range []string{"municipalities[0].max_staleness.seal", "municipalities[0].max_staleness.tax",
+		`municipalities[0].max_staleness: "pets" is not a domain`} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%v: does not name %s", err, key)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,8 +25,11 @@ func demoMyNumberKey(l pki.DevLayout) string { return filepath.Join(l.KeysDir, "
 // demo.json included as given (each card linked to its holder, and the
 // seal, tax and 戸籍 records their promised refusals call for) and filler
 // synthetic people, written as feed batches and applied by the real sync;
-// the people promised StopListed are put on the stop list.
-func loadDemoThroughSync(ctx context.Context, cfg *Config, l pki.DevLayout, data demoData, filler int) error {
+// the people promised StopListed are put on the stop list. The data is
+// extracted at clock's now. A municipality already loaded from the same
+// source is only refreshed (synth.LoadDemo), keeping what the inbox
+// delivered since.
+func loadDemoThroughSync(ctx context.Context, cfg *Config, l pki.DevLayout, data demoData, filler int, clock issuance.Clock) error {
 	if cfg.Database.URL == "" {
 		return errors.New("database.url: required (or ISSUANCE_DATABASE_URL) to load the demo residents")
 	}
@@ -38,7 +42,7 @@ func loadDemoThroughSync(ctx context.Context, cfg *Config, l pki.DevLayout, data
 		return err
 	}
 	defer pool.Close()
-	now := issuance.SystemClock{}.Now()
+	now := clock.Now()
 	var munis []synth.Params
 	for _, m := range data.Municipalities {
 		fixed := &synth.Fixed{Refusals: map[string][]issuance.Reason{}}
@@ -84,11 +88,18 @@ func loadDemoThroughSync(ctx context.Context, cfg *Config, l pki.DevLayout, data
 			return fmt.Errorf("household %s: unknown municipality %s", h.ID, h.LGCode)
 		}
 	}
-	rep, _, err := synth.LoadDemo(ctx, pool, filepath.Join(filepath.Dir(l.KeysDir), "demo-feeds"), key, munis...)
+	rep, made, err := synth.LoadDemo(ctx, pool, filepath.Join(filepath.Dir(l.KeysDir), "demo-feeds"), key, clock, munis...)
 	if err != nil {
 		return err
 	}
-	slog.Info("demo residents loaded through the sync", "municipalities", len(munis), "batches", len(rep.Batches))
+	for i, m := range made {
+		what := "loaded (a new source)"
+		if m == nil {
+			what = "refreshed (same source: inbox changes kept)"
+		}
+		slog.Info("demo data through the sync: "+what, "lg_code", munis[i].LGCode, "extracted_at", now.Format(time.RFC3339))
+	}
+	slog.Info("demo data applied", "batches", len(rep.Batches))
 	return nil
 }
 

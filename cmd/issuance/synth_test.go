@@ -2,26 +2,33 @@ package main
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/registry/dbtest"
+	"github.com/lgwan/issuance/registry/feed"
+	"github.com/lgwan/issuance/registry/synth"
+	"github.com/lgwan/issuance/soap/kiosk"
 )
 
 // The demo data goes through the real sync: every demo person is there as
 // given, each card finds its holder, every domain of every demo
-// municipality is loaded, and loading again (a second `make run`) moves
-// each domain to its next version.
+// municipality is loaded, and running again (a second `make run`) moves
+// each domain to its next version (a refresh).
 func TestDemoDataThroughTheSync(t *testing.T) {
 	dir, data := fixture(t)
 	db := dbtest.New(t)
 	ctx := context.Background()
 	cfg := &Config{Database: DatabaseConfig{URL: db.AppURL}}
 	l := layoutOf(dir)
+	clock := issuance.NewManualClock(time.Now())
 	for round := int64(1); round <= 2; round++ {
-		if err := loadDemoThroughSync(ctx, cfg, l, data, 20); err != nil {
+		if err := loadDemoThroughSync(ctx, cfg, l, data, 20, clock); err != nil {
 			t.Fatal(err)
 		}
 		store := registry.NewStore(db.Pool)
@@ -54,5 +61,107 @@ func TestDemoDataThroughTheSync(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// `issuance demo` loads the demo data once: a second run, a day and more
+// later, keeps what was delivered through the inbox since (here a move of
+// the first demo household) and makes every domain as fresh as the run;
+// only a changed source loads a new snapshot.
+func TestDemoLoadsOnceAndKeepsInboxChanges(t *testing.T) {
+	dir, data := fixture(t)
+	db := dbtest.New(t)
+	ctx := context.Background()
+	cfg := &Config{Database: DatabaseConfig{URL: db.AppURL}}
+	l := layoutOf(dir)
+	clock := issuance.NewManualClock(time.Now().Truncate(time.Second)) // the database keeps microseconds
+	if err := loadDemoThroughSync(ctx, cfg, l, data, 20, clock); err != nil {
+		t.Fatal(err)
+	}
+	store := registry.NewStore(db.Pool)
+	first := data.Households[0]
+	address := func() string {
+		t.Helper()
+		h, err := store.Household(ctx, first.LGCode, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Address
+	}
+	versions := func() map[issuance.DataDomain]issuance.DataVersion {
+		t.Helper()
+		vs, err := store.DataVersions(ctx, first.LGCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[issuance.DataDomain]issuance.DataVersion{}
+		for _, v := range vs {
+			out[v.Domain] = v
+		}
+		return out
+	}
+	// The move, as the 住基 system delivers it an hour later: a resident
+	// delta.
+	clock.Advance(time.Hour)
+	h, err := store.Household(ctx, first.LGCode, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := "東京都千代田区富士見二丁目4番1号"
+	h.Address = moved
+	for i := range h.Members {
+		h.Members[i].Address = moved
+	}
+	inbox := t.TempDir()
+	delta := &synth.Municipality{Params: synth.Params{LGCode: first.LGCode, AsOf: clock.Now()}, Households: []issuance.Household{h}}
+	if _, err := delta.WriteBatch(inbox, issuance.DomainResident, feed.CSV, feed.Delta, versions()[issuance.DomainResident].Seq+1, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := registry.NewSyncer(db.Pool, registry.SyncOptions{Inbox: inbox, Municipalities: []string{first.LGCode}, Clock: clock}).Run(ctx)
+	if err != nil || rep.Err() != nil {
+		t.Fatalf("the delta: %v %v", err, rep.Err())
+	}
+	if address() != moved {
+		t.Fatal("the delta did not apply")
+	}
+	// A second run (a second `make run`) past every default bound: the
+	// move stays, and every domain is extracted at this run.
+	clock.Advance(9 * 24 * time.Hour)
+	if err := loadDemoThroughSync(ctx, cfg, l, data, 20, clock); err != nil {
+		t.Fatal(err)
+	}
+	if got := address(); got != moved {
+		t.Fatalf("a second demo run reverted the inbox's change: address %q", got)
+	}
+	for d, v := range versions() {
+		if !v.AsOf.Equal(clock.Now()) {
+			t.Errorf("%s as of %s after a run at %s", d, v.AsOf, clock.Now())
+		}
+	}
+	// The source changes: its new snapshot replaces everything.
+	changed := data
+	changed.Households = slices.Clone(data.Households)
+	changed.Households[0].Address = "東京都千代田区九段北一丁目1番1号"
+	if err := loadDemoThroughSync(ctx, cfg, l, changed, 20, clock); err != nil {
+		t.Fatal(err)
+	}
+	if got := address(); got != changed.Households[0].Address {
+		t.Fatalf("a changed source was not loaded: address %q", got)
+	}
+	var kind string
+	if err := db.Pool.QueryRow(ctx, `SELECT kind FROM data_version WHERE lg_code = $1 AND domain = 'resident'`, first.LGCode).Scan(&kind); err != nil || kind != feed.Snapshot {
+		t.Fatalf("the changed source loaded as a %q (%v)", kind, err)
+	}
+}
+
+// With no max_staleness configured, as `make run` writes it, data a year
+// old is not certified: the server refuses with DataStale.
+func TestYearOldDataIsNotCertified(t *testing.T) {
+	_, kit := startNodesExtracted(t, 1, issuance.NewManualClock(time.Now().AddDate(-1, 0, 0)))
+	card := kit.Cards[0]
+	_, err := kit.NewClient(card.LGCode, "T-STALE").Flow(context.Background(), card, kiosk.Request{})
+	var f *kiosk.Fault
+	if !errors.As(err, &f) || f.Code != string(issuance.DataStale) {
+		t.Fatalf("year-old data: %v", err)
 	}
 }

@@ -7,6 +7,8 @@
 // of `make run`, which includes the demo kit's people as given.
 //
 // It writes files; for the demo it hands them to the real sync
-// (registry.Syncer) and uses the stop-list API, and it must not write to
-// the database otherwise. Nothing it makes is real personal data.
+// (registry.Syncer), uses the stop-list API and reads which demo source
+// the database was loaded from (the names of the applied batches), and it
+// must not write to the database otherwise. Nothing it makes is real
+// personal data.
 package synth
