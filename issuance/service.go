@@ -667,10 +667,14 @@ func (f *facts) others(ctx context.Context, recs Records, lg, self string) error
 		f.othersSupport = slices.ContainsFunc(people, func(q Person) bool { return q.SupportMeasure })
 	}
 	var err error
-	if f.selfStopped, err = recs.Stopped(ctx, lg, all[1:mine]); err != nil || len(all) == mine {
-		return err
+	if mine > 1 {
+		if f.selfStopped, err = recs.Stopped(ctx, lg, all[1:mine]); err != nil {
+			return err
+		}
 	}
-	f.othersStopped, err = recs.Stopped(ctx, lg, all[mine:])
+	if len(all) > mine {
+		f.othersStopped, err = recs.Stopped(ctx, lg, all[mine:])
+	}
 	return err
 }
 
