@@ -1,6 +1,9 @@
 package issuance
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // The records below are what the certificates other than 住民票 print. They
 // come from the municipality's legacy systems through package registry's
@@ -77,6 +80,7 @@ type Koseki struct {
 
 // KosekiMember is one person's entry (身分事項 and 氏名) in a 戸籍.
 type KosekiMember struct {
+	Seq          int    // the entry's number in the 戸籍 (1: the 筆頭者); with the 戸籍's id, the member's key
 	PersonID     string // the resident's id in this municipality, when linked
 	FamilyName   string
 	GivenName    string
@@ -86,7 +90,19 @@ type KosekiMember struct {
 	Mother       string // 母
 	Relationship string // 続柄, e.g. 長男
 	Removed      bool   // 除籍
-	Events       []KosekiEvent
+	// SupportMeasure is 支援措置 as the 戸籍 records it: for a member who
+	// lives elsewhere the 住所地 notifies the 本籍地, so this is the only
+	// place it is known here. Nothing printing the member is issued.
+	SupportMeasure bool
+	Events         []KosekiEvent
+}
+
+// KosekiSubject is the subject id of a 戸籍 member in the ledger
+// (Issuance.Subjects) and on the stop list: "koseki:<koseki id>:<seq>". It
+// names a member whether or not they have a resident record here, and
+// cannot be mistaken for a registry id (which has no ':').
+func KosekiSubject(kosekiID string, seq int) string {
+	return "koseki:" + kosekiID + ":" + strconv.Itoa(seq)
 }
 
 // KosekiEvent is one item of 戸籍事項 or 身分事項, e.g. 出生 or 婚姻.

@@ -616,6 +616,8 @@ type facts struct {
 	seals         []SealRegistration
 	taxes         []TaxRecord
 	koseki        *Koseki
+	selfSupport   bool // the 戸籍 records 支援措置 for the requester's own entry
+	selfStopped   bool // the requester's own 戸籍 entry is on the stop list
 	othersStopped bool // another person printed on the 戸籍 is on the stop list
 	othersSupport bool // another person printed on the 戸籍 is under 支援措置
 	seal          *SealRegistration
@@ -653,19 +655,41 @@ func (s *Service) gather(ctx context.Context, lg string, p Person, types []CertT
 	return f, nil
 }
 
-// others checks the other persons a 戸籍 (or its 附票) prints: 支援措置 and
-// the stop list concern them as much as the requester.
+// others checks the persons a 戸籍 (or its 附票) prints: 支援措置 and the
+// stop list concern them as much as the requester, wherever they live. For
+// a member living here the resident record holds their 支援措置; for one
+// living elsewhere only the 戸籍 does (their 住所地 notifies the 本籍地), and
+// the stop list names them by their entry (KosekiSubject).
 func (f *facts) others(ctx context.Context, recs Registry, lg, self string) error {
-	ids := f.kosekiSubjects(KosekiZenbu, self)[1:]
-	if len(ids) == 0 {
-		return nil
+	all := f.kosekiSubjects(KosekiZenbu, self)
+	mine := len(f.kosekiSubjects(KosekiKojin, self))
+	var residents []string
+	for _, m := range f.koseki.Members {
+		switch {
+		case m.SupportMeasure && m.PersonID == self:
+			f.selfSupport = true
+		case m.SupportMeasure:
+			f.othersSupport = true
+		case m.PersonID != "" && m.PersonID != self && !slices.Contains(residents, m.PersonID):
+			residents = append(residents, m.PersonID)
+		}
 	}
-	people, err := recs.People(ctx, lg, ids)
-	if err != nil {
-		return err
+	if !f.othersSupport && len(residents) > 0 {
+		people, err := recs.People(ctx, lg, residents)
+		if err != nil {
+			return err
+		}
+		f.othersSupport = slices.ContainsFunc(people, func(q Person) bool { return q.SupportMeasure })
 	}
-	f.othersSupport = slices.ContainsFunc(people, func(q Person) bool { return q.SupportMeasure })
-	f.othersStopped, err = recs.Stopped(ctx, lg, ids)
+	var err error
+	if mine > 1 {
+		if f.selfStopped, err = recs.Stopped(ctx, lg, all[1:mine]); err != nil {
+			return err
+		}
+	}
+	if len(all) > mine {
+		f.othersStopped, err = recs.Stopped(ctx, lg, all[mine:])
+	}
 	return err
 }
 
@@ -694,6 +718,10 @@ func (f *facts) refusal(t CertType, p Person, now time.Time) Reason {
 			return HonsekiNotHere
 		case f.koseki.Pending:
 			return KosekiPending
+		case f.selfSupport:
+			return SupportMeasure
+		case f.selfStopped:
+			return StopListed
 		case t != KosekiKojin && f.othersSupport:
 			return SupportMeasure
 		case t != KosekiKojin && f.othersStopped:
@@ -763,17 +791,30 @@ func (f *facts) certified(t CertType, self string) *Koseki {
 	return &k
 }
 
-// kosekiSubjects are the persons (with a resident record here) a 戸籍
-// certificate prints, the requester first.
+// kosekiSubjects are the persons a 戸籍 certificate prints, as the ledger
+// and the stop list name them: the requester first (their person id, then
+// their entry's subject id); for 全部事項 and the 附票 then every other
+// member, by their person id when they have a resident record here and
+// always by their entry's subject id, which names a member living
+// elsewhere too.
 func (f *facts) kosekiSubjects(t CertType, self string) []string {
 	out := []string{self}
+	for _, m := range f.koseki.Members {
+		if m.PersonID == self {
+			out = append(out, KosekiSubject(f.koseki.ID, m.Seq))
+		}
+	}
 	if t == KosekiKojin {
 		return out
 	}
 	for _, m := range f.koseki.Members {
+		if m.PersonID == self {
+			continue
+		}
 		if m.PersonID != "" && !slices.Contains(out, m.PersonID) {
 			out = append(out, m.PersonID)
 		}
+		out = append(out, KosekiSubject(f.koseki.ID, m.Seq))
 	}
 	return out
 }

@@ -63,7 +63,7 @@ type Issuance struct {
 	Fee        int // whole yen, for all copies
 	PageCount  int
 	PDFSHA256  []byte
-	Subjects   []string // person ids printed on the certificate
+	Subjects   []string // who the certificate prints: person ids, and 戸籍 members as KosekiSubject
 	Status     IssuanceStatus
 	ReservedAt time.Time
 	// DataVersions are the versions of the registry data the certificate

@@ -73,7 +73,7 @@ func (a *applier) each(rt *feed.RecordType, fn func(*feed.Record) error) error {
 		return &feed.Error{File: entry.Name, Msg: err.Error()}
 	}
 	defer f.Close()
-	rd, err := feed.NewReader(f, entry.Name, rt, a.m.Format, a.gaiji)
+	rd, err := feed.NewReader(f, entry.Name, a.m.RecordType(rt), a.m.Format, a.gaiji)
 	if err != nil {
 		return err
 	}
@@ -916,6 +916,7 @@ type kosekiMemberJSON struct {
 	Mother       string            `json:"mother,omitempty"`
 	Relationship string            `json:"relationship"`
 	Removed      bool              `json:"removed,omitempty"`
+	Support      bool              `json:"supportMeasure,omitempty"`
 	Events       []kosekiEventJSON `json:"events,omitempty"`
 	Fuhyo        []fuhyoJSON       `json:"fuhyo,omitempty"`
 	line         int
@@ -970,6 +971,8 @@ func (a *applier) koseki() error {
 	var members []kosekiPart[kosekiMemberJSON]
 	var events []kosekiPart[eventPart]
 	var fuhyo []kosekiPart[fuhyoPart]
+	// A batch of layout 1 has no support_measure: its members carry none.
+	support := feed.KosekiMember.Index("support_measure")
 	err := parallel(
 		func() error {
 			return a.each(feed.Koseki, func(r *feed.Record) error {
@@ -987,7 +990,8 @@ func (a *applier) koseki() error {
 				}
 				members = append(members, kosekiPart[kosekiMemberJSON]{r.Line, r.Str(0), kosekiMemberJSON{Seq: r.Int(1),
 					PersonID: r.Str(2), FamilyName: r.Str(3), GivenName: r.Str(4), BirthDate: r.Str(5), Sex: r.Int(6),
-					Father: r.Str(7), Mother: r.Str(8), Relationship: r.Str(9), Removed: r.Bool(10), line: r.Line}})
+					Father: r.Str(7), Mother: r.Str(8), Relationship: r.Str(9), Removed: r.Bool(10),
+					Support: len(r.Values) > support && r.Bool(support), line: r.Line}})
 				return nil
 			})
 		},
@@ -1203,6 +1207,9 @@ func (b *kosekiBody) appendJSON(dst []byte) []byte {
 		dst = strconv.AppendInt(dst, m.Sex, 10)
 		if m.Removed {
 			dst = append(dst, `,"removed":true`...)
+		}
+		if m.Support {
+			dst = append(dst, `,"supportMeasure":true`...)
 		}
 		dst = events(dst, "events", m.Events)
 		if len(m.Fuhyo) > 0 {

@@ -126,9 +126,9 @@ func decodeKoseki(b []byte, k *issuance.Koseki) error {
 	for _, m := range body.Members {
 		birth, derr := feed.ParseDate(m.BirthDate)
 		err = errors.Join(err, derr)
-		k.Members = append(k.Members, issuance.KosekiMember{PersonID: m.PersonID, FamilyName: m.FamilyName,
+		k.Members = append(k.Members, issuance.KosekiMember{Seq: int(m.Seq), PersonID: m.PersonID, FamilyName: m.FamilyName,
 			GivenName: m.GivenName, BirthDate: birth, Sex: issuance.Sex(m.Sex), Father: m.Father, Mother: m.Mother,
-			Relationship: m.Relationship, Removed: m.Removed, Events: events(m.Events)})
+			Relationship: m.Relationship, Removed: m.Removed, SupportMeasure: m.Support, Events: events(m.Events)})
 		if len(m.Fuhyo) > 0 {
 			fe := issuance.FuhyoEntry{FamilyName: m.FamilyName, GivenName: m.GivenName}
 			for _, a := range m.Fuhyo {

@@ -61,7 +61,7 @@ var (
 	citySeal  []byte
 )
 
-var cardIDs = []string{"a", "b", "c", "d", "e", "f", "g"}
+var cardIDs = []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 
 // devPKI makes the cards once per test binary (RSA keys are slow).
 func devPKI(t *testing.T) pki.DevLayout {
@@ -152,6 +152,8 @@ func home(id, address string, members ...issuance.Person) issuance.Household {
 //	e P6 GARCIA    a foreign resident
 //	f P7 田中誠     on the stop list
 //	g P8 高橋修     his wife P9 is under 支援措置 (their 戸籍 prints her)
+//	h P10 岡田真一  his wife lives elsewhere under 支援措置: no resident record
+//	               here, only their 戸籍 (and its 附票) carry her and the measure
 func newRulesWorld(t *testing.T) *rulesWorld {
 	t.Helper()
 	layout := devPKI(t)
@@ -171,6 +173,7 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 	p8 := adult("P8", "高橋", "修", "世帯主", issuance.Male, "1972-12-24")
 	p9 := adult("P9", "高橋", "由美", "妻", issuance.Female, "1974-06-18")
 	p9.SupportMeasure = true
+	p10 := adult("P10", "岡田", "真一", "世帯主", issuance.Male, "1979-10-10")
 	fixed := &synth.Fixed{
 		Households: []issuance.Household{
 			home("H1", "東京都千代田区九段南一丁目2番1号", p1, p2, p3),
@@ -179,15 +182,17 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 			home("H4", "東京都千代田区飯田橋三丁目8番1号", p6),
 			home("H5", "東京都千代田区神田神保町一丁目10番地", p7),
 			home("H6", "東京都千代田区三番町7番地", p8, p9),
+			home("H7", "東京都千代田区一番町3番地", p10),
 		},
 		Refusals: map[string][]issuance.Reason{
-			"P2": {issuance.SealRegistrationAbolished, issuance.NoTaxRecord},
-			"P4": {issuance.SealRegistrationSuspended, issuance.NotResidentOnJanuary1, issuance.HonsekiNotHere},
-			"P5": {issuance.SealNotRegistered, issuance.KosekiPending},
-			"P7": {issuance.StopListed},
+			"P2":  {issuance.SealRegistrationAbolished, issuance.NoTaxRecord},
+			"P4":  {issuance.SealRegistrationSuspended, issuance.NotResidentOnJanuary1, issuance.HonsekiNotHere},
+			"P5":  {issuance.SealNotRegistered, issuance.KosekiPending},
+			"P7":  {issuance.StopListed},
+			"P10": {issuance.SupportMeasure},
 		},
 	}
-	for card, pid := range map[string]string{"a": "P1", "b": "P2", "c": "P4", "d": "P5", "e": "P6", "f": "P7", "g": "P8"} {
+	for card, pid := range map[string]string{"a": "P1", "b": "P2", "c": "P4", "d": "P5", "e": "P6", "f": "P7", "g": "P8", "h": "P10"} {
 		cs, err := pki.LoadCertificates(layout.CardCert(card))
 		if err != nil {
 			t.Fatal(err)
@@ -322,6 +327,7 @@ func TestMenuFollowsTheRecords(t *testing.T) {
 		"e": with(all(""), koseki, issuance.HonsekiNotHere),
 		"f": all(issuance.StopListed),
 		"g": with(all(""), []issuance.CertType{issuance.KosekiZenbu, issuance.Fuhyo}, issuance.SupportMeasure),
+		"h": with(all(""), []issuance.CertType{issuance.KosekiZenbu, issuance.Fuhyo}, issuance.SupportMeasure),
 	}
 	for card, types := range want {
 		_, menu := w.login(t, w.svc, card)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/lgwan/issuance/issuance"
 )
 
 // StopEntry is one entry of the stop list: while it is active, nothing
@@ -15,7 +18,9 @@ import (
 // every request (Stopped, and again in the reservation's transaction), so an
 // entry takes effect as soon as it is committed and survives restarts.
 type StopEntry struct {
-	LGCode   string
+	LGCode string
+	// PersonID is the person's registry id, or for a 戸籍 member without a
+	// resident record here their subject id (issuance.KosekiSubject).
 	PersonID string
 	Note     string // the clerk's reason; shown to clerks only
 	By       string // who added it
@@ -24,10 +29,12 @@ type StopEntry struct {
 	LiftedAt time.Time // zero while active
 }
 
-// ErrAlreadyStopped and ErrNotStopped are returned by Stop and Lift.
+// ErrAlreadyStopped and ErrNotStopped are returned by Stop and Lift;
+// ErrNoKosekiMember by StopKosekiMember.
 var (
 	ErrAlreadyStopped = errors.New("the person is already on the stop list")
 	ErrNotStopped     = errors.New("the person is not on the stop list")
+	ErrNoKosekiMember = errors.New("no such 戸籍 member")
 )
 
 // Stop puts a person on the stop list.
@@ -45,6 +52,37 @@ func (s *Store) Stop(ctx context.Context, e StopEntry) error {
 		return fmt.Errorf("stop list: %w", err)
 	}
 	return nil
+}
+
+// StopKosekiMember puts on the stop list a member of a 戸籍 kept here who has
+// no resident record here (they live elsewhere). The entry names them by
+// their subject id, issuance.KosekiSubject(kosekiID, seq), which is what
+// every certificate printing them records, so it is checked as a person's
+// is (e.PersonID is set to it). A member with a resident record is stopped
+// by their person id instead: that stops everything concerning them, not
+// only what prints their 戸籍 entry.
+func (s *Store) StopKosekiMember(ctx context.Context, e StopEntry, kosekiID string, seq int) error {
+	k := issuance.Koseki{LGCode: e.LGCode, ID: kosekiID}
+	var body []byte
+	err := s.pool.QueryRow(ctx, `SELECT body FROM koseki WHERE lg_code = $1 AND koseki_id = $2`, e.LGCode, kosekiID).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("stop list: %w: no 戸籍 %s is kept in %s", ErrNoKosekiMember, kosekiID, e.LGCode)
+	}
+	if err != nil {
+		return fmt.Errorf("stop list: %w", err)
+	}
+	if err := decodeKoseki(body, &k); err != nil {
+		return fmt.Errorf("stop list: koseki %s: %w", kosekiID, err)
+	}
+	i := slices.IndexFunc(k.Members, func(m issuance.KosekiMember) bool { return m.Seq == seq })
+	switch {
+	case i < 0:
+		return fmt.Errorf("stop list: %w: 戸籍 %s has no member %d", ErrNoKosekiMember, kosekiID, seq)
+	case k.Members[i].PersonID != "":
+		return fmt.Errorf("stop list: member %d of 戸籍 %s has a resident record here: stop person %s", seq, kosekiID, k.Members[i].PersonID)
+	}
+	e.PersonID = issuance.KosekiSubject(kosekiID, seq)
+	return s.Stop(ctx, e)
 }
 
 // Lift ends a person's active entry; the entry is kept as history.

@@ -116,9 +116,10 @@ func TestWriteThenRead(t *testing.T) {
 	rows := map[*feed.RecordType][]string{
 		feed.Person: {"P1", "H1", "1", "𠮷田", "誠", "ヨシダ", "マコト", "", "1975-01-08", "1", "世帯主",
 			"東京都千代田区九段南一丁目2番1号", "", "1999-03-01", "", "resident", "0", "", "", "123456789018", "", "", "", "", "", ""},
-		feed.Tax:         {"U", "P1", "2026", "給与収入:5000000;給与所得:3560000", "3560000", "基礎控除:430000", "3130000", "187800", "125200", "313000", "0", "1", "1"},
-		feed.KosekiEvent: {"K1", "1", "1", "出生", "1975-01-08", "出生地=東京都千代田区;届出人=父"},
-		feed.Seal:        {"D", "00000001", "", "", "", ""},
+		feed.Tax:          {"U", "P1", "2026", "給与収入:5000000;給与所得:3560000", "3560000", "基礎控除:430000", "3130000", "187800", "125200", "313000", "0", "1", "1"},
+		feed.KosekiEvent:  {"K1", "1", "1", "出生", "1975-01-08", "出生地=東京都千代田区;届出人=父"},
+		feed.KosekiMember: {"K1", "2", "", "𠮷田", "優子", "1978-06-19", "2", "", "", "妻", "0", "1"},
+		feed.Seal:         {"D", "00000001", "", "", "", ""},
 	}
 	g := feed.NewGaiji()
 	g.Set(0xE000, "𠮷", "")
@@ -172,6 +173,8 @@ func TestManifestCheck(t *testing.T) {
 		"name":     {func(m *feed.Manifest) { m.Files[0].Name = "tax.dat" }, "files[0].name"},
 		"record":   {func(m *feed.Manifest) { m.Files[0].Record = "person" }, "files[0].record"},
 		"sha256":   {func(m *feed.Manifest) { m.Files[0].SHA256 = "00" }, "files[0].sha256"},
+		"layout":   {func(m *feed.Manifest) { m.Layout = feed.Layout + 1 }, "field layout: unknown layout version 3 (this server reads 1 to 2)"},
+		"layout<0": {func(m *feed.Manifest) { m.Layout = -1 }, "field layout: unknown layout version -1"},
 		"missing":  {func(m *feed.Manifest) { m.Files = nil }, "a snapshot needs tax.csv"},
 	} {
 		m := good()
@@ -181,4 +184,74 @@ func TestManifestCheck(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
 	}
+}
+
+// koseki_member gained support_measure in layout 2: a batch of layout 2
+// must carry it as 0 or 1, a batch of layout 1 is read as it always was,
+// and neither form is accepted for the other.
+func TestKosekiMemberSupportMeasureByLayout(t *testing.T) {
+	v1, v2 := feed.KosekiMember.In(1), feed.KosekiMember.In(2)
+	if v2 != feed.KosekiMember || len(v1.Fields) != len(v2.Fields)-1 || v1.Width() != 227 || v2.Width() != 228 {
+		t.Fatalf("layouts: %d fields (%d bytes), %d fields (%d bytes)", len(v1.Fields), v1.Width(), len(v2.Fields), v2.Width())
+	}
+	if feed.Person.In(1) != feed.Person {
+		t.Fatal("a record type without new fields changed in layout 1")
+	}
+	const head1 = "koseki_id,seq,person_id,family_name,given_name,birth_date,sex,father,mother,relationship,removed\n"
+	const head2 = "koseki_id,seq,person_id,family_name,given_name,birth_date,sex,father,mother,relationship,removed,support_measure\n"
+	const row1 = "K1,2,,岡田,優子,1978-06-19,2,,,妻,0"
+	read := func(rt *feed.RecordType, f feed.Format, in string) (*feed.Record, error) {
+		rd, err := feed.NewReader(strings.NewReader(in), "koseki_member"+f.Ext(), rt, f, nil)
+		if err != nil {
+			return nil, err
+		}
+		return rd.Next()
+	}
+	support := feed.KosekiMember.Index("support_measure")
+	for in, want := range map[string]bool{head2 + row1 + ",1\n": true, head2 + row1 + ",0\n": false} {
+		rec, err := read(v2, feed.CSV, in)
+		if err != nil || rec.Bool(support) != want || rec.Str(4) != "優子" {
+			t.Errorf("layout 2 %q: %+v %v", in, rec, err)
+		}
+	}
+	if rec, err := read(v1, feed.CSV, head1+row1+"\n"); err != nil || len(rec.Values) != support || rec.Str(9) != "妻" {
+		t.Errorf("layout 1: %+v %v", rec, err)
+	}
+	for name, c := range map[string]struct {
+		rt   *feed.RecordType
+		in   string
+		want string
+	}{
+		"unknown value":       {v2, head2 + row1 + ",2\n", "koseki_member.csv:2: field support_measure: not 0 or 1"},
+		"a word":              {v2, head2 + row1 + ",yes\n", "koseki_member.csv:2: field support_measure: not 0 or 1"},
+		"empty":               {v2, head2 + row1 + ",\n", "koseki_member.csv:2: field support_measure: required, but empty"},
+		"layout 1 header":     {v2, head1 + row1 + "\n", "koseki_member.csv:1: header must be " + strings.TrimSuffix(head2, "\n")},
+		"layout 2 header":     {v1, head2 + row1 + ",1\n", "koseki_member.csv:1: header must be " + strings.TrimSuffix(head1, "\n")},
+		"a field missing":     {v2, head2 + row1 + "\n", "koseki_member.csv:2: broken line"},
+		"layout 1 fixed line": {v2, fixedLine(t, v1, strings.Split(row1, ",")), "koseki_member.dat:1: broken line: 227 bytes, the koseki_member layout has 228"},
+		"unknown fixed value": {v2, strings.TrimSuffix(fixedLine(t, v1, strings.Split(row1, ",")), "\r\n") + "9\r\n", "koseki_member.dat:1: field support_measure: not 0 or 1"},
+	} {
+		f := feed.CSV
+		if strings.HasSuffix(c.want[:strings.Index(c.want, ":")], ".dat") {
+			f = feed.Fixed
+		}
+		if _, err := read(c.rt, f, c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+// fixedLine writes one record in the fixed-width form.
+func fixedLine(t *testing.T, rt *feed.RecordType, values []string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := feed.NewWriter(&b, rt, feed.Fixed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(values); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	return b.String()
 }

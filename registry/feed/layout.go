@@ -36,7 +36,19 @@ type Field struct {
 	Optional bool     // may be empty
 	Key      bool     // identifies the entity: the only fields a delete (op D) needs
 	Values   []string // for Enum, and to restrict an Int
+	// Since is the layout version that added the field (0: the first). A
+	// new version only appends fields, so a field's position never changes.
+	Since int
 }
+
+// Layout is the version of the record layouts this package writes, and the
+// newest it reads. A batch names its version in the manifest ("layout";
+// absent: 1); every version since the first is read.
+//
+//	1  the layouts as first published
+//	2  koseki_member gains support_measure (支援措置 of a member, notified
+//	   by their 住所地 when they live elsewhere)
+const Layout = 2
 
 // RecordType is the layout of one file of a batch: one record per line.
 type RecordType struct {
@@ -58,6 +70,21 @@ func (rt *RecordType) Index(name string) int {
 		}
 	}
 	panic(fmt.Sprintf("feed: record type %s has no field %s", rt.Name, name))
+}
+
+// In returns the record type as layout version v has it: without the
+// fields later versions added (rt itself when it has none).
+func (rt *RecordType) In(v int) *RecordType {
+	n := len(rt.Fields)
+	for n > 0 && rt.Fields[n-1].Since > v {
+		n--
+	}
+	if n == len(rt.Fields) {
+		return rt
+	}
+	old := *rt
+	old.Fields = rt.Fields[:n:n]
+	return &old
 }
 
 // Width is the byte length of a fixed-width line, without its line end.
@@ -178,6 +205,7 @@ var (
 		name("mother", true),
 		{Name: "relationship", Width: 20, Kind: Text},
 		flag("removed"),
+		{Name: "support_measure", Width: 1, Kind: Bool, Since: 2},
 	}}
 	KosekiEvent = &RecordType{Name: "koseki_event", Domain: issuance.DomainKoseki, Fields: []Field{
 		{Name: "koseki_id", Width: 16, Kind: ID},

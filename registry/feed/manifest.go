@@ -38,8 +38,18 @@ type Manifest struct {
 	Kind        string              `json:"kind"`
 	Sequence    int64               `json:"sequence"`    // per municipality and domain, from 1, no gaps
 	ExtractedAt time.Time           `json:"extractedAt"` // when the legacy system took the data (its freshness)
-	Files       []FileEntry         `json:"files"`
+	// Layout is the version of the record layouts the files follow (see
+	// the constant Layout); 0 (absent) is version 1.
+	Layout int         `json:"layout,omitempty"`
+	Files  []FileEntry `json:"files"`
 }
+
+// LayoutVersion is the layout version of the batch's files.
+func (m *Manifest) LayoutVersion() int { return max(m.Layout, 1) }
+
+// RecordType returns a record type of the batch's domain as the batch's
+// layout version has it.
+func (m *Manifest) RecordType(rt *RecordType) *RecordType { return rt.In(m.LayoutVersion()) }
 
 // FileEntry is one file of a batch.
 type FileEntry struct {
@@ -95,6 +105,9 @@ func (m *Manifest) Check() error {
 	}
 	if m.ExtractedAt.IsZero() {
 		return bad("extractedAt", "required")
+	}
+	if m.Layout < 0 || m.Layout > Layout {
+		return bad("layout", "unknown layout version %d (this server reads 1 to %d)", m.Layout, Layout)
 	}
 	seen := map[string]bool{}
 	for i, f := range m.Files {

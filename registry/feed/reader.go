@@ -142,7 +142,9 @@ func NewReader(r io.Reader, file string, rt *RecordType, f Format, g *Gaiji) (*R
 			br.Discard(3)
 		}
 		rd.csv = csv.NewReader(br)
-		rd.csv.FieldsPerRecord = n
+		// The header is read whatever its length, so that one of another
+		// layout is reported as such; the records must match it.
+		rd.csv.FieldsPerRecord = -1
 		rd.csv.ReuseRecord = true
 		head, err := rd.csv.Read()
 		if err == io.EOF {
@@ -158,6 +160,7 @@ func NewReader(r io.Reader, file string, rt *RecordType, f Format, g *Gaiji) (*R
 		if !slices.Equal(head, want) {
 			return nil, &Error{File: file, Line: 1, Msg: "header must be " + strings.Join(want, ",")}
 		}
+		rd.csv.FieldsPerRecord = n
 		rd.line = 1
 	case Fixed:
 		rd.fixed = bufio.NewReaderSize(r, 1<<16)

@@ -38,7 +38,8 @@ type Params struct {
 // SealRegistrationAbolished/Suspended: that state; NoTaxRecord: none;
 // NotResidentOnJanuary1: records not resident on 1 January; HonsekiNotHere:
 // 本籍 elsewhere; KosekiPending: their household's 戸籍 pending; StopListed:
-// on the stop list).
+// on the stop list; SupportMeasure, for a 筆頭者 not under it themself: a
+// spouse in their 戸籍 who lives elsewhere under 支援措置).
 type Fixed struct {
 	Households []issuance.Household
 	Links      []registry.CertLink
@@ -108,6 +109,13 @@ func Generate(p Params) (*Municipality, error) {
 		for _, mem := range k.Members {
 			for _, s := range []string{mem.FamilyName, mem.GivenName, mem.Father, mem.Mother} {
 				if err := m.assignGaiji(s); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, fe := range k.Fuhyo {
+			for _, a := range fe.Addresses {
+				if err := m.assignGaiji(a.Address); err != nil {
 					return nil, err
 				}
 			}
@@ -357,7 +365,7 @@ func (g *gen) records(h issuance.Household, japanese bool) {
 		}
 	}
 	if japanese && g.chance(0.55) {
-		k := g.koseki(h.Members, h.Members, false)
+		k := g.koseki(h.Members, false)
 		for i := range h.Members {
 			m.Households[len(m.Households)-1].Members[i].Honseki = k.Honseki
 			m.Households[len(m.Households)-1].Members[i].Hittousha = k.Hittousha
@@ -439,8 +447,11 @@ func (g *gen) tax(p issuance.Person, year int, jan1, assessed bool) issuance.Tax
 
 // koseki makes the 戸籍 of a family: 筆頭者 first, then spouse and children,
 // sometimes a child who has left it by marriage (除籍), with the 附票
-// (address history) of its current members.
-func (g *gen) koseki(members, all []issuance.Person, pending bool) issuance.Koseki {
+// (address history) of its current members. A member without a person id
+// has no resident record here: they live elsewhere (their Address), having
+// left the family's (their PreviousAddress); the 戸籍 carries their 支援措置,
+// which the 住所地 notifies.
+func (g *gen) koseki(members []issuance.Person, pending bool) issuance.Koseki {
 	m := g.m
 	g.nKoseki++
 	head := members[0]
@@ -477,9 +488,11 @@ func (g *gen) koseki(members, all []issuance.Person, pending bool) issuance.Kose
 		}
 	}
 	birthPlace := m.Prefecture + m.City
+	var of []issuance.Person // the person of each member, for the 附票
 	member := func(p issuance.Person, rel string, removed bool) issuance.KosekiMember {
+		of = append(of, p)
 		km := issuance.KosekiMember{PersonID: p.ID, FamilyName: p.FamilyName, GivenName: p.GivenName,
-			BirthDate: p.BirthDate, Sex: p.Sex, Relationship: rel, Removed: removed}
+			BirthDate: p.BirthDate, Sex: p.Sex, Relationship: rel, Removed: removed, SupportMeasure: p.ID == "" && p.SupportMeasure}
 		km.Events = []issuance.KosekiEvent{{Kind: "出生", Date: p.BirthDate, Fields: []issuance.Field{
 			{Label: "出生地", Value: birthPlace}, {Label: "届出日", Value: issuance.Wareki(p.BirthDate.AddDate(0, 0, 7))},
 			{Label: "届出人", Value: map[bool]string{true: "父", false: "母"}[g.chance(0.7)]}}}}
@@ -518,13 +531,19 @@ func (g *gen) koseki(members, all []issuance.Person, pending bool) issuance.Kose
 			Fields: []issuance.Field{{Label: "新本籍", Value: g.elsewhere()}}})
 		k.Members = append(k.Members, gm)
 	}
-	for _, km := range k.Members {
+	for i, km := range k.Members {
 		if km.Removed {
 			continue
 		}
-		i := slices.IndexFunc(all, func(p issuance.Person) bool { return p.ID == km.PersonID })
-		p := all[i]
+		p := of[i]
 		fe := issuance.FuhyoEntry{FamilyName: km.FamilyName, GivenName: km.GivenName}
+		if p.ID == "" {
+			// Living elsewhere: the family's address from the 婚姻, then their own.
+			fe.Addresses = []issuance.AddressPeriod{{Address: p.PreviousAddress, Since: formed},
+				{Address: p.Address, Since: later(formed.AddDate(0, 0, 1), p.AddressSince)}}
+			k.Fuhyo = append(k.Fuhyo, fe)
+			continue
+		}
 		if p.PreviousAddress != "" {
 			fe.Addresses = append(fe.Addresses, issuance.AddressPeriod{Address: p.PreviousAddress, Since: later(p.BirthDate, p.BecameResidentOn.AddDate(-3, 0, 0))})
 		}
@@ -563,6 +582,7 @@ func (g *gen) fixed(f *Fixed) error {
 		h.Members = slices.Clone(h.Members)
 		var kosekiMembers []issuance.Person
 		pending := false
+		fled := "" // a person whose spouse lives elsewhere under 支援措置
 		for i := range h.Members {
 			p := &h.Members[i]
 			if p.MyNumber == "" {
@@ -590,6 +610,9 @@ func (g *gen) fixed(f *Fixed) error {
 				m.Stops = append(m.Stops, p.ID)
 			}
 			pending = pending || promised(p.ID, issuance.KosekiPending)
+			if promised(p.ID, issuance.SupportMeasure) && !p.SupportMeasure {
+				fled = p.ID
+			}
 			switch {
 			case p.Foreign != nil:
 			case promised(p.ID, issuance.HonsekiNotHere):
@@ -601,8 +624,14 @@ func (g *gen) fixed(f *Fixed) error {
 			}
 		}
 		if len(kosekiMembers) > 0 {
+			if fled != "" {
+				var err error
+				if kosekiMembers, err = g.spouseElsewhere(kosekiMembers, fled, h.Address); err != nil {
+					return err
+				}
+			}
 			// The 筆頭者 is the first of them in registry order.
-			k := g.koseki(kosekiMembers, h.Members, pending)
+			k := g.koseki(kosekiMembers, pending)
 			for i := range h.Members {
 				if slices.ContainsFunc(kosekiMembers, func(q issuance.Person) bool { return q.ID == h.Members[i].ID }) {
 					h.Members[i].Honseki, h.Members[i].Hittousha = k.Honseki, k.Hittousha
@@ -612,6 +641,24 @@ func (g *gen) fixed(f *Fixed) error {
 		m.Households = append(m.Households, h)
 	}
 	return nil
+}
+
+// spouseElsewhere adds to the members of a 戸籍 the spouse of its 筆頭者
+// (who must be the person promised SupportMeasure): they have left the
+// family's address for one elsewhere and live there under 支援措置, so the
+// 戸籍 and its 附票 print a protected person with no resident record here.
+func (g *gen) spouseElsewhere(members []issuance.Person, head, address string) ([]issuance.Person, error) {
+	h := members[0]
+	if h.ID != head || slices.ContainsFunc(members, func(p issuance.Person) bool { return p.Relationship == "妻" || p.Relationship == "夫" }) {
+		return nil, fmt.Errorf("synth: %s is promised SupportMeasure for a spouse elsewhere: they must be the 筆頭者 without a spouse here", head)
+	}
+	sp := issuance.Person{FamilyName: h.FamilyName, GivenName: g.name(femaleGiven).kanji, Sex: issuance.Female, Relationship: "妻",
+		BirthDate: h.BirthDate.AddDate(0, 0, g.between(-1500, 1500)), Address: g.elsewhere(), PreviousAddress: address,
+		AddressSince: g.daysAgo(30, 400), SupportMeasure: true}
+	if h.Sex == issuance.Female {
+		sp.GivenName, sp.Sex, sp.Relationship = g.name(maleGiven).kanji, issuance.Male, "夫"
+	}
+	return slices.Insert(slices.Clone(members), 1, sp), nil
 }
 
 // impression draws a seal impression (印影): a vermilion ring around a

@@ -256,3 +256,37 @@ func TestFixedPeopleGetTheirPromises(t *testing.T) {
 		t.Errorf("stops: %v", m.Stops)
 	}
 }
+
+// A person promised SupportMeasure who is not under it themself gets a
+// spouse in their 戸籍 who lives elsewhere under 支援措置: no resident
+// record, the measure on the 戸籍 entry, a 附票 leading from the family's
+// address to hers.
+func TestSpouseElsewhereUnderSupportMeasure(t *testing.T) {
+	head := issuance.Person{LGCode: "131016", ID: "A", HouseholdID: "HA", FamilyName: "岡田", GivenName: "真一",
+		FamilyKana: "オカダ", GivenKana: "シンイチ", BirthDate: synth.SampleParams.AsOf.AddDate(-45, 0, 0), Sex: issuance.Male,
+		Relationship: "世帯主", Status: issuance.StatusResident, Address: "東京都千代田区一番町3番地"}
+	m, err := synth.Generate(synth.Params{LGCode: "131016", Prefecture: "東京都", City: "千代田区", Seed: 1, AsOf: synth.SampleParams.AsOf,
+		Fixed: &synth.Fixed{Households: []issuance.Household{{LGCode: "131016", ID: "HA", Head: "A", Address: head.Address,
+			Members: []issuance.Person{head}}}, Refusals: map[string][]issuance.Reason{"A": {issuance.SupportMeasure}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := m.Koseki[0]
+	if len(k.Members) != 2 || len(k.Fuhyo) != 2 || m.People() != 1 {
+		t.Fatalf("戸籍 %+v, %d people", k, m.People())
+	}
+	wife, trail := k.Members[1], k.Fuhyo[1].Addresses
+	if wife.PersonID != "" || !wife.SupportMeasure || wife.Relationship != "妻" || k.Members[0].SupportMeasure ||
+		len(trail) != 2 || trail[0].Address != head.Address || trail[1].Address == head.Address || !trail[1].Since.After(trail[0].Since) {
+		t.Fatalf("the wife elsewhere: %+v, 附票 %+v", wife, trail)
+	}
+	// Only a 筆頭者 without a spouse here can have one elsewhere.
+	wifeHere := head
+	wifeHere.ID, wifeHere.GivenName, wifeHere.Sex, wifeHere.Relationship = "B", "花子", issuance.Female, "妻"
+	_, err = synth.Generate(synth.Params{LGCode: "131016", Prefecture: "東京都", City: "千代田区", Seed: 1, AsOf: synth.SampleParams.AsOf,
+		Fixed: &synth.Fixed{Households: []issuance.Household{{LGCode: "131016", ID: "HA", Head: "A", Address: head.Address,
+			Members: []issuance.Person{head, wifeHere}}}, Refusals: map[string][]issuance.Reason{"A": {issuance.SupportMeasure}}}})
+	if err == nil || !strings.Contains(err.Error(), "without a spouse here") {
+		t.Fatalf("a spouse here and one elsewhere: %v", err)
+	}
+}

@@ -45,7 +45,8 @@ func (m *Municipality) WriteBatch(inbox string, d issuance.DataDomain, f feed.Fo
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return "", err
 	}
-	man := &feed.Manifest{Format: f, LGCode: m.LGCode, Domain: d, Kind: kind, Sequence: seq, ExtractedAt: m.AsOf.In(issuance.Tokyo)}
+	man := &feed.Manifest{Format: f, LGCode: m.LGCode, Domain: d, Kind: kind, Sequence: seq, ExtractedAt: m.AsOf.In(issuance.Tokyo),
+		Layout: feed.Layout}
 	bw := &batchWriter{dir: tmp, f: f, g: m.Gaiji, man: man}
 	var err error
 	switch d {
@@ -292,7 +293,7 @@ func (m *Municipality) writeKoseki(bw *batchWriter, del *Deletes) error {
 		for _, k := range m.Koseki {
 			for i, mem := range k.Members {
 				err := w(k.ID, itoa(i+1), mem.PersonID, mem.FamilyName, mem.GivenName, date(mem.BirthDate),
-					itoa(int(mem.Sex)), mem.Father, mem.Mother, mem.Relationship, flag(mem.Removed))
+					itoa(int(mem.Sex)), mem.Father, mem.Mother, mem.Relationship, flag(mem.Removed), flag(mem.SupportMeasure))
 				if err != nil {
 					return err
 				}
