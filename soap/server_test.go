@@ -70,6 +70,8 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		}},
 		SessionTTL: 10 * time.Minute,
 		MaxCopies:  5,
+		// fakeRegistry's resident data is extracted at testNow.
+		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{testLG: {issuance.DomainResident: 26 * time.Hour}},
 	}
 	cfg.Node = "node-a"
 	cfg.Clock = clock
