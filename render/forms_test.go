@@ -370,7 +370,7 @@ func TestKosekiSurnameComparedWhole(t *testing.T) {
 	k.Hittousha = "森本 一郎"
 	k.Members = slices.Clone(k.Members)
 	k.Members[0].FamilyName = "森本" // the 筆頭者 himself: no 【氏】
-	k.Members[1].FamilyName = "森"   // another surname that is a prefix of the register's
+	k.Members[1].FamilyName = "森"  // another surname that is a prefix of the register's
 	k.Members[2].Removed = false
 	doc.Koseki = &k
 	text := squeeze(renderText(t, doc))
