@@ -105,7 +105,7 @@ type MunicipalityConfig struct {
 	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
 }
 
-// HoursConfig is the kiosk service time (brief §3). Each field left out
+// HoursConfig is the kiosk service time (docs/rules.md, Service hours). Each field left out
 // takes its default on its own: 06:30–23:00, every day, closed 12-29..01-03;
 // `closed: []` opens the new-year days. Types narrow the hours of some
 // certificate types; their fields left out take the municipality's.
