@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// CertType is a certificate type code of the wide-area interface (brief §2).
+// CertType is a certificate type code of the wide-area interface (docs/rules.md).
 type CertType string
 
 // The certificate types.
@@ -273,7 +273,7 @@ type Document struct {
 	Persons      []Person  // the persons printed, in order
 	Options      Options
 	Attestation  string            // 認証文
-	Language     string            // "" or "ja"; else the language of the labels (brief §2)
+	Language     string            // "" or "ja"; else the language of the labels (docs/rules.md)
 	Items        []string          // 記載事項証明書: the items certified
 	Seal         *SealRegistration // 印鑑登録証明書
 	Tax          *TaxRecord        // tax certificates

@@ -6,7 +6,7 @@ import (
 )
 
 // Code is a fault code of the wide-area interface. The names are fixed by the
-// contract with the centre (docs: interface.md); never rename one.
+// contract with the centre (docs/interface.md); never rename one.
 type Code string
 
 // The fault codes of the wide-area interface.
@@ -80,7 +80,7 @@ func Fault(code Code, format string, args ...any) *Error {
 // Wrap builds an Error with the given code around an internal cause.
 func Wrap(code Code, cause error) *Error { return &Error{Code: code, Cause: cause} }
 
-// Refuse builds a NotEligible error with a reason code of brief §3.
+// Refuse builds a NotEligible error with a reason code of docs/reasons.md.
 func Refuse(r Reason) *Error { return &Error{Code: NotEligible, Reason: r} }
 
 func (e *Error) Error() string {

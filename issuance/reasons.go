@@ -1,6 +1,6 @@
 package issuance
 
-// Reason says why a person may not receive a certificate (brief §3). Reasons
+// Reason says why a person may not receive a certificate (docs/rules.md). Reasons
 // travel in Offer.UnavailableReason and with the NotEligible fault; the list
 // with explanations is docs/reasons.md.
 type Reason string

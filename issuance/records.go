@@ -11,7 +11,7 @@ import (
 // variation sequences where the registry has them).
 
 // ForeignResident holds the items a foreign resident's 住民票 may show
-// (brief §2: each may be omitted per municipality).
+// (docs/rules.md: each may be omitted per municipality).
 type ForeignResident struct {
 	Nationality         string    // 国籍・地域
 	ResidenceStatus     string    // 在留資格

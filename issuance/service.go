@@ -26,7 +26,7 @@ type Service struct {
 	SessionTTL     time.Duration
 	MaxCopies      int
 	// Languages are the label languages besides Japanese that the renderer
-	// can print (brief §2: en, zh-Hans, zh-Hant, ko, es, pt).
+	// can print (docs/rules.md: en, zh-Hans, zh-Hant, ko, es, pt).
 	Languages []string
 	// MaxStaleness is, per municipality and data domain, how old data may
 	// be (from the time the legacy system extracted it) and still be
@@ -216,7 +216,7 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 }
 
 // refusal is the reason, if any, why p may not receive any certificate
-// concerning themself (brief §3).
+// concerning themself (docs/rules.md, The person).
 func (s *Service) refusal(m Municipality, p Person, now time.Time) Reason {
 	switch {
 	case p.SupportMeasure:

@@ -53,7 +53,7 @@ func fault(code issuance.Code, cause error, format string, args ...any) *issuanc
 }
 
 // suspended is the answer for a certificate on hold: the card is reported
-// lost or suspended, which refuses every certificate (brief §3) until J-LIS
+// lost or suspended, which refuses every certificate (docs/rules.md) until J-LIS
 // releases the hold.
 func suspended(format string, args ...any) *issuance.Error {
 	e := fault(issuance.NotEligible, ErrSuspended, format, args...)

@@ -259,7 +259,7 @@ func TestLanguagesWithoutLabelFonts(t *testing.T) {
 			t.Errorf("%s: err = %v, want UnsupportedOption", lang, err)
 		}
 	}
-	if _, err := New(fontPath, "/nonexistent.ttf"); err == nil {
+	if _, err := New(fontPath, WithLabelFonts("/nonexistent.ttf")); err == nil {
 		t.Error("a missing label font was accepted")
 	}
 }

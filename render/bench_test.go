@@ -49,16 +49,14 @@ func duplex(b *testing.B, r *Renderer) *Renderer {
 	spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	sum := sha256.Sum256(spki)
 	signer := codeSigner{key: key, id: hex.EncodeToString(sum[:8])}
-	d, err := New(fontPath, labelFonts...)
+	d, err := New(fontPath, WithLabelFonts(labelFonts...), WithKeiinKey(r.keiinKey),
+		WithBack(backside.DPI, func(_ context.Context, f FrontPage) (*image.Gray, error) {
+			return backside.Compose(f.Image, backside.Document{ID: f.Doc.ID, LGCode: f.Doc.Municipality.Code,
+				Type: string(f.Doc.Type), IssuedOn: f.Doc.IssuedAt,
+				Facts: []backside.Fact{{Key: "氏名", Value: f.Doc.Persons[0].FullName()}}}, f.Page, f.Pages, signer)
+		}))
 	if err != nil {
 		b.Fatal(err)
-	}
-	d.KeiinKey = r.KeiinKey
-	d.BackDPI = backside.DPI
-	d.Back = func(_ context.Context, f FrontPage) (*image.Gray, error) {
-		return backside.Compose(f.Image, backside.Document{ID: f.Doc.ID, LGCode: f.Doc.Municipality.Code,
-			Type: string(f.Doc.Type), IssuedOn: f.Doc.IssuedAt,
-			Facts: []backside.Fact{{Key: "氏名", Value: f.Doc.Persons[0].FullName()}}}, f.Page, f.Pages, signer)
 	}
 	return d
 }

@@ -16,7 +16,7 @@
 // the issue date included, comes in the Document, so the same Document always
 // gives the same bytes and a render can be reproduced from the audit record.
 // It does not build the back side (package render/backside): it hands each
-// front page, rasterised, to Renderer.Back and places what comes back.
+// front page, rasterised, to the function given to WithBack and places what comes back.
 // A Renderer keeps no state of one request that another could see; the only
 // thing it keeps besides the fonts is the municipalities' seal images, keyed
 // by their content.

@@ -81,7 +81,7 @@ func name(field, kana string, w float64) col {
 }
 
 // juminhyoPerson is one person's entry of a 住民票の写し. 住民票コード,
-// change history and 除票 are never printed (brief §2). Each foreign
+// change history and 除票 are never printed (docs/rules.md). Each foreign
 // resident's item has its own row, so that a municipality that omits one
 // (by leaving it empty in the record) leaves no empty box.
 var juminhyoPerson = []row{

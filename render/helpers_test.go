@@ -49,10 +49,9 @@ func setup(t testing.TB) (*Renderer, []byte) {
 				return
 			}
 		}
-		if sharedR, setupErr = New(fontPath, labelFonts...); setupErr != nil {
+		if sharedR, setupErr = New(fontPath, WithLabelFonts(labelFonts...), WithKeiinKey([]byte("test keiin key"))); setupErr != nil {
 			return
 		}
-		sharedR.KeiinKey = []byte("test keiin key")
 		sharedSeal, setupErr = DevSeal(fontPath, "千代田区長之印")
 	})
 	if setupErr != nil {

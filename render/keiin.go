@@ -10,11 +10,11 @@ import (
 // 電子契印 (electronic tally seal). A clerk stamps a 契印 across the edge
 // of two sheets so that no sheet can be swapped; on a kiosk print every page
 // instead carries a short code that binds the page to its document and its
-// place in it: the HMAC-SHA-256, under Renderer.KeiinKey, of the document
-// id, the page number, the page count and a digest of everything printed on
-// the page. A page from another certificate, a page removed or added, or a
-// page altered after rendering no longer matches. docs/keiin.md says how it
-// is verified.
+// place in it: the HMAC-SHA-256, under the key given to WithKeiinKey, of
+// the document id, the page number, the page count and a digest of
+// everything printed on the page. A page from another certificate, a page
+// removed or added, or a page altered after rendering no longer matches.
+// docs/keiin.md says how it is verified.
 
 // keiinVersion is the first part of the message, so a future change of
 // what is digested can never give a code that matches an old one.
@@ -60,7 +60,7 @@ func (r *Renderer) markPage(p *page, id string, n, pages int) error {
 			p.facts = append(p.facts, o.s)
 		}
 	}
-	p.keiin = KeiinCode(r.KeiinKey, id, n, pages, p.facts)
+	p.keiin = KeiinCode(r.keiinKey, id, n, pages, p.facts)
 	f := r.fonts[0]
 	var b block
 	x0, y0 := pageW-marginX-keiinW, pageH-marginBottom+10

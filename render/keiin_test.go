@@ -46,7 +46,7 @@ func TestKeiinVerifiesEveryPage(t *testing.T) {
 		if !codeRe.MatchString(codes[i]) {
 			t.Errorf("page %d: code %q is not two groups of five base-32 characters", i+1, codes[i])
 		}
-		if got := KeiinCode(r.KeiinKey, doc.ID, i+1, pages, facts[i]); got != codes[i] {
+		if got := KeiinCode(r.keiinKey, doc.ID, i+1, pages, facts[i]); got != codes[i] {
 			t.Errorf("page %d: printed code %s, recomputed %s", i+1, codes[i], got)
 		}
 	}
@@ -81,7 +81,7 @@ func TestKeiinVerifiesEveryPage(t *testing.T) {
 		{"a page removed (count changed)", doc.ID, 2, pages - 1, facts[1], codes[1]},
 		{"another key", doc.ID, 2, pages, facts[1], KeiinCode([]byte("another key"), doc.ID, 2, pages, facts[1])},
 	} {
-		if got := KeiinCode(r.KeiinKey, tc.id, tc.page, tc.pages, tc.facts); got == tc.printed {
+		if got := KeiinCode(r.keiinKey, tc.id, tc.page, tc.pages, tc.facts); got == tc.printed {
 			t.Errorf("%s: the mark still verifies (%s)", tc.name, got)
 		}
 	}

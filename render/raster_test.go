@@ -108,20 +108,19 @@ func ink(g *image.Gray) float64 {
 	return sum / float64(g.Rect.Dx()*g.Rect.Dy())
 }
 
-// With Back set, the PDF alternates fronts and backs for duplex printing;
-// Back is given each front as printed, and its image fills the back page.
+// With WithBack, the PDF alternates fronts and backs for duplex printing;
+// the function is given each front as printed, and its image fills the
+// back page.
 func TestBackPages(t *testing.T) {
 	shared, seal := setup(t)
-	r, err := New(fontPath, labelFonts...)
+	var got []FrontPage
+	r, err := New(fontPath, WithLabelFonts(labelFonts...), WithKeiinKey(shared.keiinKey),
+		WithBack(100, func(ctx context.Context, f FrontPage) (*image.Gray, error) {
+			got = append(got, f)
+			return negative(f.Image, f.Page%2 == 1), nil
+		}))
 	if err != nil {
 		t.Fatal(err)
-	}
-	r.KeiinKey = shared.KeiinKey
-	r.BackDPI = 100
-	var got []FrontPage
-	r.Back = func(ctx context.Context, f FrontPage) (*image.Gray, error) {
-		got = append(got, f)
-		return negative(f.Image, f.Page%2 == 1), nil
 	}
 	doc := testDoc(seal, household(14)...)
 	pdf, fronts, err := r.Render(context.Background(), doc)
@@ -168,16 +167,17 @@ func TestBackPages(t *testing.T) {
 		}
 	}
 
-	// A failing back side fails the render.
-	r.Back = func(context.Context, FrontPage) (*image.Gray, error) { return nil, errors.New("no key") }
+	// A failing back side fails the render. (The same renderer, its back
+	// function swapped, rather than a font parse for each case.)
+	r.back = func(context.Context, FrontPage) (*image.Gray, error) { return nil, errors.New("no key") }
 	if pdf, _, err := r.Render(context.Background(), doc); err == nil || pdf != nil {
 		t.Errorf("Back's error lost: %v", err)
 	}
-	r.Back = func(context.Context, FrontPage) (*image.Gray, error) { return nil, nil }
+	r.back = func(context.Context, FrontPage) (*image.Gray, error) { return nil, nil }
 	if pdf, _, err := r.Render(context.Background(), doc); err == nil || pdf != nil {
 		t.Errorf("an empty back accepted: %v", err)
 	}
-	r.Back = func(context.Context, FrontPage) (*image.Gray, error) {
+	r.back = func(context.Context, FrontPage) (*image.Gray, error) {
 		return image.NewGray(image.Rect(0, 0, 100, 100)), nil
 	}
 	if pdf, _, err := r.Render(context.Background(), doc); err == nil || pdf != nil {

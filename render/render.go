@@ -14,33 +14,57 @@ import (
 
 // Renderer renders certificates. Its fonts and labels are parsed once by
 // New and only read afterwards, and the seal cache is guarded, so one
-// Renderer serves any number of goroutines. Set the exported fields before
-// the first render and never after.
+// Renderer serves any number of goroutines. Everything else it needs is
+// given to New as options and never changes.
 type Renderer struct {
 	fonts  []*face                         // [0] the certificate font; then the label fonts
 	labels map[string]map[string]labelText // key → language → shaped text
 	langs  map[string]bool                 // languages whose every label prints
 	seals  sealCache
 
-	// KeiinKey keys the 電子契印 (keiin.go). Without it the code is still
-	// computed, but anyone could recompute it for an altered page.
-	KeiinKey []byte
-
-	// Back, when set, makes the PDF double-sided for duplex printing:
-	// front 1, back 1, front 2, back 2, …, each back the image Back returns
-	// (A4's shape, any resolution), drawn over the whole page: 1 bit per
-	// pixel when it is only black and white, else 8-bit grey. Page numbers
-	// (n / N) count fronts; an error from Back fails the render.
-	Back func(ctx context.Context, front FrontPage) (*image.Gray, error)
-	// BackDPI is the resolution of FrontPage.Image; 0 means 300.
-	BackDPI float64
+	keiinKey []byte                                                          // WithKeiinKey
+	back     func(ctx context.Context, front FrontPage) (*image.Gray, error) // WithBack
+	backDPI  float64                                                         // WithBack; 0 means 300
 }
 
-// FrontPage is one laid-out front page, as handed to Renderer.Back.
+// Option configures a Renderer built by New.
+type Option func(*options)
+
+type options struct {
+	labelFonts []string
+	keiinKey   []byte
+	back       func(ctx context.Context, front FrontPage) (*image.Gray, error)
+	backDPI    float64
+}
+
+// WithLabelFonts adds fonts for the translated labels of the multilingual
+// certificates, tried in order (see New).
+func WithLabelFonts(paths ...string) Option {
+	return func(o *options) { o.labelFonts = append(o.labelFonts, paths...) }
+}
+
+// WithKeiinKey keys the 電子契印 (keiin.go). Without it the code is still
+// computed, but anyone could recompute it for an altered page.
+func WithKeiinKey(key []byte) Option {
+	return func(o *options) { o.keiinKey = key }
+}
+
+// WithBack makes the PDF double-sided for duplex printing: front 1, back 1,
+// front 2, back 2, …, each back the image back returns (A4's shape, any
+// resolution), drawn over the whole page: 1 bit per pixel when it is only
+// black and white, else 8-bit grey. The front is handed over rasterised at
+// dpi (0 means 300). Page numbers (n / N) count fronts; an error from back
+// fails the render.
+func WithBack(dpi float64, back func(ctx context.Context, front FrontPage) (*image.Gray, error)) Option {
+	return func(o *options) { o.back, o.backDPI = back, dpi }
+}
+
+// FrontPage is one laid-out front page, as handed to the function given
+// to WithBack.
 type FrontPage struct {
 	Doc         *issuance.Document
 	Page, Pages int         // 1-based page number and the number of fronts
-	Image       *image.Gray // the page as printed, at BackDPI, white paper
+	Image       *image.Gray // the page as printed, at WithBack's resolution, white paper
 	Facts       []string    // the page's printed text in drawing order, as the 電子契印 digests it
 	Keiin       string      // the page's 電子契印 code
 }
@@ -56,16 +80,20 @@ var _ issuance.Renderer = (*Renderer)(nil)
 
 // New reads and parses the certificate font at fontPath (IPAmj明朝 in
 // production), which prints every fact and the Japanese labels, and
-// optionally label fonts for the translated labels of the multilingual
+// optionally label fonts (WithLabelFonts) for the translated labels of the multilingual
 // certificates: each label prints in the first font that has all its
 // characters (on Debian: NanumMyeongjo for Korean, AR PL SungtiL GB for
 // simplified Chinese, which IPAmj明朝 lacks). A language some label of
 // which no font can print is not offered (Languages reports which are).
 // The registry's data is only ever printed in the certificate font: a
 // name is never drawn from a fallback.
-func New(fontPath string, labelFonts ...string) (*Renderer, error) {
-	r := &Renderer{langs: map[string]bool{}}
-	for _, p := range append([]string{fontPath}, labelFonts...) {
+func New(fontPath string, opts ...Option) (*Renderer, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r := &Renderer{langs: map[string]bool{}, keiinKey: o.keiinKey, back: o.back, backDPI: o.backDPI}
+	for _, p := range append([]string{fontPath}, o.labelFonts...) {
 		f, err := loadFace(p)
 		if err != nil {
 			return nil, err
@@ -194,8 +222,8 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 		return nil, len(pages), imgs, nil
 	}
 	var backs []*image.Gray
-	if r.Back != nil {
-		bdpi := r.BackDPI
+	if r.back != nil {
+		bdpi := r.backDPI
 		if bdpi == 0 {
 			bdpi = 300
 		}
@@ -204,7 +232,7 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 			if err != nil {
 				return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 			}
-			back, err := r.Back(ctx, FrontPage{Doc: doc, Page: i + 1, Pages: len(pages), Image: front, Facts: pages[i].facts, Keiin: pages[i].keiin})
+			back, err := r.back(ctx, FrontPage{Doc: doc, Page: i + 1, Pages: len(pages), Image: front, Facts: pages[i].facts, Keiin: pages[i].keiin})
 			if err != nil {
 				return nil, 0, nil, err
 			}

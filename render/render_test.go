@@ -286,7 +286,8 @@ func TestRenderDeterministic(t *testing.T) {
 	}
 }
 
-// A seal in a form gopdf cannot read itself (16-bit, palette) still prints.
+// A seal PNG that is not 8-bit grey or RGB (16-bit, palette) is normalised
+// (prepareImage) and still prints.
 func TestRenderNormalisesSeal(t *testing.T) {
 	_, seal := setup(t)
 	for name, png := range map[string][]byte{"16-bit": reencode(t, seal, true), "paletted": reencode(t, seal, false)} {

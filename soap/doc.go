@@ -1,5 +1,5 @@
 // Package soap is the wire of the wide-area issuance interface: the SOAP 1.1
-// endpoint the J-LIS centre calls (docs: interface.md).
+// endpoint the J-LIS centre calls (docs/interface.md).
 //
 // It owns:
 //   - the WSDL (wsdl/wide-area-v4.wsdl, embedded and served at

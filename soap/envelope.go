@@ -18,7 +18,7 @@ import (
 const (
 	// EnvelopeNS is SOAP 1.1's; a SOAP 1.2 envelope is refused.
 	EnvelopeNS = "http://schemas.xmlsoap.org/soap/envelope/"
-	// TargetNS is the interface's namespace (interface.md).
+	// TargetNS is the interface's namespace (docs/interface.md).
 	TargetNS = "urn:jp:lg:issuance:wide-area:v4"
 )
 

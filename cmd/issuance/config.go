@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -22,7 +23,7 @@ import (
 // environment variables for every scalar key (ISSUANCE_SOAP_LISTEN for
 // soap.listen). Unknown keys, in the file or the environment, are errors.
 type Config struct {
-	Node           string               `mapstructure:"node"`
+	Node           string               `mapstructure:"node" default:"<hostname>"`
 	Database       DatabaseConfig       `mapstructure:"database"`
 	SOAP           SOAPConfig           `mapstructure:"soap"`
 	Web            WebConfig            `mapstructure:"web"`
@@ -37,33 +38,33 @@ type Config struct {
 type DatabaseConfig struct {
 	URL        string `mapstructure:"url"`         // as issuance_app
 	MigrateURL string `mapstructure:"migrate_url"` // as the schema owner, for `issuance migrate`
-	MaxConns   int    `mapstructure:"max_conns"`
+	MaxConns   int    `mapstructure:"max_conns" default:"20"`
 }
 
 // SOAPConfig is the centre-facing endpoint.
 type SOAPConfig struct {
-	Listen       string        `mapstructure:"listen"`
+	Listen       string        `mapstructure:"listen" default:"127.0.0.1:8443"`
 	TLSCert      string        `mapstructure:"tls_cert"`
 	TLSKey       string        `mapstructure:"tls_key"`
 	ClientCA     string        `mapstructure:"client_ca"`
-	MaxBodyBytes int64         `mapstructure:"max_body_bytes"`
-	SessionTTL   time.Duration `mapstructure:"session_ttl"`
-	MaxCopies    int           `mapstructure:"max_copies"`
+	MaxBodyBytes int64         `mapstructure:"max_body_bytes" default:"262144"` // 256 KiB
+	SessionTTL   time.Duration `mapstructure:"session_ttl" default:"10m"`
+	MaxCopies    int           `mapstructure:"max_copies" default:"10"`
 }
 
 // WebConfig is the status, metrics and (later) console endpoint.
 type WebConfig struct {
-	Listen string `mapstructure:"listen"`
+	Listen string `mapstructure:"listen" default:"127.0.0.1:8080"`
 }
 
 // JPKIConfig lists the trusted JPKI roots (every generation) and where
 // revocation is learnt.
 type JPKIConfig struct {
 	Roots      []string `mapstructure:"roots"`
-	CRLDir     string   `mapstructure:"crl_dir"`     // CRL files (*.crl), re-read at each refresh
-	CRLURLs    []string `mapstructure:"crl_urls"`    // CRL distribution points
-	OCSPURL    string   `mapstructure:"ocsp_url"`    // optional; asked in addition to the CRL
-	CRLRefresh string   `mapstructure:"crl_refresh"` // cron spec, e.g. "@every 15m"
+	CRLDir     string   `mapstructure:"crl_dir"`                          // CRL files (*.crl), re-read at each refresh
+	CRLURLs    []string `mapstructure:"crl_urls"`                         // CRL distribution points
+	OCSPURL    string   `mapstructure:"ocsp_url"`                         // optional; asked in addition to the CRL
+	CRLRefresh string   `mapstructure:"crl_refresh" default:"@every 15m"` // cron spec, e.g. "@every 15m"
 }
 
 // SealConfig names the published bundle of 2D-code verification keys.
@@ -73,11 +74,11 @@ type SealConfig struct {
 
 // RenderConfig names the fonts and the 電子契印 key.
 type RenderConfig struct {
-	Font string `mapstructure:"font"` // IPAmj明朝: every fact is printed in it
+	Font string `mapstructure:"font" default:"/usr/share/fonts/truetype/ipamj/ipamjm.ttf"` // IPAmj明朝: every fact is printed in it
 	// LabelFonts print translated labels whose script IPAmj lacks (Hangul,
 	// some simplified Chinese); a language whose labels no font covers is
 	// not offered.
-	LabelFonts   []string `mapstructure:"label_fonts"`
+	LabelFonts   []string `mapstructure:"label_fonts" default:"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf /usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"`
 	KeiinKeyFile string   `mapstructure:"keiin_key_file"` // secret key of the 電子契印 (docs/keiin.md), ≥ 32 bytes
 }
 
@@ -104,7 +105,7 @@ type MunicipalityConfig struct {
 	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
 }
 
-// HoursConfig is the kiosk service time (brief §3). Each field left out
+// HoursConfig is the kiosk service time (docs/rules.md, Service hours). Each field left out
 // takes its default on its own: 06:30–23:00, every day, closed 12-29..01-03;
 // `closed: []` opens the new-year days. Types narrow the hours of some
 // certificate types; their fields left out take the municipality's.
@@ -142,41 +143,73 @@ type OfferConfig struct {
 	Fee  int    `mapstructure:"fee"`
 }
 
-// scalarKeys are bound to the environment; lists of structs come only from
+// Each key is written once, in its field's tags: `mapstructure` names it
+// and `default` gives its value when neither the file nor the environment
+// does (a list's items separated by spaces; "<hostname>" is this machine's
+// name). Every key of a string, number, duration or string-list field is
+// bound to its ISSUANCE_* variable; lists of structs and maps come only from
 // the file (viper cannot bind them to variables).
-var scalarKeys = []string{
-	"node", "database.url", "database.migrate_url", "database.max_conns",
-	"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
-	"soap.session_ttl", "soap.max_copies", "web.listen", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
-	"jpki.ocsp_url", "jpki.crl_refresh", "render.font", "render.label_fonts", "render.keiin_key_file",
-	"seal.code_keys",
-}
 
 // envNotConfig are ISSUANCE_* variables that are not configuration keys.
 var envNotConfig = map[string]bool{"ISSUANCE_CONFIG": true, "ISSUANCE_TEST_DATABASE_URL": true}
 
+// configKey is one key of Config that the environment may set.
+type configKey struct {
+	name  string // "soap.listen"
+	index []int  // the field, for reflect.Value.FieldByIndex
+	list  bool   // a []string
+	def   string // the `default` tag, "" for none
+}
+
+// configKeys walks Config's tags.
+var configKeys = func() []configKey {
+	var keys []configKey
+	var walk func(t reflect.Type, prefix string, index []int)
+	walk = func(t reflect.Type, prefix string, index []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := prefix + f.Tag.Get("mapstructure")
+			at := append(slices.Clone(index), i)
+			switch {
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, name+".", at)
+			case f.Type == reflect.TypeFor[[]string]():
+				keys = append(keys, configKey{name: name, index: at, list: true, def: f.Tag.Get("default")})
+			case slices.Contains([]reflect.Kind{reflect.String, reflect.Int, reflect.Int64}, f.Type.Kind()):
+				keys = append(keys, configKey{name: name, index: at, def: f.Tag.Get("default")})
+			case f.Tag.Get("default") != "":
+				panic("config: a default for " + name + ", which only the file sets")
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "", nil)
+	return keys
+}()
+
+// envName is the variable that sets key.
+func envName(key string) string {
+	return "ISSUANCE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
 // loadConfig reads the file (if any) and the environment, and validates.
 func loadConfig(path string) (*Config, error) {
 	v := viper.New()
-	v.SetDefault("node", hostname())
-	v.SetDefault("database.max_conns", 20)
-	v.SetDefault("soap.listen", "127.0.0.1:8443")
-	v.SetDefault("soap.max_body_bytes", 256<<10)
-	v.SetDefault("soap.session_ttl", "10m")
-	v.SetDefault("soap.max_copies", 10)
-	v.SetDefault("web.listen", "127.0.0.1:8080")
-	v.SetDefault("jpki.crl_refresh", "@every 15m")
-	v.SetDefault("render.font", "/usr/share/fonts/truetype/ipamj/ipamjm.ttf")
-	v.SetDefault("render.label_fonts", []string{"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
-		"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"})
 	v.SetEnvPrefix("ISSUANCE")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	bound := map[string]bool{}
-	for _, k := range append(scalarKeys, syncScalarKeys...) {
-		if err := v.BindEnv(k); err != nil {
+	for _, k := range configKeys {
+		switch {
+		case k.def == "<hostname>":
+			v.SetDefault(k.name, hostname())
+		case k.list && k.def != "":
+			v.SetDefault(k.name, strings.Fields(k.def))
+		case k.def != "":
+			v.SetDefault(k.name, k.def)
+		}
+		if err := v.BindEnv(k.name); err != nil {
 			return nil, err
 		}
-		bound["ISSUANCE_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+		bound[envName(k.name)] = true
 	}
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
@@ -195,7 +228,11 @@ func loadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	// An environment list arrives as one string: split on spaces.
-	for _, list := range []*[]string{&c.JPKI.Roots, &c.JPKI.CRLURLs, &c.Render.LabelFonts} {
+	for _, k := range configKeys {
+		if !k.list {
+			continue
+		}
+		list := reflect.ValueOf(&c).Elem().FieldByIndex(k.index).Addr().Interface().(*[]string)
 		if len(*list) == 1 && strings.Contains((*list)[0], " ") {
 			*list = strings.Fields((*list)[0])
 		}

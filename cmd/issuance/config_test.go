@@ -137,3 +137,31 @@ municipalities:
 		}
 	}
 }
+
+// The keys the environment may set, and the defaults, as the tags give them.
+func TestConfigKeysAndDefaults(t *testing.T) {
+	var names []string
+	for _, k := range configKeys {
+		names = append(names, k.name)
+	}
+	want := []string{"node", "database.url", "database.migrate_url", "database.max_conns",
+		"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
+		"soap.session_ttl", "soap.max_copies", "web.listen", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
+		"jpki.ocsp_url", "jpki.crl_refresh", "render.font", "render.label_fonts", "render.keiin_key_file",
+		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir"}
+	if !slices.Equal(names, want) {
+		t.Errorf("environment keys\n got %q\nwant %q", names, want)
+	}
+	c, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Node != hostname() || c.Database.MaxConns != 20 || c.SOAP.Listen != "127.0.0.1:8443" ||
+		c.SOAP.MaxBodyBytes != 256<<10 || c.SOAP.SessionTTL != 10*time.Minute || c.SOAP.MaxCopies != 10 ||
+		c.Web.Listen != "127.0.0.1:8080" || c.JPKI.CRLRefresh != "@every 15m" ||
+		c.Render.Font != "/usr/share/fonts/truetype/ipamj/ipamjm.ttf" ||
+		!slices.Equal(c.Render.LabelFonts, []string{"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
+			"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"}) {
+		t.Errorf("defaults: %+v", c)
+	}
+}

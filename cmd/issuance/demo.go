@@ -292,7 +292,7 @@ func (p demoPerson) person(lg, household, address string) (issuance.Person, erro
 }
 
 // writeKit writes endpoints.json and cards.json; paths in them are relative
-// to the kit directory, as interface.md says.
+// to the kit directory, as docs/interface.md says.
 func writeKit(cfg *Config, l pki.DevLayout, data demoData) error {
 	rel := func(p string) string {
 		r, err := filepath.Rel(l.KitDir, p)

@@ -520,7 +520,7 @@ func TestBackSideVerifiesFromTheKit(t *testing.T) {
 		t.Fatalf("recovered front %v is not A4-shaped", b)
 	}
 
-	// The command, as interface.md gives it: JSON on stdout, the front
+	// The command, as docs/interface.md gives it: JSON on stdout, the front
 	// written with --out, exit 0 when valid; a scan of the front side is
 	// not a back side: exit 1 and an error.
 	keysFile := filepath.Join(ts.kit.Dir, "seal", "code-keys.json")
@@ -560,7 +560,7 @@ func runVerifyScan(t *testing.T, args ...string) (int, string) {
 	return code, string(b)
 }
 
-// The multilingual types are offered in the six languages of brief §2 and
+// The multilingual types are offered in the six languages of docs/rules.md and
 // print their labels in the one chosen; the others only in Japanese.
 func TestMultilingualLabels(t *testing.T) {
 	ts := startServer(t)

@@ -21,14 +21,18 @@ type sealedRenderer struct {
 	clock   issuance.Clock
 }
 
-// newSealedRenderer sets up duplex printing: after each front page comes its
-// back, the front scrambled with a code signed by the municipality's code
-// key (docs/backside.md).
-func newSealedRenderer(r *render.Renderer, keyring *pki.Keyring, clock issuance.Clock) sealedRenderer {
-	r.BackDPI = backside.DPI
-	r.Back = func(ctx context.Context, f render.FrontPage) (*image.Gray, error) {
+// backSides is the renderer option for duplex printing: after each front
+// page comes its back, the front scrambled with a code signed by the
+// municipality's code key (docs/backside.md).
+func backSides(keyring *pki.Keyring) render.Option {
+	return render.WithBack(backside.DPI, func(ctx context.Context, f render.FrontPage) (*image.Gray, error) {
 		return backside.Compose(f.Image, codeDocument(f), f.Page, f.Pages, keyring)
-	}
+	})
+}
+
+// newSealedRenderer signs what r renders; r prints the back sides when it
+// was built with backSides(keyring).
+func newSealedRenderer(r *render.Renderer, keyring *pki.Keyring, clock issuance.Clock) sealedRenderer {
 	return sealedRenderer{r: r, keyring: keyring, clock: clock}
 }
 

@@ -89,11 +89,8 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	} else if v != registry.LatestVersion() {
 		return nil, fmt.Errorf("database schema is at version %d, this binary needs %d: run `issuance migrate`", v, registry.LatestVersion())
 	}
-	renderer, err := render.New(cfg.Render.Font, cfg.Render.LabelFonts...)
+	keiinKey, err := os.ReadFile(cfg.Render.KeiinKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("render: %w", err)
-	}
-	if renderer.KeiinKey, err = os.ReadFile(cfg.Render.KeiinKeyFile); err != nil {
 		return nil, fmt.Errorf("render.keiin_key_file: %w", err)
 	}
 	var roots []*x509.Certificate
@@ -126,6 +123,11 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	keyring, err := pki.LoadKeyring(sealFiles, cfg.Seal.CodeKeys, clock)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
+	}
+	renderer, err := render.New(cfg.Render.Font, render.WithLabelFonts(cfg.Render.LabelFonts...),
+		render.WithKeiinKey(keiinKey), backSides(keyring))
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
 	}
 	myNumberKey, err := cfg.Sync.myNumberKey()
 	if err != nil {

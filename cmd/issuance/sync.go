@@ -37,9 +37,6 @@ type SyncConfig struct {
 	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
 }
 
-// syncScalarKeys are the keys ISSUANCE_* variables may set.
-var syncScalarKeys = []string{"sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir"}
-
 // validate checks the section, naming the key at fault.
 func (c SyncConfig) validate() error {
 	var errs []error

@@ -12,10 +12,11 @@ import (
 )
 
 // verifyScan is `issuance verify-scan [--keys FILE] [--out front.png] FILE`
-// (interface.md): it reads a scan or photo of a certificate's back side,
-// checks its signed code against the published code keys, descrambles the
-// front, prints one JSON object and exits 0 when valid, 1 when not. It needs
-// no database and no secret: anyone holding the published keys can run it.
+// (docs/interface.md, Commands): it reads a scan or photo of a
+// certificate's back side, checks its signed code against the published
+// code keys, descrambles the front, prints one JSON object and exits 0 when
+// valid, 1 when not. It needs no database and no secret: anyone holding the
+// published keys can run it.
 func verifyScan(args []string) int {
 	fs := flag.NewFlagSet("verify-scan", flag.ExitOnError)
 	keysPath := fs.String("keys", "var/demo/seal/code-keys.json", "published code keys (seal/code-keys.json of the municipality's bundle)")

@@ -17,7 +17,7 @@ import (
 	"strings"
 )
 
-// Result is what verify-scan prints (interface.md).
+// Result is what verify-scan prints (docs/interface.md, Commands).
 type Result struct {
 	Valid      bool              `json:"valid"`
 	DocumentID string            `json:"documentId"`
