@@ -4,7 +4,8 @@
 // issuances, request replay) that every node of a deployment shares.
 //
 // It implements issuance.Registry, issuance.Ledger and
-// soap.Replay. It holds no rules: who may receive what is decided in package
+// issuance.Replay, and never imports the wire (package soap) or its
+// metrics: the contracts it implements are the core's. It holds no rules: who may receive what is decided in package
 // issuance. Writes that guard a binding (a reservation for an authenticated
 // session, still built from the current data, for nobody on the stop list)
 // check it in the same transaction that writes, so that a check made earlier

@@ -1,7 +1,7 @@
 package registry_test
 
-import "github.com/lgwan/issuance/soap"
+import "github.com/lgwan/issuance/issuance"
 
-func soapStored(status int, body string) soap.Stored {
-	return soap.Stored{Status: status, Body: []byte(body)}
+func soapStored(status int, body string) issuance.Stored {
+	return issuance.Stored{Status: status, Body: []byte(body)}
 }

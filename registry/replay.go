@@ -12,11 +12,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lgwan/issuance/issuance"
-	"github.com/lgwan/issuance/soap"
 )
 
 // Replay keeps answers by requestId so that a repeated request gets the first
-// answer again, on whichever node it lands. It implements soap.Replay.
+// answer again, on whichever node it lands. It implements issuance.Replay.
 //
 // Answers hold certificates, names and 個人番号, so they are stored sealed
 // (AES-256-GCM under the 個人番号 key's replay subkey, bound to the row) and
@@ -28,6 +27,8 @@ type Replay struct {
 	key   *MyNumberKey
 	clock issuance.Clock
 }
+
+var _ issuance.Replay = (*Replay)(nil)
 
 // NewReplay wraps a connection pool (connected as issuance_app). key seals
 // the stored answers; clock tells an expired session from a live one.
@@ -60,7 +61,7 @@ func sessionOf(id string) string {
 // answer; an answer whose session has ended is withdrawn by that
 // statement and the repeat refused as SessionUnknown, as a request on the
 // ended session would be.
-func (r *Replay) Claim(ctx context.Context, requestID string, bodySHA256 []byte) (*soap.Stored, error) {
+func (r *Replay) Claim(ctx context.Context, requestID string, bodySHA256 []byte) (*issuance.Stored, error) {
 	tag, err := r.pool.Exec(ctx, `INSERT INTO request_replay (request_id, body_sha256) VALUES ($1, $2)
 		ON CONFLICT (request_id) DO NOTHING`, requestID, bodySHA256)
 	if err != nil {
@@ -111,11 +112,11 @@ func (r *Replay) Claim(ctx context.Context, requestID string, bodySHA256 []byte)
 	if err != nil {
 		return nil, issuance.Wrap(issuance.Unavailable, errors.New("stored answer of request "+requestID+" does not open: not sealed for this row or with this key"))
 	}
-	return &soap.Stored{Status: *status, Body: body, SessionID: deref(sessionID)}, nil
+	return &issuance.Stored{Status: *status, Body: body, SessionID: deref(sessionID)}, nil
 }
 
 // Complete stores the answer of a claimed request, sealed, with its session.
-func (r *Replay) Complete(ctx context.Context, requestID string, answer soap.Stored) error {
+func (r *Replay) Complete(ctx context.Context, requestID string, answer issuance.Stored) error {
 	sess := sessionOf(answer.SessionID)
 	sealed := seal(r.key.replay, answer.Body, replayAD(requestID, sess, answer.Status))
 	_, err := r.pool.Exec(ctx, `UPDATE request_replay SET http_status = $2, response = $3, session_id = $4

@@ -12,7 +12,6 @@ import (
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/registry/dbtest"
-	"github.com/lgwan/issuance/soap"
 )
 
 // A stored answer as the wire keeps it: a certificate (PDF), a name and a
@@ -62,14 +61,14 @@ func (w *replayWorld) answer(t testing.TB, session string, body []byte) (id stri
 	if got, err := w.replay.Claim(ctx, id, sum); got != nil || err != nil {
 		t.Fatalf("first claim: %v %v", got, err)
 	}
-	if err := w.replay.Complete(ctx, id, soap.Stored{Status: 200, Body: body, SessionID: session}); err != nil {
+	if err := w.replay.Complete(ctx, id, issuance.Stored{Status: 200, Body: body, SessionID: session}); err != nil {
 		t.Fatal(err)
 	}
 	return id, sum
 }
 
 // brief says what a Claim returned without printing the answer.
-func brief(s *soap.Stored) string {
+func brief(s *issuance.Stored) string {
 	if s == nil {
 		return "no answer"
 	}

@@ -16,7 +16,7 @@
 //     results to the wire (base64, hex, xsd:dateTime in +09:00);
 //   - faults: issuance.Error becomes soap:Fault with IssuanceFault, the
 //     Japanese message only, its internal detail logged and never sent;
-//   - idempotency by requestId through Replay: an answer is stored byte for
+//   - idempotency by requestId through issuance.Replay: an answer is stored byte for
 //     byte, with the kiosk session it belongs to, and a repeated request
 //     gets exactly the same bytes back while that session lives; after it
 //     has ended the repeat is refused (SessionUnknown);

@@ -215,7 +215,7 @@ type memReplay struct {
 
 type memEntry struct {
 	hash      []byte
-	answer    *Stored // nil while being answered
+	answer    *issuance.Stored // nil while being answered
 	withdrawn bool
 }
 
@@ -223,7 +223,7 @@ func newMemReplay(ended func(string) bool) *memReplay {
 	return &memReplay{entries: map[string]*memEntry{}, ended: ended}
 }
 
-func (m *memReplay) Claim(_ context.Context, id string, hash []byte) (*Stored, error) {
+func (m *memReplay) Claim(_ context.Context, id string, hash []byte) (*issuance.Stored, error) {
 	m.claims.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -240,18 +240,18 @@ func (m *memReplay) Claim(_ context.Context, id string, hash []byte) (*Stored, e
 		e.withdrawn, e.answer.Body = true, nil
 		return nil, issuance.Fault(issuance.SessionUnknown, "requestId %s: session ended", id)
 	}
-	return &Stored{Status: e.answer.Status, Body: bytes.Clone(e.answer.Body), SessionID: e.answer.SessionID}, nil
+	return &issuance.Stored{Status: e.answer.Status, Body: bytes.Clone(e.answer.Body), SessionID: e.answer.SessionID}, nil
 }
 
-func (m *memReplay) Complete(_ context.Context, id string, a Stored) error {
+func (m *memReplay) Complete(_ context.Context, id string, a issuance.Stored) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.entries[id].answer = &Stored{Status: a.Status, Body: bytes.Clone(a.Body), SessionID: a.SessionID}
+	m.entries[id].answer = &issuance.Stored{Status: a.Status, Body: bytes.Clone(a.Body), SessionID: a.SessionID}
 	return nil
 }
 
 // stored returns the answer kept for id, nil when none.
-func (m *memReplay) stored(id string) *Stored {
+func (m *memReplay) stored(id string) *issuance.Stored {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e, ok := m.entries[id]; ok && e.answer != nil {

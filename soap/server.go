@@ -44,13 +44,13 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	svc     *issuance.Service
-	replay  Replay
+	replay  issuance.Replay
 	metrics *metrics
 }
 
 // NewServer returns the SOAP endpoint for svc. replay makes requests
 // idempotent; reg receives the wire's metrics (nil: not registered).
-func NewServer(cfg Config, svc *issuance.Service, replay Replay, reg prometheus.Registerer) *Server {
+func NewServer(cfg Config, svc *issuance.Service, replay issuance.Replay, reg prometheus.Registerer) *Server {
 	if svc == nil || replay == nil {
 		panic("soap.NewServer: Service and Replay are required")
 	}
@@ -163,7 +163,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, x *exchange) ans
 		if err := s.replay.Release(sctx, x.requestID); err != nil {
 			s.cfg.Log.Error("replay release failed", "requestId", x.requestID, "operation", x.op, "detail", err.Error())
 		}
-	} else if err := s.replay.Complete(sctx, x.requestID, Stored{Status: a.status, Body: a.body, SessionID: a.session}); err != nil {
+	} else if err := s.replay.Complete(sctx, x.requestID, issuance.Stored{Status: a.status, Body: a.body, SessionID: a.session}); err != nil {
 		// The answer is sent anyway: withholding it would not undo its
 		// effect, and the client could not learn it otherwise.
 		s.cfg.Log.Error("replay complete failed", "requestId", x.requestID, "operation", x.op, "detail", err.Error())

@@ -1,4 +1,4 @@
-package soap
+package issuance
 
 import "context"
 
@@ -13,15 +13,17 @@ type Stored struct {
 	SessionID string
 }
 
-// Replay makes requests idempotent by requestId across every node. The
-// database implementation is registry.Replay.
+// Replay makes requests idempotent by requestId across every node. The wire
+// (package soap) claims and completes through it; the database
+// implementation is registry.Replay. It lives here, in the core, so that the
+// database need not import the wire to implement it.
 type Replay interface {
 	// Claim records requestID with the SHA-256 of its body. It returns
 	// (nil, nil) when the caller now owns the request and must answer it;
 	// the stored response when the same id and body were answered before;
-	// an *issuance.Error with DuplicateRequest when the id was used with
-	// another body; an *issuance.Error with Unavailable while the first
-	// request with that id is still being answered; an *issuance.Error with
+	// an *Error with DuplicateRequest when the id was used with
+	// another body; an *Error with Unavailable while the first
+	// request with that id is still being answered; an *Error with
 	// SessionUnknown when the stored answer's session has ended (its answer
 	// is withdrawn, never returned).
 	Claim(ctx context.Context, requestID string, bodySHA256 []byte) (*Stored, error)

@@ -1,0 +1,243 @@
+package registry
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The COPY encoder: rows streamed in PostgreSQL's binary COPY format
+// (https://www.postgresql.org/docs/current/sql-copy.html, "Binary Format").
+
+// copyRows runs produce, which writes rows, as the source of one COPY in
+// PostgreSQL's binary format: neither side spends time on escaping and
+// parsing text. It runs in a goroutine of its own, so that reading and
+// checking the files overlaps with the database taking the rows; the rows
+// go to the server as produced, never held whole in memory.
+func (a *applier) copyRows(table string, cols []string, produce func(*rowWriter) error) error {
+	types, err := a.columnTypes(table, cols)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		w := &rowWriter{w: bufio.NewWriterSize(pw, 1<<18), types: types, table: table, cols: cols}
+		w.w.WriteString("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+		err := produce(w)
+		if err == nil {
+			w.w.Write([]byte{0xff, 0xff}) // the trailer
+			err = w.w.Flush()
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	_, err = a.tx.Conn().PgConn().CopyFrom(a.ctx, pr, `COPY `+pgx.Identifier{table}.Sanitize()+` (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`)
+	pr.CloseWithError(errCopyStopped) // unblocks a producer the server stopped reading
+	if perr := <-done; perr != nil && !errors.Is(perr, errCopyStopped) && !errors.Is(perr, io.ErrClosedPipe) {
+		return perr
+	}
+	if err != nil {
+		return fmt.Errorf("load %s: %w", table, err)
+	}
+	return nil
+}
+
+var errCopyStopped = errors.New("copy stopped")
+
+// The column types the binary format needs to know.
+const (
+	oidBool      = 16
+	oidBytea     = 17
+	oidInt8      = 20
+	oidInt2      = 21
+	oidInt4      = 23
+	oidText      = 25
+	oidJSON      = 114
+	oidTextArray = 1009
+	oidBpchar    = 1042
+	oidDate      = 1082
+)
+
+func (a *applier) columnTypes(table string, cols []string) ([]uint32, error) {
+	rows, err := a.tx.Query(a.ctx, `SELECT attname, atttypid FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attname = ANY($2) AND NOT attisdropped`, table, cols)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]uint32{}
+	var n string
+	var oid uint32
+	if _, err := pgx.ForEachRow(rows, []any{&n, &oid}, func() error { byName[n] = oid; return nil }); err != nil {
+		return nil, err
+	}
+	types := make([]uint32, len(cols))
+	for i, c := range cols {
+		if types[i] = byName[c]; types[i] == 0 {
+			return nil, fmt.Errorf("load %s: no column %s", table, c)
+		}
+	}
+	return types, nil
+}
+
+// rowWriter writes rows in COPY's binary format: each value converted to
+// its column's type from the checked text of the feed.
+type rowWriter struct {
+	w     *bufio.Writer
+	types []uint32
+	table string
+	cols  []string
+	col   int
+	num   [8]byte
+}
+
+func (r *rowWriter) field(n int) {
+	if r.col == 0 {
+		binary.BigEndian.PutUint16(r.num[:2], uint16(len(r.types)))
+		r.w.Write(r.num[:2])
+	}
+	binary.BigEndian.PutUint32(r.num[:4], uint32(int32(n)))
+	r.w.Write(r.num[:4])
+	r.col++
+}
+
+// Str writes checked feed text as the column's type: text as it is,
+// integers, 0/1 and YYYY-MM-DD converted. (An empty string stays empty for
+// text, and is NULL for the other types.)
+func (r *rowWriter) Str(s string) {
+	if r.col >= len(r.types) {
+		panic(fmt.Sprintf("load %s: more values than columns", r.table))
+	}
+	switch r.types[r.col] {
+	case oidText, oidBpchar, oidJSON:
+		r.field(len(s))
+		r.w.WriteString(s)
+	case oidInt2, oidInt4, oidInt8:
+		if s == "" {
+			r.Null()
+			return
+		}
+		n, _ := strconv.ParseInt(s, 10, 64)
+		r.Int(n)
+	case oidBool:
+		if s == "" {
+			r.Null()
+			return
+		}
+		r.Bool(s == "1" || s == "t")
+	case oidDate:
+		if s == "" {
+			r.Null()
+			return
+		}
+		r.field(4)
+		binary.BigEndian.PutUint32(r.num[:4], uint32(int32(pgDays(s))))
+		r.w.Write(r.num[:4])
+	default:
+		panic(fmt.Sprintf("load %s.%s: type %d", r.table, r.cols[r.col], r.types[r.col]))
+	}
+}
+
+// Opt writes text, or NULL when empty.
+func (r *rowWriter) Opt(s string) {
+	if s == "" {
+		r.Null()
+		return
+	}
+	r.Str(s)
+}
+
+func (r *rowWriter) Null() { r.field(-1) }
+
+// Int writes an integer of the column's width.
+func (r *rowWriter) Int(n int64) {
+	switch r.types[r.col] {
+	case oidInt2:
+		r.field(2)
+		binary.BigEndian.PutUint16(r.num[:2], uint16(n))
+		r.w.Write(r.num[:2])
+	case oidInt4:
+		r.field(4)
+		binary.BigEndian.PutUint32(r.num[:4], uint32(n))
+		r.w.Write(r.num[:4])
+	default:
+		r.field(8)
+		binary.BigEndian.PutUint64(r.num[:8], uint64(n))
+		r.w.Write(r.num[:8])
+	}
+}
+
+func (r *rowWriter) Bool(b bool) {
+	r.field(1)
+	if b {
+		r.w.WriteByte(1)
+	} else {
+		r.w.WriteByte(0)
+	}
+}
+
+// Bytea writes binary data.
+func (r *rowWriter) Bytea(b []byte) {
+	r.field(len(b))
+	r.w.Write(b)
+}
+
+// Array writes a text[] of one dimension.
+func (r *rowWriter) Array(ss []string) {
+	n := 20
+	for _, s := range ss {
+		n += 4 + len(s)
+	}
+	r.field(n)
+	var hdr [20]byte
+	binary.BigEndian.PutUint32(hdr[0:], 1) // dimensions
+	binary.BigEndian.PutUint32(hdr[4:], 0) // no NULLs
+	binary.BigEndian.PutUint32(hdr[8:], oidText)
+	binary.BigEndian.PutUint32(hdr[12:], uint32(len(ss)))
+	binary.BigEndian.PutUint32(hdr[16:], 1) // lower bound
+	r.w.Write(hdr[:])
+	for _, s := range ss {
+		binary.BigEndian.PutUint32(r.num[:4], uint32(len(s)))
+		r.w.Write(r.num[:4])
+		r.w.WriteString(s)
+	}
+}
+
+// End ends the row.
+func (r *rowWriter) End() error {
+	if r.col != len(r.types) {
+		panic(fmt.Sprintf("load %s: %d values for %d columns", r.table, r.col, len(r.types)))
+	}
+	r.col = 0
+	return nil
+}
+
+// pgDays is a checked YYYY-MM-DD as days since 2000-01-01, PostgreSQL's
+// date epoch (the civil-from-days algorithm, proleptic Gregorian).
+func pgDays(s string) int64 {
+	y, _ := strconv.ParseInt(s[:4], 10, 64)
+	m, _ := strconv.ParseInt(s[5:7], 10, 64)
+	d, _ := strconv.ParseInt(s[8:10], 10, 64)
+	return daysFromCivil(y, m, d) - daysFromCivil(2000, 1, 1)
+}
+
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe
+}
