@@ -13,7 +13,7 @@ import (
 	"github.com/lgwan/issuance/registry/feed"
 )
 
-// The read side of issuance.Records. Each method is one statement, so it
+// The read side of issuance.Registry. Each method is one statement, so it
 // reads one consistent version; the Service records the versions it
 // started from and the reservation checks they are still current.
 
