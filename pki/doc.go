@@ -21,7 +21,7 @@
 // by package devpki, outside production code.
 //
 // It must not touch the database or personal data beyond the card facts it
-// is handed, and it serves HTTP only as the test OCSP responder: a
+// is handed, nor serve HTTP (the test OCSP responder is devpki's): a
 // certificate is reduced to an issuance.CertIdentity (issuer key id, serial,
 // expiry), and what that identity means is the registry's business; errors
 // name serials and key ids, never a subject or a fact. It never calls

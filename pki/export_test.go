@@ -12,9 +12,4 @@ var (
 
 const MaxOCSPResponse = maxOCSPResponse
 
-type (
-	CodeKeysFile = codeKeysFile
-	OCSPRequest  = ocspRequest
-)
-
-func (o *OCSPResponder) Respond(req OCSPRequest) ([]byte, error) { return o.respond(req) }
+type CodeKeysFile = codeKeysFile

@@ -19,6 +19,7 @@ import (
 
 	. "github.com/lgwan/issuance/pki"
 	. "github.com/lgwan/issuance/pki/devpki"
+	"github.com/lgwan/issuance/pki/internal/ocspwire"
 )
 
 func pemBlock(typ string, der []byte) []byte {
@@ -200,8 +201,8 @@ func TestOCSPMissingNonce(t *testing.T) {
 			return
 		}
 		req.TBS.Extensions = nil
-		der, _ := resp.Respond(req)
-		w.Write(der)
+		der, _ := asn1.Marshal(req)
+		resp.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(der)))
 	}))
 	v, _ := ocspVerifier(t, srv.URL)
 	wantFault(t, verifyCard(t, v, "valid"), issuance.RevocationUnknown, ErrOCSPNonce)
@@ -276,8 +277,8 @@ func TestOCSPAfterCRL(t *testing.T) {
 	}
 }
 
-func parseOCSPRequestForTest(der []byte) (OCSPRequest, error) {
-	var req OCSPRequest
+func parseOCSPRequestForTest(der []byte) (ocspwire.Request, error) {
+	var req ocspwire.Request
 	_, err := asn1.Unmarshal(der, &req)
 	return req, err
 }

@@ -250,8 +250,8 @@ func sealFits(m DevMunicipality, ca Pair, now time.Time) func(*x509.Certificate)
 // DevOCSPResponder answers for both development authentication roots,
 // signing as each root itself, with the revoked serials of their CRLs on
 // disk. Answers are valid for an hour.
-func DevOCSPResponder(l DevLayout, clock issuance.Clock) (*pki.OCSPResponder, error) {
-	var auths []pki.OCSPAuthority
+func DevOCSPResponder(l DevLayout, clock issuance.Clock) (*OCSPResponder, error) {
+	var auths []OCSPAuthority
 	for _, f := range [][3]string{{l.RootCert(), l.RootKey(), l.RootCRL()}, {l.RootG2Cert(), l.RootG2Key(), l.RootG2CRL()}} {
 		p, err := LoadPair(f[0], f[1])
 		if err != nil {
@@ -270,7 +270,7 @@ func DevOCSPResponder(l DevLayout, clock issuance.Clock) (*pki.OCSPResponder, er
 			revoked[e.SerialNumber.String()] = e.RevocationTime
 			held[e.SerialNumber.String()] = e.ReasonCode == reasonCertificateHold
 		}
-		auths = append(auths, pki.OCSPAuthority{Issuer: p.Cert, Key: p.Key, Revoked: revoked, Held: held})
+		auths = append(auths, OCSPAuthority{Issuer: p.Cert, Key: p.Key, Revoked: revoked, Held: held})
 	}
-	return pki.NewOCSPResponder(clock, time.Hour, auths...), nil
+	return NewOCSPResponder(clock, time.Hour, auths...), nil
 }
