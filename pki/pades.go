@@ -16,11 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/digitorus/pkcs7"
 
-	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/internal/pdf"
 )
 
 // ErrPDF is the cause of every refusal to sign a PDF: one we cannot read,
@@ -48,8 +47,8 @@ type PDFSignOptions struct {
 // with github.com/digitorus/pkcs7: SHA-256, signed attributes content-type,
 // message-digest and signing-certificate-v2, and no signing-time.
 //
-// It reads PDFs with a classic cross-reference table, as gopdf (package
-// render) writes them; anything else is refused with ErrPDF. It keeps no
+// It reads PDFs with a classic cross-reference table, as package render
+// writes them; anything else is refused with ErrPDF. It keeps no
 // state and is safe for concurrent use (so is the seal's Signer, for the
 // keys of this package).
 func SignPDF(pdf []byte, seal *Seal, opts PDFSignOptions) ([]byte, error) {
@@ -364,12 +363,12 @@ func (f *pdfFile) signatureUpdate(seal *Seal, opts PDFSignOptions) (*update, err
 
 	// The signature dictionary, with fixed-width room for /ByteRange.
 	w.begin(sigNum, 0)
-	fmt.Fprintf(w.buf, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M %s", pdfDate(opts.SigningTime))
+	fmt.Fprintf(w.buf, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M %s", "("+pdf.Date(opts.SigningTime)+")")
 	if opts.Reason != "" {
-		fmt.Fprintf(w.buf, " /Reason %s", pdfText(opts.Reason))
+		fmt.Fprintf(w.buf, " /Reason %s", pdf.TextString(opts.Reason))
 	}
 	if opts.Location != "" {
-		fmt.Fprintf(w.buf, " /Location %s", pdfText(opts.Location))
+		fmt.Fprintf(w.buf, " /Location %s", pdf.TextString(opts.Location))
 	}
 	w.buf.WriteString(" /ByteRange ")
 	byteRange := w.buf.Len()
@@ -489,39 +488,6 @@ func (w *pdfWriter) begin(num, gen int) {
 }
 
 func (w *pdfWriter) end() { w.buf.WriteString("\nendobj\n") }
-
-// pdfDate is a PDF date string in Japan Standard Time.
-func pdfDate(t time.Time) string {
-	return t.In(issuance.Tokyo).Format("(D:20060102150405+09'00')")
-}
-
-// pdfText is a PDF text string: ASCII as a literal string, anything else
-// as UTF-16BE with a byte-order mark, in hex.
-func pdfText(s string) string {
-	ascii := true
-	for _, r := range s {
-		ascii = ascii && r >= 0x20 && r < 0x7f
-	}
-	if ascii {
-		var b bytes.Buffer
-		b.WriteByte('(')
-		for _, c := range []byte(s) {
-			if c == '(' || c == ')' || c == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(c)
-		}
-		b.WriteByte(')')
-		return b.String()
-	}
-	u := []uint16{0xFEFF}
-	u = append(u, utf16.Encode([]rune(s))...)
-	b := make([]byte, 0, 2*len(u))
-	for _, c := range u {
-		b = append(b, byte(c>>8), byte(c))
-	}
-	return "<" + hex.EncodeToString(b) + ">"
-}
 
 // pdfDict is a dictionary as raw key and value bytes, in file order, so that
 // a rewritten object keeps everything it had.
