@@ -10,6 +10,7 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
+	"github.com/lgwan/issuance/pki/devpki"
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/registry/dbtest"
 	"github.com/lgwan/issuance/render"
@@ -24,7 +25,7 @@ type world struct {
 	svc    *issuance.Service
 	store  *registry.Store
 	clock  *issuance.ManualClock
-	layout pki.DevLayout
+	layout devpki.DevLayout
 	hh     issuance.Household
 }
 
@@ -37,8 +38,8 @@ func person(id, given, rel string, born time.Time) issuance.Person {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	dir := t.TempDir()
-	w := &world{clock: issuance.NewManualClock(t0), layout: pki.DevLayout{KeysDir: filepath.Join(dir, "k"), KitDir: filepath.Join(dir, "kit")}}
-	if err := pki.GenerateDev(w.layout, []pki.DevCard{{ID: "a"}, {ID: "b"}}, t0); err != nil {
+	w := &world{clock: issuance.NewManualClock(t0), layout: devpki.DevLayout{KeysDir: filepath.Join(dir, "k"), KitDir: filepath.Join(dir, "kit")}}
+	if err := devpki.GenerateDev(w.layout, []devpki.DevCard{{ID: "a"}, {ID: "b"}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	roots, err := pki.LoadCertificates(w.layout.RootCert())

@@ -161,11 +161,12 @@ type otherName struct {
 	Value  asn1.RawValue
 }
 
-// sanFacts encodes f as the subjectAltName of a signing certificate: names
+// SigningCertSAN encodes f as the subjectAltName of a signing certificate
+// (the inverse of SigningCertFacts), for the development PKI: names
 // and addresses as UTF8String, the birth date as PrintableString YYYYMMDD,
 // the sex as PrintableString "1" or "2" (our reading; J-LIS publishes the
 // OIDs, not the value syntax).
-func sanFacts(f CardFacts) ([]byte, error) {
+func SigningCertSAN(f CardFacts) ([]byte, error) {
 	str := func(tag int, s string) asn1.RawValue { return asn1.RawValue{Tag: tag, Bytes: []byte(s)} }
 	names := []struct {
 		oid asn1.ObjectIdentifier

@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
+
+	. "github.com/lgwan/issuance/pki"
+	. "github.com/lgwan/issuance/pki/devpki"
 )
 
 // kitFacts reads a card's facts files as a client of the kit would.
@@ -53,11 +56,11 @@ func TestVerifyCardFactsKit(t *testing.T) {
 func TestVerifyCardFactsBadInput(t *testing.T) {
 	doc, sig, signer := kitFacts(t, "valid")
 	trusted := trustedFactsSigners(t)
-	other, err := issue(factsSignerTemplate(fixNow), newECKey, nil) // a look-alike signer nobody pinned
+	other, err := issue(FactsSignerTemplate(fixNow), NewECKey, nil) // a look-alike signer nobody pinned
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherDoc, otherSig, err := SignCardFacts(fixFacts, other.key)
+	otherDoc, otherSig, err := SignCardFacts(fixFacts, other.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +68,7 @@ func TestVerifyCardFactsBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed := func(doc []byte) []byte { return sign(t, pair{key: key}, doc) }
+	signed := func(doc []byte) []byte { return sign(t, Pair{Key: key}, doc) }
 	malformed := []byte(`{"name":"山田 太郎","address":"東京都","birthDate":"1980-02-30","sex":1}`)
 	unknownField := []byte(`{"name":"山田 太郎","address":"東京都","birthDate":"1980-02-01","sex":1,"honseki":"x"}`)
 	changed := bytes.Replace(doc, []byte("1980"), []byte("1981"), 1)
@@ -79,7 +82,7 @@ func TestVerifyCardFactsBadInput(t *testing.T) {
 	}{
 		{"changed facts", changed, sig, signer, fixNow, issuance.SignatureInvalid, ErrSignature},
 		{"truncated signature", doc, sig[:len(sig)-1], signer, fixNow, issuance.SignatureInvalid, ErrSignature},
-		{"unpinned signer", otherDoc, otherSig, other.cert.Raw, fixNow, issuance.CertificateInvalid, ErrFactsSigner},
+		{"unpinned signer", otherDoc, otherSig, other.Cert.Raw, fixNow, issuance.CertificateInvalid, ErrFactsSigner},
 		{"garbage signer", doc, sig, []byte("garbage"), fixNow, issuance.CertificateInvalid, ErrMalformed},
 		{"truncated signer", doc, sig, signer[:len(signer)/2], fixNow, issuance.CertificateInvalid, ErrMalformed},
 		{"oversized signer", doc, sig, make([]byte, MaxCertificateSize+1), fixNow, issuance.CertificateInvalid, ErrTooLarge},
@@ -112,6 +115,8 @@ func TestParseCardFacts(t *testing.T) {
 
 // The signing certificate carries the facts in its subjectAltName, with the
 // JIS X 0208 substitute forms, under a critical signing policy.
+var signPolicy, _ = x509.ParseOID(SignPolicy)
+
 func TestSigningCertificate(t *testing.T) {
 	signRoot, err := LoadCertificates(fixLayout.SignRootCert())
 	if err != nil {
@@ -134,17 +139,17 @@ func TestSigningCertificate(t *testing.T) {
 		for _, e := range c.Extensions {
 			critical = critical || e.Id.Equal([]int{2, 5, 29, 32}) && e.Critical
 		}
-		if !critical || !hasPolicy(c, signPolicy) || hasAuthPolicy(c) {
+		if !critical || !HasPolicy(c, signPolicy) || HasAuthPolicy(c) {
 			t.Errorf("%s: policies %v (critical %v), want only %s, critical", id, c.Policies, critical, SignPolicy)
 		}
 		if c.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment {
 			t.Errorf("%s: key usage %v", id, c.KeyUsage)
 		}
 	}
-	if got := substitute(fixFacts2.Name); got != "〓田 辻子" {
+	if got := Substitute(fixFacts2.Name); got != "〓田 辻子" {
 		t.Errorf("substitute form %q, want 〓田 辻子", got)
 	}
-	if got := substitute(fixFacts.Address); got != fixFacts.Address {
+	if got := Substitute(fixFacts.Address); got != fixFacts.Address {
 		t.Errorf("substitute changed a JIS X 0208 address: %q", got)
 	}
 	// A signing certificate cannot log in.

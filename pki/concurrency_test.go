@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/lgwan/issuance/issuance"
+
+	. "github.com/lgwan/issuance/pki"
+	. "github.com/lgwan/issuance/pki/devpki"
 )
 
 // 50 goroutines, each a different card of either root generation, validate
@@ -61,13 +64,13 @@ func TestConcurrentValidateAndSign(t *testing.T) {
 		lg := fixMunis[i%2].Code
 		wg.Go(func() {
 			r := result{i: i}
-			if r.id, r.err = v.Verify(context.Background(), card.cert.Raw, sig, message); r.err == nil {
+			if r.id, r.err = v.Verify(context.Background(), card.Cert.Raw, sig, message); r.err == nil {
 				// Each document differs, so a mix-up would show.
 				doc := append(bytes.Clone(pdf), fmt.Sprintf("%% goroutine %d\n", i)...)
 				r.signed, r.err = k.SignPDF(lg, doc, signingTime)
 			}
 			// A revoked card is refused whatever else runs.
-			if _, err := v.Verify(context.Background(), revoked.cert.Raw, revokedSig, message); r.err == nil && !isCode(err, issuance.CertificateRevoked) {
+			if _, err := v.Verify(context.Background(), revoked.Cert.Raw, revokedSig, message); r.err == nil && !isCode(err, issuance.CertificateRevoked) {
 				r.err = fmt.Errorf("revoked card: %v", err)
 			}
 			results <- r
@@ -83,8 +86,8 @@ func TestConcurrentValidateAndSign(t *testing.T) {
 			t.Errorf("goroutine %d: %v", r.i, r.err)
 			continue
 		}
-		if r.id != Identity(card.cert) {
-			t.Errorf("goroutine %d: identity %+v, want %+v", r.i, r.id, Identity(card.cert))
+		if r.id != Identity(card.Cert) {
+			t.Errorf("goroutine %d: identity %+v, want %+v", r.i, r.id, Identity(card.Cert))
 		}
 		if !bytes.Contains(r.signed, fmt.Appendf(nil, "%% goroutine %d\n", r.i)) {
 			t.Errorf("goroutine %d: signed someone else's document", r.i)

@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"bytes"
@@ -19,6 +19,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/lgwan/issuance/pki"
+	. "github.com/lgwan/issuance/pki/devpki"
 )
 
 type fileState struct {
@@ -131,8 +134,8 @@ func TestGenerateDevFiles(t *testing.T) {
 }
 
 func TestGenerateDevRoot(t *testing.T) {
-	for _, ca := range []pair{fixRoot, fixRootG2, fixRogue} {
-		c := ca.cert
+	for _, ca := range []Pair{fixRoot, fixRootG2, fixRogue} {
+		c := ca.Cert
 		if !c.IsCA || len(c.SubjectKeyId) == 0 || c.CheckSignatureFrom(c) != nil {
 			t.Errorf("%x: not a self-signed CA with a subject key id", c.SubjectKeyId)
 		}
@@ -141,18 +144,18 @@ func TestGenerateDevRoot(t *testing.T) {
 		}
 		// Compared as DER: pkix.Name would merge the two OUs when printing.
 		var rdns pkix.RDNSequence
-		if _, err := asn1.Unmarshal(c.RawSubject, &rdns); err != nil || len(rdns) != 4 || !bytes.Equal(c.RawSubject, jpkiName) {
+		if _, err := asn1.Unmarshal(c.RawSubject, &rdns); err != nil || len(rdns) != 4 || !bytes.Equal(c.RawSubject, JPKIAuthRootName()) {
 			t.Errorf("subject %s, want C=JP, O=JPKI, OU=JPKI for user authentication, OU=Japan Agency for Local Authority Information Systems", c.Subject)
 		}
 	}
-	if bytes.Equal(fixRoot.cert.SubjectKeyId, fixRogue.cert.SubjectKeyId) || bytes.Equal(fixRoot.cert.SubjectKeyId, fixRootG2.cert.SubjectKeyId) {
+	if bytes.Equal(fixRoot.Cert.SubjectKeyId, fixRogue.Cert.SubjectKeyId) || bytes.Equal(fixRoot.Cert.SubjectKeyId, fixRootG2.Cert.SubjectKeyId) {
 		t.Error("two CAs share a key id")
 	}
 }
 
 func TestGenerateDevCards(t *testing.T) {
 	for _, c := range fixCards {
-		cert := fixPairs[c.ID].cert
+		cert := fixPairs[c.ID].Cert
 		issuer := fixRoot
 		switch {
 		case c.Kind == CardWrongIssuer:
@@ -160,11 +163,11 @@ func TestGenerateDevCards(t *testing.T) {
 		case c.Generation == 2:
 			issuer = fixRootG2
 		}
-		if err := cert.CheckSignatureFrom(issuer.cert); err != nil {
+		if err := cert.CheckSignatureFrom(issuer.Cert); err != nil {
 			t.Errorf("%s: not signed by its issuer: %v", c.ID, err)
 		}
-		if !bytes.Equal(cert.AuthorityKeyId, issuer.cert.SubjectKeyId) {
-			t.Errorf("%s: authority key id %x, want %x", c.ID, cert.AuthorityKeyId, issuer.cert.SubjectKeyId)
+		if !bytes.Equal(cert.AuthorityKeyId, issuer.Cert.SubjectKeyId) {
+			t.Errorf("%s: authority key id %x, want %x", c.ID, cert.AuthorityKeyId, issuer.Cert.SubjectKeyId)
 		}
 		if pub, ok := cert.PublicKey.(*rsa.PublicKey); !ok || pub.N.BitLen() != 2048 || cert.SignatureAlgorithm != x509.SHA256WithRSA {
 			t.Errorf("%s: want RSA-2048 signed sha256WithRSA, have %v", c.ID, cert.SignatureAlgorithm)
@@ -178,7 +181,7 @@ func TestGenerateDevCards(t *testing.T) {
 		if cert.SerialNumber.BitLen() < 64 {
 			t.Errorf("%s: serial %s is under 64 bits", c.ID, cert.SerialNumber)
 		}
-		if hasAuthPolicy(cert) == (c.Kind == CardWrongPolicy) {
+		if HasAuthPolicy(cert) == (c.Kind == CardWrongPolicy) {
 			t.Errorf("%s (%v): policies %v", c.ID, c.Kind, cert.Policies)
 		}
 		if expired := fixNow.After(cert.NotAfter); expired != (c.Kind == CardExpired) || fixNow.Before(cert.NotBefore) {
@@ -265,11 +268,11 @@ func TestGenerateDevReplacesBrokenPair(t *testing.T) {
 	if want := []string{l.CardKey("a"), l.CardCert("a")}; !slices.Equal(changed, want) {
 		t.Errorf("changed %v, want %v", changed, want)
 	}
-	p, err := loadPair(l.CardCert("a"), l.CardKey("a"))
+	p, err := LoadPair(l.CardCert("a"), l.CardKey("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hex.EncodeToString(p.cert.AuthorityKeyId) != hex.EncodeToString(fixRoot.cert.SubjectKeyId) {
+	if hex.EncodeToString(p.Cert.AuthorityKeyId) != hex.EncodeToString(fixRoot.Cert.SubjectKeyId) {
 		t.Error("reissued card is not from the existing root")
 	}
 }

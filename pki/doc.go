@@ -16,18 +16,16 @@
 //     published bundle verifiers use.
 //   - SignPDF adds a PAdES B-B signature to a rendered certificate as an
 //     incremental update.
-//   - GenerateDev and GenerateDevSeals build the development PKI — JPKI-like
-//     roots in two generations, a signing root, CRLs, cards, signed facts,
-//     the centre's and server's TLS material, seals and code keys — so the
-//     whole system runs on a fresh machine without real J-LIS or LGPKI
-//     material; DevOCSPResponder answers OCSP for tests.
+//
+// The development PKI that stands in for J-LIS and LGPKI material is built
+// by package devpki, outside production code.
 //
 // It must not touch the database or personal data beyond the card facts it
-// is handed, and it serves HTTP only as the test OCSP responder: a
+// is handed, nor serve HTTP (the test OCSP responder is devpki's): a
 // certificate is reduced to an issuance.CertIdentity (issuer key id, serial,
 // expiry), and what that identity means is the registry's business; errors
 // name serials and key ids, never a subject or a fact. It never calls
 // time.Now in what decides validity: verifiers and the keyring ask the
-// injected issuance.Clock, SignPDF is given the signing time, and the
-// generators are given now, so expiry is testable on any day.
+// injected issuance.Clock and SignPDF is given the signing time, so expiry
+// is testable on any day.
 package pki

@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"bytes"
@@ -16,6 +16,10 @@ import (
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
+
+	. "github.com/lgwan/issuance/pki"
+	. "github.com/lgwan/issuance/pki/devpki"
+	"github.com/lgwan/issuance/pki/internal/ocspwire"
 )
 
 func pemBlock(typ string, der []byte) []byte {
@@ -42,7 +46,7 @@ func ocspVerifier(t *testing.T, url string) (*Verifier, *issuance.ManualClock) {
 }
 
 // responderCert issues a delegated OCSP responder certificate from issuer.
-func responderCert(t *testing.T, issuer pair, ekus ...x509.ExtKeyUsage) pair {
+func responderCert(t *testing.T, issuer Pair, ekus ...x509.ExtKeyUsage) Pair {
 	t.Helper()
 	p, err := issue(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "OCSP responder (test)"},
@@ -50,7 +54,7 @@ func responderCert(t *testing.T, issuer pair, ekus ...x509.ExtKeyUsage) pair {
 		NotAfter:    fixNow.AddDate(0, 1, 0),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: ekus,
-	}, newECKey, &issuer)
+	}, NewECKey, &issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +94,8 @@ func TestOCSPDevResponder(t *testing.T) {
 // A card revoked after the CRL was issued: only OCSP knows.
 func TestOCSPRevoked(t *testing.T) {
 	clock := issuance.NewManualClock(fixNow)
-	other := fixPairs["other"].cert.SerialNumber.String()
-	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRoot.key,
+	other := fixPairs["other"].Cert.SerialNumber.String()
+	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Key: fixRoot.Key,
 		Revoked: map[string]time.Time{other: fixNow.Add(-time.Minute)}})
 	srv, _ := countingServer(t, resp)
 	v, _ := ocspVerifier(t, srv.URL)
@@ -106,8 +110,8 @@ func TestOCSPRevoked(t *testing.T) {
 
 func TestOCSPUnknownStatus(t *testing.T) {
 	clock := issuance.NewManualClock(fixNow)
-	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRoot.key,
-		Issued: func(s *big.Int) bool { return s.Cmp(fixPairs["valid"].cert.SerialNumber) == 0 }})
+	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Key: fixRoot.Key,
+		Issued: func(s *big.Int) bool { return s.Cmp(fixPairs["valid"].Cert.SerialNumber) == 0 }})
 	srv, _ := countingServer(t, resp)
 	v, _ := ocspVerifier(t, srv.URL)
 	if err := verifyCard(t, v, "valid"); err != nil {
@@ -123,17 +127,17 @@ func TestOCSPDelegatedResponder(t *testing.T) {
 	foreign := responderCert(t, fixRogue, x509.ExtKeyUsageOCSPSigning)
 	for _, c := range []struct {
 		name      string
-		responder pair
+		responder Pair
 		cause     error
 	}{
 		{"authorised", good, nil},
 		{"no id-kp-OCSPSigning", noEKU, ErrOCSPResponder},
 		{"issued by another CA", foreign, ErrOCSPResponder},
 		// The root's name but someone else's key.
-		{"key does not match", pair{cert: good.cert, key: noEKU.key}, ErrOCSPSignature},
+		{"key does not match", Pair{Cert: good.Cert, Key: noEKU.Key}, ErrOCSPSignature},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Responder: c.responder.cert, Key: c.responder.key})
+			resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Responder: c.responder.Cert, Key: c.responder.Key})
 			srv, _ := countingServer(t, resp)
 			v, _ := ocspVerifier(t, srv.URL)
 			err := verifyCard(t, v, "valid")
@@ -151,7 +155,7 @@ func TestOCSPDelegatedResponder(t *testing.T) {
 // The root's own answers, signed with another key.
 func TestOCSPBadSignature(t *testing.T) {
 	clock := issuance.NewManualClock(fixNow)
-	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRogue.key})
+	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Key: fixRogue.Key})
 	srv, _ := countingServer(t, resp)
 	v, _ := ocspVerifier(t, srv.URL)
 	wantFault(t, verifyCard(t, v, "valid"), issuance.RevocationUnknown, ErrOCSPSignature)
@@ -160,7 +164,7 @@ func TestOCSPBadSignature(t *testing.T) {
 // A genuine answer replayed: its nonce is not ours.
 func TestOCSPReplayedNonce(t *testing.T) {
 	clock := issuance.NewManualClock(fixNow)
-	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRoot.key})
+	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Key: fixRoot.Key})
 	var mu sync.Mutex
 	var recorded []byte
 	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -188,7 +192,7 @@ func TestOCSPReplayedNonce(t *testing.T) {
 // An answer without a nonce (a responder that ignores it) is refused too.
 func TestOCSPMissingNonce(t *testing.T) {
 	clock := issuance.NewManualClock(fixNow)
-	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRoot.key})
+	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Key: fixRoot.Key})
 	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		req, err := parseOCSPRequestForTest(body)
@@ -197,8 +201,8 @@ func TestOCSPMissingNonce(t *testing.T) {
 			return
 		}
 		req.TBS.Extensions = nil
-		der, _ := resp.respond(req)
-		w.Write(der)
+		der, _ := asn1.Marshal(req)
+		resp.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(der)))
 	}))
 	v, _ := ocspVerifier(t, srv.URL)
 	wantFault(t, verifyCard(t, v, "valid"), issuance.RevocationUnknown, ErrOCSPNonce)
@@ -210,7 +214,7 @@ func TestOCSPStale(t *testing.T) {
 		"already expired": issuance.NewManualClock(fixNow.Add(-2 * time.Hour)),
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRoot.key})
+			resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Key: fixRoot.Key})
 			srv, _ := countingServer(t, resp)
 			v, _ := ocspVerifier(t, srv.URL)
 			wantFault(t, verifyCard(t, v, "valid"), issuance.RevocationUnknown, ErrOCSPStale)
@@ -223,7 +227,7 @@ func TestOCSPUnavailable(t *testing.T) {
 		"HTTP 500": func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusInternalServerError) },
 		"garbage":  func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("not DER")) },
 		"tryLater": func(w http.ResponseWriter, r *http.Request) { w.Write([]byte{0x30, 0x03, 0x0a, 0x01, 0x03}) },
-		"too big":  func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte{0}, maxOCSPResponse+1)) },
+		"too big":  func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte{0}, MaxOCSPResponse+1)) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv, _ := countingServer(t, h)
@@ -251,8 +255,8 @@ func TestCardSuspended(t *testing.T) {
 	}
 
 	clock := issuance.NewManualClock(fixNow)
-	other := fixPairs["other"].cert.SerialNumber.String()
-	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.cert, Key: fixRoot.key,
+	other := fixPairs["other"].Cert.SerialNumber.String()
+	resp := NewOCSPResponder(clock, time.Hour, OCSPAuthority{Issuer: fixRoot.Cert, Key: fixRoot.Key,
 		Revoked: map[string]time.Time{other: fixNow.Add(-time.Minute)}, Held: map[string]bool{other: true}})
 	srv, _ := countingServer(t, resp)
 	v, _ = ocspVerifier(t, srv.URL)
@@ -273,8 +277,8 @@ func TestOCSPAfterCRL(t *testing.T) {
 	}
 }
 
-func parseOCSPRequestForTest(der []byte) (ocspRequest, error) {
-	var req ocspRequest
+func parseOCSPRequestForTest(der []byte) (ocspwire.Request, error) {
+	var req ocspwire.Request
 	_, err := asn1.Unmarshal(der, &req)
 	return req, err
 }

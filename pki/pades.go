@@ -16,17 +16,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/digitorus/pkcs7"
 
-	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/internal/pdf"
 )
 
 // ErrPDF is the cause of every refusal to sign a PDF: one we cannot read,
 // or one whose structure this signer does not handle (cross-reference
 // streams, encryption).
-var ErrPDF = errors.New("pdf")
+var ErrPDF = pdf.ErrSyntax
 
 // PDFSignOptions are the parts of a PAdES signature that vary per document.
 type PDFSignOptions struct {
@@ -48,8 +47,8 @@ type PDFSignOptions struct {
 // with github.com/digitorus/pkcs7: SHA-256, signed attributes content-type,
 // message-digest and signing-certificate-v2, and no signing-time.
 //
-// It reads PDFs with a classic cross-reference table, as gopdf (package
-// render) writes them; anything else is refused with ErrPDF. It keeps no
+// It reads PDFs with a classic cross-reference table, as package render
+// writes them; anything else is refused with ErrPDF. It keeps no
 // state and is safe for concurrent use (so is the seal's Signer, for the
 // keys of this package).
 func SignPDF(pdf []byte, seal *Seal, opts PDFSignOptions) ([]byte, error) {
@@ -162,7 +161,7 @@ func signingCertificateV2(cert *x509.Certificate) (pkcs7.Attribute, error) {
 type pdfFile struct {
 	data      []byte
 	xref      map[int]xrefEntry // objects in use, newest section first
-	trailer   pdfDict
+	trailer   pdf.Dict
 	startxref int
 }
 
@@ -188,8 +187,8 @@ func readPDF(data []byte) (*pdfFile, error) {
 	if i < 0 {
 		return nil, pdfErr("no startxref")
 	}
-	l := &lexer{b: tail, p: i + len("startxref")}
-	start, err := strconv.Atoi(string(l.token()))
+	l := &pdf.Lexer{Data: tail, Pos: i + len("startxref")}
+	start, err := strconv.Atoi(string(l.Token()))
 	if err != nil || start <= 0 || start >= len(data) {
 		return nil, pdfErr("bad startxref")
 	}
@@ -204,13 +203,13 @@ func readPDF(data []byte) (*pdfFile, error) {
 		if err != nil {
 			return nil, err
 		}
-		if f.trailer.keys == nil {
+		if off == start { // the newest trailer is the one an update extends
 			f.trailer = trailer
 		}
-		if trailer.get("XRefStm") != nil {
+		if trailer.Get("XRefStm") != nil {
 			return nil, pdfErr("hybrid cross-reference streams are not supported")
 		}
-		prev := trailer.get("Prev")
+		prev := trailer.Get("Prev")
 		if prev == nil {
 			break
 		}
@@ -218,13 +217,13 @@ func readPDF(data []byte) (*pdfFile, error) {
 			return nil, pdfErr("bad /Prev")
 		}
 	}
-	if f.trailer.get("Encrypt") != nil {
+	if f.trailer.Get("Encrypt") != nil {
 		return nil, pdfErr("encrypted PDFs are not supported")
 	}
-	if _, _, ok := parseRef(f.trailer.get("Root")); !ok {
+	if _, _, ok := pdf.ParseRef(f.trailer.Get("Root")); !ok {
 		return nil, pdfErr("trailer has no /Root reference")
 	}
-	if _, err := strconv.Atoi(string(f.trailer.get("Size"))); err != nil {
+	if _, err := strconv.Atoi(string(f.trailer.Get("Size"))); err != nil {
 		return nil, pdfErr("trailer has no /Size")
 	}
 	return f, nil
@@ -232,28 +231,28 @@ func readPDF(data []byte) (*pdfFile, error) {
 
 // readXrefSection reads a classic "xref" section at off and returns its
 // trailer; entries already known from a newer section are kept.
-func (f *pdfFile) readXrefSection(off int) (pdfDict, error) {
-	l := &lexer{b: f.data, p: off}
-	if t := l.token(); string(t) != "xref" {
-		return pdfDict{}, pdfErr("no classic cross-reference table at %d (cross-reference streams are not supported)", off)
+func (f *pdfFile) readXrefSection(off int) (pdf.Dict, error) {
+	l := &pdf.Lexer{Data: f.data, Pos: off}
+	if t := l.Token(); string(t) != "xref" {
+		return pdf.Dict{}, pdfErr("no classic cross-reference table at %d (cross-reference streams are not supported)", off)
 	}
 	for {
-		l.skipSpace()
-		if bytes.HasPrefix(f.data[l.p:], []byte("trailer")) {
-			l.p += len("trailer")
+		l.SkipSpace()
+		if bytes.HasPrefix(f.data[l.Pos:], []byte("trailer")) {
+			l.Pos += len("trailer")
 			break
 		}
-		first, err1 := strconv.Atoi(string(l.token()))
-		count, err2 := strconv.Atoi(string(l.token()))
+		first, err1 := strconv.Atoi(string(l.Token()))
+		count, err2 := strconv.Atoi(string(l.Token()))
 		if err1 != nil || err2 != nil || first < 0 || count < 0 || count > len(f.data)/18 {
-			return pdfDict{}, pdfErr("bad cross-reference subsection at %d", l.p)
+			return pdf.Dict{}, pdfErr("bad cross-reference subsection at %d", l.Pos)
 		}
 		for n := first; n < first+count; n++ {
-			o, err1 := strconv.Atoi(string(l.token()))
-			g, err2 := strconv.Atoi(string(l.token()))
-			kind := string(l.token())
+			o, err1 := strconv.Atoi(string(l.Token()))
+			g, err2 := strconv.Atoi(string(l.Token()))
+			kind := string(l.Token())
 			if err1 != nil || err2 != nil || kind != "n" && kind != "f" {
-				return pdfDict{}, pdfErr("bad cross-reference entry for object %d", n)
+				return pdf.Dict{}, pdfErr("bad cross-reference entry for object %d", n)
 			}
 			if _, known := f.xref[n]; !known {
 				if kind == "n" {
@@ -264,11 +263,11 @@ func (f *pdfFile) readXrefSection(off int) (pdfDict, error) {
 			}
 		}
 	}
-	raw, err := l.value(0)
+	raw, err := l.Value(0)
 	if err != nil {
-		return pdfDict{}, err
+		return pdf.Dict{}, err
 	}
-	return parseDict(raw)
+	return pdf.ParseDict(raw)
 }
 
 // object returns the value of indirect object num.
@@ -277,68 +276,68 @@ func (f *pdfFile) object(num int) ([]byte, error) {
 	if !ok || e.off < 0 || e.off >= len(f.data) {
 		return nil, pdfErr("object %d is not in the cross-reference table", num)
 	}
-	l := &lexer{b: f.data, p: e.off}
-	n, err1 := strconv.Atoi(string(l.token()))
-	g, err2 := strconv.Atoi(string(l.token()))
-	if err1 != nil || err2 != nil || n != num || g != e.gen || string(l.token()) != "obj" {
+	l := &pdf.Lexer{Data: f.data, Pos: e.off}
+	n, err1 := strconv.Atoi(string(l.Token()))
+	g, err2 := strconv.Atoi(string(l.Token()))
+	if err1 != nil || err2 != nil || n != num || g != e.gen || string(l.Token()) != "obj" {
 		return nil, pdfErr("object %d is not at offset %d", num, e.off)
 	}
-	return l.value(0)
+	return l.Value(0)
 }
 
 // dictObject returns indirect object num, which must be a dictionary.
-func (f *pdfFile) dictObject(num int) (pdfDict, error) {
+func (f *pdfFile) dictObject(num int) (pdf.Dict, error) {
 	raw, err := f.object(num)
 	if err != nil {
-		return pdfDict{}, err
+		return pdf.Dict{}, err
 	}
-	return parseDict(raw)
+	return pdf.ParseDict(raw)
 }
 
 // resolve follows raw if it is a reference.
 func (f *pdfFile) resolve(raw []byte) ([]byte, error) {
-	if num, _, ok := parseRef(raw); ok {
+	if num, _, ok := pdf.ParseRef(raw); ok {
 		return f.object(num)
 	}
 	return raw, nil
 }
 
 // firstPage walks the page tree down its first kids.
-func (f *pdfFile) firstPage(catalog pdfDict) (num, gen int, page pdfDict, err error) {
-	num, gen, ok := parseRef(catalog.get("Pages"))
+func (f *pdfFile) firstPage(catalog pdf.Dict) (num, gen int, page pdf.Dict, err error) {
+	num, gen, ok := pdf.ParseRef(catalog.Get("Pages"))
 	if !ok {
-		return 0, 0, pdfDict{}, pdfErr("catalog has no /Pages reference")
+		return 0, 0, pdf.Dict{}, pdfErr("catalog has no /Pages reference")
 	}
 	for range 32 { // a deeper tree is a loop, not a document
 		if page, err = f.dictObject(num); err != nil {
-			return 0, 0, pdfDict{}, err
+			return 0, 0, pdf.Dict{}, err
 		}
-		switch string(page.get("Type")) {
+		switch string(page.Get("Type")) {
 		case "/Page":
 			return num, gen, page, nil
 		case "/Pages":
-			kids, err := f.resolve(page.get("Kids"))
+			kids, err := f.resolve(page.Get("Kids"))
 			if err != nil {
-				return 0, 0, pdfDict{}, err
+				return 0, 0, pdf.Dict{}, err
 			}
-			elems, err := parseArray(kids)
+			elems, err := pdf.ParseArray(kids)
 			if err != nil || len(elems) == 0 {
-				return 0, 0, pdfDict{}, pdfErr("page tree node %d has no kids", num)
+				return 0, 0, pdf.Dict{}, pdfErr("page tree node %d has no kids", num)
 			}
-			if num, gen, ok = parseRef(elems[0]); !ok {
-				return 0, 0, pdfDict{}, pdfErr("page tree node has a kid that is not a reference")
+			if num, gen, ok = pdf.ParseRef(elems[0]); !ok {
+				return 0, 0, pdf.Dict{}, pdfErr("page tree node has a kid that is not a reference")
 			}
 		default:
-			return 0, 0, pdfDict{}, pdfErr("object %d in the page tree is neither /Page nor /Pages", num)
+			return 0, 0, pdf.Dict{}, pdfErr("object %d in the page tree is neither /Page nor /Pages", num)
 		}
 	}
-	return 0, 0, pdfDict{}, pdfErr("page tree deeper than 32")
+	return 0, 0, pdf.Dict{}, pdfErr("page tree deeper than 32")
 }
 
 // signatureUpdate appends the incremental update with placeholders: the
 // /ByteRange filled in, /Contents zeros.
 func (f *pdfFile) signatureUpdate(seal *Seal, opts PDFSignOptions) (*update, error) {
-	rootNum, rootGen, _ := parseRef(f.trailer.get("Root"))
+	rootNum, rootGen, _ := pdf.ParseRef(f.trailer.Get("Root"))
 	catalog, err := f.dictObject(rootNum)
 	if err != nil {
 		return nil, err
@@ -347,7 +346,7 @@ func (f *pdfFile) signatureUpdate(seal *Seal, opts PDFSignOptions) (*update, err
 	if err != nil {
 		return nil, err
 	}
-	size, _ := strconv.Atoi(string(f.trailer.get("Size")))
+	size, _ := strconv.Atoi(string(f.trailer.Get("Size")))
 	sigNum, widgetNum := size, size+1
 	widgetRef := fmt.Sprintf("%d 0 R", widgetNum)
 
@@ -364,12 +363,12 @@ func (f *pdfFile) signatureUpdate(seal *Seal, opts PDFSignOptions) (*update, err
 
 	// The signature dictionary, with fixed-width room for /ByteRange.
 	w.begin(sigNum, 0)
-	fmt.Fprintf(w.buf, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M %s", pdfDate(opts.SigningTime))
+	fmt.Fprintf(w.buf, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M %s", "("+pdf.Date(opts.SigningTime)+")")
 	if opts.Reason != "" {
-		fmt.Fprintf(w.buf, " /Reason %s", pdfText(opts.Reason))
+		fmt.Fprintf(w.buf, " /Reason %s", pdf.TextString(opts.Reason))
 	}
 	if opts.Location != "" {
-		fmt.Fprintf(w.buf, " /Location %s", pdfText(opts.Location))
+		fmt.Fprintf(w.buf, " /Location %s", pdf.TextString(opts.Location))
 	}
 	w.buf.WriteString(" /ByteRange ")
 	byteRange := w.buf.Len()
@@ -391,43 +390,43 @@ func (f *pdfFile) signatureUpdate(seal *Seal, opts PDFSignOptions) (*update, err
 	w.end()
 
 	// The first page lists the widget among its annotations.
-	annots, err := f.arrayValue(page.get("Annots"))
+	annots, err := f.arrayValue(page.Get("Annots"))
 	if err != nil {
 		return nil, err
 	}
-	page.set("Annots", arrayBytes(append(annots, []byte(widgetRef))))
+	page.Set("Annots", pdf.ArrayBytes(append(annots, []byte(widgetRef))))
 	w.begin(pageNum, pageGen)
-	w.buf.Write(page.bytes())
+	w.buf.Write(page.Bytes())
 	w.end()
 
 	// The AcroForm lists the field; /SigFlags 3: signatures exist, and
 	// the file must only be appended to.
-	acro := pdfDict{}
-	acroRaw := catalog.get("AcroForm")
-	acroNum, acroGen, acroIndirect := parseRef(acroRaw)
+	acro := pdf.Dict{}
+	acroRaw := catalog.Get("AcroForm")
+	acroNum, acroGen, acroIndirect := pdf.ParseRef(acroRaw)
 	if acroRaw != nil {
 		raw, err := f.resolve(acroRaw)
 		if err != nil {
 			return nil, err
 		}
-		if acro, err = parseDict(raw); err != nil {
+		if acro, err = pdf.ParseDict(raw); err != nil {
 			return nil, err
 		}
 	}
-	fields, err := f.arrayValue(acro.get("Fields"))
+	fields, err := f.arrayValue(acro.Get("Fields"))
 	if err != nil {
 		return nil, err
 	}
-	acro.set("Fields", arrayBytes(append(fields, []byte(widgetRef))))
-	acro.set("SigFlags", []byte("3"))
+	acro.Set("Fields", pdf.ArrayBytes(append(fields, []byte(widgetRef))))
+	acro.Set("SigFlags", []byte("3"))
 	if acroIndirect {
 		w.begin(acroNum, acroGen)
-		w.buf.Write(acro.bytes())
+		w.buf.Write(acro.Bytes())
 		w.end()
 	} else {
-		catalog.set("AcroForm", acro.bytes())
+		catalog.Set("AcroForm", acro.Bytes())
 		w.begin(rootNum, rootGen)
-		w.buf.Write(catalog.bytes())
+		w.buf.Write(catalog.Bytes())
 		w.end()
 	}
 
@@ -450,10 +449,11 @@ func (f *pdfFile) signatureUpdate(seal *Seal, opts PDFSignOptions) (*update, err
 		}
 		i = j
 	}
-	trailer := f.trailer.clone()
-	trailer.set("Size", []byte(strconv.Itoa(max(size, widgetNum+1))))
-	trailer.set("Prev", []byte(strconv.Itoa(f.startxref)))
-	fmt.Fprintf(w.buf, "trailer\n%s\nstartxref\n%d\n%%%%EOF\n", trailer.bytes(), xrefAt)
+	trailer := f.trailer.Clone()
+	trailer.Delete("XRefStm")
+	trailer.Set("Size", []byte(strconv.Itoa(max(size, widgetNum+1))))
+	trailer.Set("Prev", []byte(strconv.Itoa(f.startxref)))
+	fmt.Fprintf(w.buf, "trailer\n%s\nstartxref\n%d\n%%%%EOF\n", trailer.Bytes(), xrefAt)
 
 	out := w.buf.Bytes()
 	br := fmt.Sprintf("[0 %d %d %d]", contents[0], contents[1], len(out)-contents[1])
@@ -475,7 +475,7 @@ func (f *pdfFile) arrayValue(raw []byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseArray(raw)
+	return pdf.ParseArray(raw)
 }
 
 type pdfWriter struct {
@@ -489,280 +489,3 @@ func (w *pdfWriter) begin(num, gen int) {
 }
 
 func (w *pdfWriter) end() { w.buf.WriteString("\nendobj\n") }
-
-// pdfDate is a PDF date string in Japan Standard Time.
-func pdfDate(t time.Time) string {
-	return t.In(issuance.Tokyo).Format("(D:20060102150405+09'00')")
-}
-
-// pdfText is a PDF text string: ASCII as a literal string, anything else
-// as UTF-16BE with a byte-order mark, in hex.
-func pdfText(s string) string {
-	ascii := true
-	for _, r := range s {
-		ascii = ascii && r >= 0x20 && r < 0x7f
-	}
-	if ascii {
-		var b bytes.Buffer
-		b.WriteByte('(')
-		for _, c := range []byte(s) {
-			if c == '(' || c == ')' || c == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(c)
-		}
-		b.WriteByte(')')
-		return b.String()
-	}
-	u := []uint16{0xFEFF}
-	u = append(u, utf16.Encode([]rune(s))...)
-	b := make([]byte, 0, 2*len(u))
-	for _, c := range u {
-		b = append(b, byte(c>>8), byte(c))
-	}
-	return "<" + hex.EncodeToString(b) + ">"
-}
-
-// pdfDict is a dictionary as raw key and value bytes, in file order, so that
-// a rewritten object keeps everything it had.
-type pdfDict struct {
-	keys [][]byte // names with their slash, as written
-	vals [][]byte
-}
-
-func (d pdfDict) index(name string) int {
-	for i, k := range d.keys {
-		if string(k[1:]) == name {
-			return i
-		}
-	}
-	return -1
-}
-
-func (d pdfDict) get(name string) []byte {
-	if i := d.index(name); i >= 0 {
-		return d.vals[i]
-	}
-	return nil
-}
-
-func (d *pdfDict) set(name string, v []byte) {
-	if i := d.index(name); i >= 0 {
-		d.vals[i] = v
-		return
-	}
-	d.keys = append(d.keys, []byte("/"+name))
-	d.vals = append(d.vals, v)
-}
-
-func (d pdfDict) clone() pdfDict {
-	c := pdfDict{keys: slices.Clone(d.keys), vals: slices.Clone(d.vals)}
-	if i := c.index("XRefStm"); i >= 0 {
-		c.keys, c.vals = slices.Delete(c.keys, i, i+1), slices.Delete(c.vals, i, i+1)
-	}
-	return c
-}
-
-func (d pdfDict) bytes() []byte {
-	var b bytes.Buffer
-	b.WriteString("<<")
-	for i := range d.keys {
-		b.WriteByte(' ')
-		b.Write(d.keys[i])
-		b.WriteByte(' ')
-		b.Write(d.vals[i])
-	}
-	b.WriteString(" >>")
-	return b.Bytes()
-}
-
-func arrayBytes(elems [][]byte) []byte {
-	return append(append([]byte("["), bytes.Join(elems, []byte(" "))...), ']')
-}
-
-func parseDict(raw []byte) (pdfDict, error) {
-	l := &lexer{b: raw}
-	l.skipSpace()
-	if !bytes.HasPrefix(raw[l.p:], []byte("<<")) {
-		return pdfDict{}, pdfErr("not a dictionary")
-	}
-	l.p += 2
-	d := pdfDict{keys: [][]byte{}}
-	for {
-		l.skipSpace()
-		if l.p >= len(raw) {
-			return pdfDict{}, pdfErr("unterminated dictionary")
-		}
-		if bytes.HasPrefix(raw[l.p:], []byte(">>")) {
-			return d, nil
-		}
-		if raw[l.p] != '/' {
-			return pdfDict{}, pdfErr("dictionary key is not a name")
-		}
-		key := l.token()
-		v, err := l.value(1)
-		if err != nil {
-			return pdfDict{}, err
-		}
-		d.keys, d.vals = append(d.keys, key), append(d.vals, v)
-	}
-}
-
-func parseArray(raw []byte) ([][]byte, error) {
-	l := &lexer{b: raw}
-	l.skipSpace()
-	if l.p >= len(raw) || raw[l.p] != '[' {
-		return nil, pdfErr("not an array")
-	}
-	l.p++
-	var elems [][]byte
-	for {
-		l.skipSpace()
-		if l.p >= len(raw) {
-			return nil, pdfErr("unterminated array")
-		}
-		if raw[l.p] == ']' {
-			return elems, nil
-		}
-		v, err := l.value(1)
-		if err != nil {
-			return nil, err
-		}
-		elems = append(elems, v)
-	}
-}
-
-// parseRef reads "num gen R".
-func parseRef(raw []byte) (num, gen int, ok bool) {
-	f := bytes.Fields(raw)
-	if len(f) != 3 || string(f[2]) != "R" {
-		return 0, 0, false
-	}
-	num, err1 := strconv.Atoi(string(f[0]))
-	gen, err2 := strconv.Atoi(string(f[1]))
-	return num, gen, err1 == nil && err2 == nil && num > 0 && gen >= 0
-}
-
-// lexer reads PDF tokens and whole values as raw bytes.
-type lexer struct {
-	b []byte
-	p int
-}
-
-func isSpace(c byte) bool {
-	return c == 0 || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' '
-}
-
-func isDelim(c byte) bool { return bytes.IndexByte([]byte("()<>[]{}/%"), c) >= 0 }
-
-func (l *lexer) skipSpace() {
-	for l.p < len(l.b) {
-		switch c := l.b[l.p]; {
-		case isSpace(c):
-			l.p++
-		case c == '%':
-			for l.p < len(l.b) && l.b[l.p] != '\n' && l.b[l.p] != '\r' {
-				l.p++
-			}
-		default:
-			return
-		}
-	}
-}
-
-// token reads a name or a run of regular characters.
-func (l *lexer) token() []byte {
-	l.skipSpace()
-	start := l.p
-	if l.p < len(l.b) && l.b[l.p] == '/' {
-		l.p++
-	}
-	for l.p < len(l.b) && !isSpace(l.b[l.p]) && !isDelim(l.b[l.p]) {
-		l.p++
-	}
-	return l.b[start:l.p]
-}
-
-// value reads one complete value (a reference counts as one) and returns
-// its bytes.
-func (l *lexer) value(depth int) ([]byte, error) {
-	if depth > 64 {
-		return nil, pdfErr("objects nested deeper than 64")
-	}
-	l.skipSpace()
-	start := l.p
-	if l.p >= len(l.b) {
-		return nil, pdfErr("unexpected end of data")
-	}
-	switch c := l.b[l.p]; {
-	case bytes.HasPrefix(l.b[l.p:], []byte("<<")):
-		l.p += 2
-		for {
-			l.skipSpace()
-			if l.p >= len(l.b) {
-				return nil, pdfErr("unterminated dictionary")
-			}
-			if bytes.HasPrefix(l.b[l.p:], []byte(">>")) {
-				l.p += 2
-				return l.b[start:l.p], nil
-			}
-			if _, err := l.value(depth + 1); err != nil {
-				return nil, err
-			}
-		}
-	case c == '[':
-		l.p++
-		for {
-			l.skipSpace()
-			if l.p >= len(l.b) {
-				return nil, pdfErr("unterminated array")
-			}
-			if l.b[l.p] == ']' {
-				l.p++
-				return l.b[start:l.p], nil
-			}
-			if _, err := l.value(depth + 1); err != nil {
-				return nil, err
-			}
-		}
-	case c == '<':
-		end := bytes.IndexByte(l.b[l.p:], '>')
-		if end < 0 {
-			return nil, pdfErr("unterminated hex string")
-		}
-		l.p += end + 1
-		return l.b[start:l.p], nil
-	case c == '(':
-		nest := 0
-		for ; l.p < len(l.b); l.p++ {
-			switch l.b[l.p] {
-			case '\\':
-				l.p++
-			case '(':
-				nest++
-			case ')':
-				if nest--; nest == 0 {
-					l.p++
-					return l.b[start:l.p], nil
-				}
-			}
-		}
-		return nil, pdfErr("unterminated string")
-	case c == ')' || c == '>' || c == ']' || c == '{' || c == '}':
-		return nil, pdfErr("unexpected %q", c)
-	}
-	t := l.token()
-	if len(t) == 0 {
-		return nil, pdfErr("unexpected %q", l.b[l.p])
-	}
-	// "num gen R" is one value.
-	if _, err := strconv.Atoi(string(t)); err == nil {
-		save := l.p
-		g := l.token()
-		if _, err := strconv.Atoi(string(g)); err == nil && string(l.token()) == "R" {
-			return l.b[start:l.p], nil
-		}
-		l.p = save
-	}
-	return t, nil
-}

@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"bytes"
@@ -21,6 +21,8 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/render"
+
+	. "github.com/lgwan/issuance/pki"
 )
 
 const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
@@ -203,7 +205,7 @@ func TestSignPDFCMS(t *testing.T) {
 	var st, sc bool
 	for _, a := range p7.Signers[0].AuthenticatedAttributes {
 		st = st || a.Type.Equal(pkcs7.OIDAttributeSigningTime)
-		if a.Type.Equal(oidSigningCertificateV2) {
+		if a.Type.Equal(OIDSigningCertificateV2) {
 			var v struct {
 				Certs []struct {
 					Hash   []byte

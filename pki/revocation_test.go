@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"context"
@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
+
+	. "github.com/lgwan/issuance/pki"
+	. "github.com/lgwan/issuance/pki/devpki"
 )
 
 // revocationFor returns a Verifier with CRL checking from a copy of the dev
@@ -29,7 +32,7 @@ func revocationFor(t *testing.T, cfg RevocationConfig) (*Verifier, *Revocation, 
 		}
 	}
 	clock := issuance.NewManualClock(fixNow)
-	roots := []*x509.Certificate{fixRoot.cert, fixRootG2.cert}
+	roots := []*x509.Certificate{fixRoot.Cert, fixRootG2.Cert}
 	rev, err := NewRevocation(roots, clock, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +46,7 @@ func revocationFor(t *testing.T, cfg RevocationConfig) (*Verifier, *Revocation, 
 func verifyCard(t *testing.T, v *Verifier, id string) error {
 	t.Helper()
 	card := fixPairs[id]
-	_, err := v.Verify(context.Background(), card.cert.Raw, sign(t, card, message), message)
+	_, err := v.Verify(context.Background(), card.Cert.Raw, sign(t, card, message), message)
 	return err
 }
 
@@ -57,13 +60,13 @@ func wantFault(t *testing.T, err error, code issuance.Code, cause error) {
 }
 
 // newCRL issues a CRL by issuer listing serials.
-func newCRL(t *testing.T, issuer pair, number int64, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
+func newCRL(t *testing.T, issuer Pair, number int64, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
 	t.Helper()
 	tmpl := &x509.RevocationList{Number: big.NewInt(number), ThisUpdate: thisUpdate, NextUpdate: nextUpdate}
 	for _, s := range serials {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: thisUpdate})
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.cert, issuer.key)
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +111,14 @@ func TestRevocationNoCRLForIssuer(t *testing.T) {
 
 func TestRevocationNothingFetched(t *testing.T) {
 	clock := issuance.NewManualClock(fixNow)
-	rev, err := NewRevocation([]*x509.Certificate{fixRoot.cert}, clock, RevocationConfig{CRLDir: t.TempDir()})
+	rev, err := NewRevocation([]*x509.Certificate{fixRoot.Cert}, clock, RevocationConfig{CRLDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rev.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "no *.crl file") {
 		t.Errorf("Refresh of an empty directory: %v", err)
 	}
-	v := NewVerifier([]*x509.Certificate{fixRoot.cert}, clock, WithRevocation(rev))
+	v := NewVerifier([]*x509.Certificate{fixRoot.Cert}, clock, WithRevocation(rev))
 	wantFault(t, verifyCard(t, v, "valid"), issuance.RevocationUnknown, ErrNoCRL)
 	if _, err := NewRevocation(nil, clock, RevocationConfig{}); err == nil {
 		t.Error("a revocation without any CRL source was accepted")
@@ -157,7 +160,7 @@ func TestRevocationNewCRLRevokes(t *testing.T) {
 	if err := verifyCard(t, v, "other"); err != nil {
 		t.Fatal(err)
 	}
-	writeCRL(t, dir, "g1.crl", newCRL(t, fixRoot, 2, fixNow, fixNow.Add(time.Hour), fixPairs["other"].cert.SerialNumber))
+	writeCRL(t, dir, "g1.crl", newCRL(t, fixRoot, 2, fixNow, fixNow.Add(time.Hour), fixPairs["other"].Cert.SerialNumber))
 	if err := rev.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -168,17 +171,17 @@ func TestRevocationNewCRLRevokes(t *testing.T) {
 // (a replayed file) does not either.
 func TestRevocationBadCRLKeepsHeld(t *testing.T) {
 	dir := t.TempDir()
-	revokedOther := newCRL(t, fixRoot, 5, fixNow, fixNow.Add(time.Hour), fixPairs["other"].cert.SerialNumber)
+	revokedOther := newCRL(t, fixRoot, 5, fixNow, fixNow.Add(time.Hour), fixPairs["other"].Cert.SerialNumber)
 	writeCRL(t, dir, "g1.crl", revokedOther)
 	v, rev, _ := revocationFor(t, RevocationConfig{CRLDir: dir})
 
-	liar := *fixRogue.cert // the rogue CA claiming the root's key id
-	liar.SubjectKeyId = fixRoot.cert.SubjectKeyId
+	liar := *fixRogue.Cert // the rogue CA claiming the root's key id
+	liar.SubjectKeyId = fixRoot.Cert.SubjectKeyId
 	bad := map[string][]byte{
 		"garbage":   []byte("not a CRL"),
 		"truncated": revokedOther[:len(revokedOther)/2],
 		"rogue":     newCRL(t, fixRogue, 9, fixNow, fixNow.Add(time.Hour)),
-		"forged":    newCRL(t, pair{cert: &liar, key: fixRogue.key}, 9, fixNow, fixNow.Add(time.Hour)),
+		"forged":    newCRL(t, Pair{Cert: &liar, Key: fixRogue.Key}, 9, fixNow, fixNow.Add(time.Hour)),
 		"future":    newCRL(t, fixRoot, 9, fixNow.Add(time.Minute), fixNow.Add(time.Hour)),
 		"older":     newCRL(t, fixRoot, 4, fixNow, fixNow.Add(time.Hour)),
 	}
@@ -196,18 +199,18 @@ func TestRevocationBadCRLKeepsHeld(t *testing.T) {
 func TestRevocationDeltaCRLRefused(t *testing.T) {
 	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: fixNow, NextUpdate: fixNow.Add(time.Hour),
 		ExtraExtensions: []pkix.Extension{{Id: []int{2, 5, 29, 27}, Critical: true, Value: []byte{0x02, 0x01, 0x01}}}}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, fixRoot.cert, fixRoot.key)
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, fixRoot.Cert, fixRoot.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	writeCRL(t, dir, "delta.crl", der)
 	clock := issuance.NewManualClock(fixNow)
-	rev, _ := NewRevocation([]*x509.Certificate{fixRoot.cert}, clock, RevocationConfig{CRLDir: dir})
+	rev, _ := NewRevocation([]*x509.Certificate{fixRoot.Cert}, clock, RevocationConfig{CRLDir: dir})
 	if err := rev.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "critical extension") {
 		t.Errorf("Refresh of a delta CRL: %v", err)
 	}
-	v := NewVerifier([]*x509.Certificate{fixRoot.cert}, clock, WithRevocation(rev))
+	v := NewVerifier([]*x509.Certificate{fixRoot.Cert}, clock, WithRevocation(rev))
 	wantFault(t, verifyCard(t, v, "valid"), issuance.RevocationUnknown, ErrNoCRL)
 }
 
@@ -230,7 +233,7 @@ func TestRevocationHTTP(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	clock := issuance.NewManualClock(fixNow)
-	roots := []*x509.Certificate{fixRoot.cert, fixRootG2.cert}
+	roots := []*x509.Certificate{fixRoot.Cert, fixRootG2.Cert}
 	rev, err := NewRevocation(roots, clock, RevocationConfig{CRLURLs: []string{srv.URL + "/g1.crl", srv.URL + "/g2.crl", srv.URL + "/missing.crl"}})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +262,7 @@ func TestGenerateDevCRLLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, err := x509.ParseRevocationList(der)
-		if err != nil || c.CheckSignatureFrom(fixRoot.cert) != nil {
+		if err != nil || c.CheckSignatureFrom(fixRoot.Cert) != nil {
 			t.Fatalf("dev CRL does not parse or verify: %v", err)
 		}
 		return c.Number.Int64(), c.NextUpdate

@@ -352,15 +352,19 @@ func (c *CodeKeys) VerifyCode(keyID string, payload, sig []byte) (lgCode string,
 	return lg, nil
 }
 
-// marshal writes the bundle as published: indented, entries in order.
-func (c *CodeKeys) marshal() ([]byte, error) {
+// Marshal writes the bundle as published: indented, entries in order.
+func (c *CodeKeys) Marshal() ([]byte, error) {
 	out, err := json.MarshalIndent(codeKeysFile{Keys: c.entries}, "", "  ")
 	return append(out, '\n'), err
 }
 
-// publish adds pub as lgCode's code key in use from now, closing the
+// Publish adds pub as lgCode's code key in use from now, closing the
 // validity of the key it replaces; a key already listed is left as it is.
-func (c *CodeKeys) publish(lgCode string, pub *ecdsa.PublicKey, now time.Time) error {
+// The zero CodeKeys is an empty bundle to publish into.
+func (c *CodeKeys) Publish(lgCode string, pub *ecdsa.PublicKey, now time.Time) error {
+	if c.keys == nil {
+		c.keys = make(map[string]codeKey)
+	}
 	id := CodeKeyID(pub)
 	if _, ok := c.keys[id]; ok {
 		return nil

@@ -1,4 +1,4 @@
-package pki
+package pki_test
 
 import (
 	"crypto/ecdsa"
@@ -20,6 +20,9 @@ import (
 	"testing"
 
 	"github.com/lgwan/issuance/issuance"
+
+	. "github.com/lgwan/issuance/pki"
+	. "github.com/lgwan/issuance/pki/devpki"
 )
 
 // copyLayout gives a test its own copy of the development files, to rotate
@@ -239,14 +242,14 @@ func TestKeyringReloadFailureKeepsKeys(t *testing.T) {
 	unpublished, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rsaKey, _ := LoadPrivateKey(fixLayout.RootKey())
 	for name, breakIt := range map[string]func(l DevLayout){
-		"unpublished code key": func(l DevLayout) { writeKey(l.CodeKey("131016"), unpublished) },
-		"code key not P-256":   func(l DevLayout) { writeKey(l.CodeKey("131016"), rsaKey) },
-		"seal key of another":  func(l DevLayout) { writeKey(l.SealKey("131016"), rsaKey) },
+		"unpublished code key": func(l DevLayout) { WriteKey(l.CodeKey("131016"), unpublished) },
+		"code key not P-256":   func(l DevLayout) { WriteKey(l.CodeKey("131016"), rsaKey) },
+		"seal key of another":  func(l DevLayout) { WriteKey(l.SealKey("131016"), rsaKey) },
 		"bundle garbage":       func(l DevLayout) { os.WriteFile(l.CodeKeys(), []byte("{"), 0o644) },
 		"seal cert missing":    func(l DevLayout) { os.Remove(l.SealCert("272035")) },
 		"seal without its CA": func(l DevLayout) {
 			c, _ := LoadCertificates(l.SealCert("131016"))
-			os.WriteFile(l.SealCert("131016"), pemCert(c[0]), 0o644)
+			os.WriteFile(l.SealCert("131016"), PEMCert(c[0]), 0o644)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -276,7 +279,7 @@ func TestLoadCodeKeysBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f codeKeysFile
+	var f CodeKeysFile
 	if err := json.Unmarshal(good, &f); err != nil {
 		t.Fatal(err)
 	}
@@ -295,16 +298,16 @@ func TestLoadCodeKeysBadInput(t *testing.T) {
 	} {
 		entries := append([]CodeKeyEntry(nil), f.Keys...)
 		edit(&entries[0])
-		data, _ := json.Marshal(codeKeysFile{Keys: entries})
-		if _, err := parseCodeKeys(data); err == nil {
+		data, _ := json.Marshal(CodeKeysFile{Keys: entries})
+		if _, err := ParseCodeKeys(data); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	dup, _ := json.Marshal(codeKeysFile{Keys: []CodeKeyEntry{f.Keys[0], f.Keys[0]}})
-	if _, err := parseCodeKeys(dup); err == nil {
+	dup, _ := json.Marshal(CodeKeysFile{Keys: []CodeKeyEntry{f.Keys[0], f.Keys[0]}})
+	if _, err := ParseCodeKeys(dup); err == nil {
 		t.Error("accepted a key listed twice")
 	}
-	if _, err := parseCodeKeys([]byte(`{"keys":[],"extra":1}`)); err == nil {
+	if _, err := ParseCodeKeys([]byte(`{"keys":[],"extra":1}`)); err == nil {
 		t.Error("accepted an unknown field")
 	}
 }

@@ -216,3 +216,8 @@ func mustOID(dotted string) x509.OID {
 	}
 	return oid
 }
+
+// current says whether c is within its validity at now.
+func current(c *x509.Certificate, now time.Time) bool {
+	return !now.Before(c.NotBefore) && !now.After(c.NotAfter)
+}

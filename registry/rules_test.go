@@ -20,6 +20,7 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
+	"github.com/lgwan/issuance/pki/devpki"
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/registry/dbtest"
 	"github.com/lgwan/issuance/registry/feed"
@@ -55,7 +56,7 @@ func TestMain(m *testing.M) {
 var (
 	pkiOnce   sync.Once
 	pkiDir    string
-	pkiLayout pki.DevLayout
+	pkiLayout devpki.DevLayout
 	pkiErr    error
 	renderer  *render.Renderer
 	citySeal  []byte
@@ -64,18 +65,18 @@ var (
 var cardIDs = []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 
 // devPKI makes the cards once per test binary (RSA keys are slow).
-func devPKI(t *testing.T) pki.DevLayout {
+func devPKI(t *testing.T) devpki.DevLayout {
 	t.Helper()
 	pkiOnce.Do(func() {
 		if pkiDir, pkiErr = os.MkdirTemp("", "registry-pki-"); pkiErr != nil {
 			return
 		}
-		pkiLayout = pki.DevLayout{KeysDir: filepath.Join(pkiDir, "keys"), KitDir: filepath.Join(pkiDir, "kit")}
-		var cards []pki.DevCard
+		pkiLayout = devpki.DevLayout{KeysDir: filepath.Join(pkiDir, "keys"), KitDir: filepath.Join(pkiDir, "kit")}
+		var cards []devpki.DevCard
 		for _, id := range cardIDs {
-			cards = append(cards, pki.DevCard{ID: id})
+			cards = append(cards, devpki.DevCard{ID: id})
 		}
-		if pkiErr = pki.GenerateDev(pkiLayout, cards, now); pkiErr != nil {
+		if pkiErr = devpki.GenerateDev(pkiLayout, cards, now); pkiErr != nil {
 			return
 		}
 		if renderer, pkiErr = render.New(fontPath); pkiErr != nil {
@@ -120,7 +121,7 @@ type rulesWorld struct {
 	svc    *issuance.Service
 	rec    *recorder
 	clock  *issuance.ManualClock
-	layout pki.DevLayout
+	layout devpki.DevLayout
 	m      *synth.Municipality
 	inbox  string
 	key    *registry.MyNumberKey

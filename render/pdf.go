@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"image"
 	"strconv"
-	"time"
 
+	"github.com/lgwan/issuance/internal/pdf"
 	"github.com/lgwan/issuance/issuance"
 )
 
@@ -139,7 +139,7 @@ func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impressi
 		}
 		type0, cid, desc, file, tou := w.alloc(), w.alloc(), w.alloc(), w.alloc(), w.alloc()
 		fontDict += fmt.Sprintf(" /F%d %d 0 R", i, type0)
-		name := pdfName(sub.name)
+		name := pdf.Name(sub.name)
 		w.object(type0, fmt.Sprintf("<</Type /Font /Subtype /Type0 /BaseFont %s /Encoding /Identity-H /DescendantFonts [%d 0 R] /ToUnicode %d 0 R>>", name, cid, tou))
 		widths := make([]byte, 0, 6*len(u.gids))
 		for _, g := range u.gids {
@@ -193,7 +193,7 @@ func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impressi
 	w.object(catalog, fmt.Sprintf("<</Type /Catalog /Pages %d 0 R>>", pagesObj))
 	// The creation date is the issue date, so rendering the same document
 	// twice gives the same bytes.
-	w.object(info, fmt.Sprintf("<</Producer (lgwan/issuance render) /CreationDate (%s)>>", pdfDate(doc.IssuedAt)))
+	w.object(info, fmt.Sprintf("<</Producer (lgwan/issuance render) /CreationDate (%s)>>", pdf.Date(doc.IssuedAt)))
 
 	xref := len(w.buf)
 	w.buf = fmt.Appendf(w.buf, "xref\n0 %d\n0000000000 65535 f \n", len(w.offsets))
@@ -288,23 +288,4 @@ func appendHex16(b []byte, v uint16) []byte {
 	var x [2]byte
 	be.PutUint16(x[:], v)
 	return hex.AppendEncode(b, x[:])
-}
-
-// pdfName writes a PDF name, escaping what a name may not hold.
-func pdfName(s string) string {
-	out := []byte{'/'}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '#' || c == '/' || c == '(' || c == ')' || c == '<' || c == '>' || c == '[' || c == ']' || c == '{' || c == '}' || c == '%' {
-			out = fmt.Appendf(out, "#%02X", c)
-			continue
-		}
-		out = append(out, c)
-	}
-	return string(out)
-}
-
-// pdfDate is a PDF date in Asia/Tokyo.
-func pdfDate(t time.Time) string {
-	return t.In(issuance.Tokyo).Format("D:20060102150405+09'00'")
 }

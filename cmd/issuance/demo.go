@@ -16,6 +16,7 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
+	"github.com/lgwan/issuance/pki/devpki"
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/render"
 	"github.com/lgwan/issuance/soap/kiosk"
@@ -136,9 +137,9 @@ func readDemoData(path string) (demoData, error) {
 // prepareDemoFiles creates the development PKI (keys under varDir/keys, the
 // centre's files under varDir/demo) and a seal image per municipality,
 // keeping whatever already exists.
-func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.DevLayout, error) {
+func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (devpki.DevLayout, error) {
 	layout := layoutOf(varDir)
-	var cards []pki.DevCard
+	var cards []devpki.DevCard
 	for _, h := range data.Households {
 		for _, p := range h.Members {
 			if p.Card == nil {
@@ -152,17 +153,17 @@ func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.De
 			// 券面事項入力補助AP.
 			facts := &pki.CardFacts{Name: issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
 				Address: h.Address, BirthDate: p.Birth, Sex: p.Sex}
-			cards = append(cards, pki.DevCard{ID: p.Card.ID, Kind: kind, Generation: p.Card.Generation, Facts: facts})
+			cards = append(cards, devpki.DevCard{ID: p.Card.ID, Kind: kind, Generation: p.Card.Generation, Facts: facts})
 		}
 	}
-	if err := pki.GenerateDev(layout, cards, now); err != nil {
+	if err := devpki.GenerateDev(layout, cards, now); err != nil {
 		return layout, err
 	}
-	var munis []pki.DevMunicipality
+	var munis []devpki.DevMunicipality
 	for _, m := range data.Municipalities {
-		munis = append(munis, pki.DevMunicipality{Code: m.Code, Name: m.Name})
+		munis = append(munis, devpki.DevMunicipality{Code: m.Code, Name: m.Name})
 	}
-	if err := pki.GenerateDevSeals(layout, munis, now); err != nil {
+	if err := devpki.GenerateDevSeals(layout, munis, now); err != nil {
 		return layout, err
 	}
 	if err := ensureSecret(filepath.Join(layout.KeysDir, "keiin.key"), 32); err != nil {
@@ -189,8 +190,8 @@ func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (pki.De
 	return layout, nil
 }
 
-func cardKind(s string) (pki.CardKind, error) {
-	for _, k := range []pki.CardKind{pki.CardValid, pki.CardExpired, pki.CardRevoked, pki.CardWrongIssuer, pki.CardWrongPolicy, pki.CardSuspended} {
+func cardKind(s string) (devpki.CardKind, error) {
+	for _, k := range []devpki.CardKind{devpki.CardValid, devpki.CardExpired, devpki.CardRevoked, devpki.CardWrongIssuer, devpki.CardWrongPolicy, devpki.CardSuspended} {
 		if k.String() == s {
 			return k, nil
 		}
@@ -242,7 +243,7 @@ municipalities:
 {{- end}}
 `))
 
-func writeDemoConfig(path string, l pki.DevLayout, data demoData) error {
+func writeDemoConfig(path string, l devpki.DevLayout, data demoData) error {
 	keys, err := filepath.Abs(l.KeysDir)
 	if err != nil {
 		return err
@@ -293,7 +294,7 @@ func (p demoPerson) person(lg, household, address string) (issuance.Person, erro
 
 // writeKit writes endpoints.json and cards.json; paths in them are relative
 // to the kit directory, as docs/interface.md says.
-func writeKit(cfg *Config, l pki.DevLayout, data demoData) error {
+func writeKit(cfg *Config, l devpki.DevLayout, data demoData) error {
 	rel := func(p string) string {
 		r, err := filepath.Rel(l.KitDir, p)
 		if err != nil {
@@ -359,8 +360,8 @@ func dialable(listen string) string {
 }
 
 // layoutOf is the development PKI layout under a var directory.
-func layoutOf(varDir string) pki.DevLayout {
-	return pki.DevLayout{KeysDir: filepath.Join(varDir, "keys"), KitDir: filepath.Join(varDir, "demo")}
+func layoutOf(varDir string) devpki.DevLayout {
+	return devpki.DevLayout{KeysDir: filepath.Join(varDir, "keys"), KitDir: filepath.Join(varDir, "demo")}
 }
 
 // ensureSecret creates a file of n random bytes (mode 0600) unless it exists.

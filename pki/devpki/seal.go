@@ -1,9 +1,10 @@
-package pki
+package devpki
 
 import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -12,9 +13,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/pki"
 )
 
 // DevMunicipality is a municipality that needs a development seal.
@@ -40,7 +43,7 @@ func (l DevLayout) CodeKey(lgCode string) string {
 	return filepath.Join(l.SealDir(), lgCode+"-code-key.pem")
 }
 
-// CodeKeys is the master bundle of published code keys; KitCodeKeys is its
+// pki.CodeKeys is the master bundle of published code keys; KitCodeKeys is its
 // published copy.
 func (l DevLayout) CodeKeys() string    { return filepath.Join(l.SealDir(), "code-keys.json") }
 func (l DevLayout) KitCodeKeys() string { return filepath.Join(l.KitDir, "seal", "code-keys.json") }
@@ -49,10 +52,13 @@ func (l DevLayout) KitSealCert(lgCode string) string {
 	return filepath.Join(l.KitDir, "seal", lgCode+"-seal.pem")
 }
 
-// SealFiles are the files LoadKeyring reads for lgCode's development seal.
-func (l DevLayout) SealFiles(lgCode string) SealFiles {
-	return SealFiles{LGCode: lgCode, Cert: l.SealCert(lgCode), Key: l.SealKey(lgCode), CodeKey: l.CodeKey(lgCode)}
+// pki.SealFiles are the files LoadKeyring reads for lgCode's development seal.
+func (l DevLayout) SealFiles(lgCode string) pki.SealFiles {
+	return pki.SealFiles{LGCode: lgCode, Cert: l.SealCert(lgCode), Key: l.SealKey(lgCode), CodeKey: l.CodeKey(lgCode)}
 }
+
+// lgCode is a 団体コード as pki.LoadKeyring accepts it.
+var lgCode = regexp.MustCompile(`^[0-9]{6}$`)
 
 // lgpkiName looks like the name of LGPKI's application CA, which issues the
 // 職責証明書 of mayors.
@@ -71,7 +77,7 @@ var lgpkiName = mustMarshal(pkix.RDNSequence{
 func GenerateDevSeals(l DevLayout, munis []DevMunicipality, now time.Time) error {
 	seen := map[string]bool{}
 	for _, m := range munis {
-		if !lgCodeRE.MatchString(m.Code) || m.Name == "" || seen[m.Code] {
+		if !lgCode.MatchString(m.Code) || m.Name == "" || seen[m.Code] {
 			return fmt.Errorf("pki: bad or repeated municipality %q %q", m.Code, m.Name)
 		}
 		seen[m.Code] = true
@@ -91,7 +97,7 @@ func GenerateDevSeals(l DevLayout, munis []DevMunicipality, now time.Time) error
 	}
 	newKeys := map[string]crypto.Signer{}
 	for _, m := range munis {
-		seal, err := ensure(l.SealCert(m.Code), l.SealKey(m.Code), sealFits(m, ca, now), func() (pair, error) {
+		seal, err := ensure(l.SealCert(m.Code), l.SealKey(m.Code), sealFits(m, ca, now), func() (Pair, error) {
 			return issue(sealTemplate(m, now), newRSAKey, &ca)
 		})
 		if err != nil {
@@ -112,7 +118,7 @@ func GenerateDevSeals(l DevLayout, munis []DevMunicipality, now time.Time) error
 // code key is published first, then the key files are replaced, each by an
 // atomic rename. Earlier code keys stay published.
 func RotateDevSeal(l DevLayout, m DevMunicipality, now time.Time) error {
-	ca, err := loadPair(l.SealCA(), l.SealCAKey())
+	ca, err := LoadPair(l.SealCA(), l.SealCAKey())
 	if err != nil {
 		return err
 	}
@@ -128,7 +134,7 @@ func RotateDevSeal(l DevLayout, m DevMunicipality, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := writeKey(l.SealKey(m.Code), seal.key); err != nil {
+	if err := WriteKey(l.SealKey(m.Code), seal.Key); err != nil {
 		return err
 	}
 	if err := writeSealCerts(l, m.Code, seal, ca); err != nil {
@@ -137,29 +143,29 @@ func RotateDevSeal(l DevLayout, m DevMunicipality, now time.Time) error {
 	return publishDev(l, bundle, ca, map[string]crypto.Signer{m.Code: code})
 }
 
-func writeSealCerts(l DevLayout, lgCode string, seal, ca pair) error {
-	if err := writeIfChanged(l.SealCert(lgCode), append(pemCert(seal.cert), pemCert(ca.cert)...), 0o644); err != nil {
+func writeSealCerts(l DevLayout, lgCode string, seal, ca Pair) error {
+	if err := writeIfChanged(l.SealCert(lgCode), append(PEMCert(seal.Cert), PEMCert(ca.Cert)...), 0o644); err != nil {
 		return err
 	}
-	return writeIfChanged(l.KitSealCert(lgCode), pemCert(seal.cert), 0o644)
+	return writeIfChanged(l.KitSealCert(lgCode), PEMCert(seal.Cert), 0o644)
 }
 
 // ensureCodeKey keeps the code key at path (unless fresh is set), or makes
 // a new one, which it returns for publishDev to write; either way the key
 // is published in bundle.
-func ensureCodeKey(path string, bundle *CodeKeys, lgCode string, now time.Time, fresh bool) (crypto.Signer, error) {
+func ensureCodeKey(path string, bundle *pki.CodeKeys, lgCode string, now time.Time, fresh bool) (crypto.Signer, error) {
 	if !fresh {
-		if c, err := loadCodeSigner(path); err == nil {
-			if _, lg, ok := bundle.CodeKey(c.keyID); !ok || lg == lgCode {
-				return nil, bundle.publish(lgCode, c.key.Public().(*ecdsa.PublicKey), now)
+		if pub, err := loadCodeKey(path); err == nil {
+			if _, lg, ok := bundle.CodeKey(pki.CodeKeyID(pub)); !ok || lg == lgCode {
+				return nil, bundle.Publish(lgCode, pub, now)
 			}
 		}
 	}
-	key, err := newECKey()
+	key, err := NewECKey()
 	if err != nil {
 		return nil, err
 	}
-	if err := bundle.publish(lgCode, key.Public().(*ecdsa.PublicKey), now); err != nil {
+	if err := bundle.Publish(lgCode, key.Public().(*ecdsa.PublicKey), now); err != nil {
 		return nil, err
 	}
 	return key, nil
@@ -168,8 +174,8 @@ func ensureCodeKey(path string, bundle *CodeKeys, lgCode string, now time.Time, 
 // publishDev writes the bundle (master, then kit copy) and the kit's CA,
 // and only then the new code keys (nil entries are kept keys), so that no
 // key is in use before it is published.
-func publishDev(l DevLayout, bundle *CodeKeys, ca pair, newKeys map[string]crypto.Signer) error {
-	data, err := bundle.marshal()
+func publishDev(l DevLayout, bundle *pki.CodeKeys, ca Pair, newKeys map[string]crypto.Signer) error {
+	data, err := bundle.Marshal()
 	if err != nil {
 		return err
 	}
@@ -183,22 +189,37 @@ func publishDev(l DevLayout, bundle *CodeKeys, ca pair, newKeys map[string]crypt
 		if key == nil {
 			continue
 		}
-		if err := writeKey(l.CodeKey(lg), key); err != nil {
+		if err := WriteKey(l.CodeKey(lg), key); err != nil {
 			return err
 		}
 	}
-	return writeIfChanged(l.KitSealCA(), pemCert(ca.cert), 0o644)
+	return writeIfChanged(l.KitSealCA(), PEMCert(ca.Cert), 0o644)
 }
 
-func loadOrNewCodeKeys(path string) (*CodeKeys, error) {
-	c, err := LoadCodeKeys(path)
+// loadCodeKey is the public half of the code key at path, if it is one
+// pki.LoadKeyring accepts (ECDSA P-256).
+func loadCodeKey(path string) (*ecdsa.PublicKey, error) {
+	key, err := pki.LoadPrivateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := key.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%s: code key must be ECDSA P-256", path)
+	}
+	return pub, nil
+}
+
+func loadOrNewCodeKeys(path string) (*pki.CodeKeys, error) {
+	c, err := pki.LoadCodeKeys(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &CodeKeys{keys: map[string]codeKey{}}, nil
+		return &pki.CodeKeys{}, nil
 	}
 	return c, err
 }
 
-func writeKey(path string, key crypto.Signer) error {
+// WriteKey stores key at path as PKCS#8 PEM, readable by the owner only.
+func WriteKey(path string, key crypto.Signer) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return err
@@ -219,10 +240,10 @@ func sealTemplate(m DevMunicipality, now time.Time) *x509.Certificate {
 	}
 }
 
-func sealFits(m DevMunicipality, ca pair, now time.Time) func(*x509.Certificate) bool {
+func sealFits(m DevMunicipality, ca Pair, now time.Time) func(*x509.Certificate) bool {
 	return func(c *x509.Certificate) bool {
-		return c.Subject.CommonName == m.Name+"長" && bytes.Equal(c.RawIssuer, ca.cert.RawSubject) &&
-			c.CheckSignatureFrom(ca.cert) == nil && current(c, now)
+		return c.Subject.CommonName == m.Name+"長" && bytes.Equal(c.RawIssuer, ca.Cert.RawSubject) &&
+			c.CheckSignatureFrom(ca.Cert) == nil && current(c, now)
 	}
 }
 
@@ -232,7 +253,7 @@ func sealFits(m DevMunicipality, ca pair, now time.Time) func(*x509.Certificate)
 func DevOCSPResponder(l DevLayout, clock issuance.Clock) (*OCSPResponder, error) {
 	var auths []OCSPAuthority
 	for _, f := range [][3]string{{l.RootCert(), l.RootKey(), l.RootCRL()}, {l.RootG2Cert(), l.RootG2Key(), l.RootG2CRL()}} {
-		p, err := loadPair(f[0], f[1])
+		p, err := LoadPair(f[0], f[1])
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +270,7 @@ func DevOCSPResponder(l DevLayout, clock issuance.Clock) (*OCSPResponder, error)
 			revoked[e.SerialNumber.String()] = e.RevocationTime
 			held[e.SerialNumber.String()] = e.ReasonCode == reasonCertificateHold
 		}
-		auths = append(auths, OCSPAuthority{Issuer: p.cert, Key: p.key, Revoked: revoked, Held: held})
+		auths = append(auths, OCSPAuthority{Issuer: p.Cert, Key: p.Key, Revoked: revoked, Held: held})
 	}
 	return NewOCSPResponder(clock, time.Hour, auths...), nil
 }

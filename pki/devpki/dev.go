@@ -1,4 +1,4 @@
-package pki
+package devpki
 
 import (
 	"bytes"
@@ -25,6 +25,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lgwan/issuance/pki"
 )
 
 // CardKind says what a development card is for: a resident who may log in,
@@ -77,7 +79,7 @@ type DevCard struct {
 	// writes them signed as the card's 券面事項入力補助AP gives them
 	// (CardFacts, CardFactsSig, signed by FactsSigner) and issues the
 	// card's signing certificate carrying them (CardSignCert).
-	Facts *CardFacts
+	Facts *pki.CardFacts
 }
 
 // generation is the root generation that issues c, 1 or 2.
@@ -151,6 +153,10 @@ var jpkiName = mustMarshal(pkix.RDNSequence{
 	{{Type: asn1.ObjectIdentifier{2, 5, 4, 11}, Value: "Japan Agency for Local Authority Information Systems"}},
 })
 
+// JPKIAuthRootName is the raw subject of the development
+// user-authentication roots (and of the rogue CA).
+func JPKIAuthRootName() []byte { return bytes.Clone(jpkiName) }
+
 func mustMarshal(v any) []byte {
 	b, err := asn1.Marshal(v)
 	if err != nil {
@@ -172,8 +178,28 @@ var jpkiSignName = mustMarshal(pkix.RDNSequence{
 const SignPolicy = "1.2.392.200149.8.5.1.1.20"
 
 var (
+	authPolicy    = mustOID(pki.AuthPolicy)
 	signPolicy    = mustOID(SignPolicy)
 	oidSignPolicy = asn1.ObjectIdentifier{1, 2, 392, 200149, 8, 5, 1, 1, 20}
+	oidExtSAN     = asn1.ObjectIdentifier{2, 5, 29, 17}
+)
+
+func mustOID(dotted string) x509.OID {
+	oid, err := x509.ParseOID(dotted)
+	if err != nil {
+		panic(err)
+	}
+	return oid
+}
+
+func hasPolicy(c *x509.Certificate, policy x509.OID) bool {
+	return slices.ContainsFunc(c.Policies, policy.Equal)
+}
+
+// CRL reason codes (RFC 5280 §5.3.1) of the development CRLs.
+const (
+	reasonUnspecified     = 0
+	reasonCertificateHold = 6
 )
 
 // otherPolicy is a JPKI-looking policy that is not the authentication one,
@@ -241,43 +267,43 @@ func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	centreCA, err := ensureCA(l.CentreCA(), l.CentreCAKey(), devName("J-LIS centre CA (development)"), newECKey, now)
+	centreCA, err := ensureCA(l.CentreCA(), l.CentreCAKey(), devName("J-LIS centre CA (development)"), NewECKey, now)
 	if err != nil {
 		return err
 	}
-	serverCA, err := ensureCA(l.ServerCA(), l.ServerCAKey(), devName("Issuance server CA (development)"), newECKey, now)
+	serverCA, err := ensureCA(l.ServerCA(), l.ServerCAKey(), devName("Issuance server CA (development)"), NewECKey, now)
 	if err != nil {
 		return err
 	}
-	_, err = ensure(l.ServerCert(), l.ServerKey(), leafFits(serverCA, now), func() (pair, error) {
-		return issue(serverTemplate(now), newECKey, &serverCA)
+	_, err = ensure(l.ServerCert(), l.ServerKey(), leafFits(serverCA, now), func() (Pair, error) {
+		return issue(serverTemplate(now), NewECKey, &serverCA)
 	})
 	if err != nil {
 		return err
 	}
-	_, err = ensure(l.ClientCert(), l.ClientKey(), leafFits(centreCA, now), func() (pair, error) {
-		return issue(clientTemplate(now), newECKey, &centreCA)
+	_, err = ensure(l.ClientCert(), l.ClientKey(), leafFits(centreCA, now), func() (Pair, error) {
+		return issue(clientTemplate(now), NewECKey, &centreCA)
 	})
 	if err != nil {
 		return err
 	}
-	if err := writeIfChanged(l.KitServerCA(), pemCert(serverCA.cert), 0o644); err != nil {
+	if err := writeIfChanged(l.KitServerCA(), PEMCert(serverCA.Cert), 0o644); err != nil {
 		return err
 	}
-	factsSigner, err := ensure(l.FactsSigner(), l.FactsSignerKey(), factsSignerFits(now), func() (pair, error) {
-		return issue(factsSignerTemplate(now), newRSAKey, nil)
+	factsSigner, err := ensure(l.FactsSigner(), l.FactsSignerKey(), factsSignerFits(now), func() (Pair, error) {
+		return issue(FactsSignerTemplate(now), newRSAKey, nil)
 	})
 	if err != nil {
 		return err
 	}
-	if err := writeIfChanged(l.KitFactsSigner(), pemCert(factsSigner.cert), 0o644); err != nil {
+	if err := writeIfChanged(l.KitFactsSigner(), PEMCert(factsSigner.Cert), 0o644); err != nil {
 		return err
 	}
 
-	roots := map[int]pair{1: root, 2: rootG2}
+	roots := map[int]Pair{1: root, 2: rootG2}
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	errs := make([]error, len(cards))
-	issued := make([]pair, len(cards))
+	issued := make([]Pair, len(cards))
 	var wg sync.WaitGroup
 	for i, c := range cards {
 		wg.Go(func() {
@@ -287,8 +313,8 @@ func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 			if c.Kind == CardWrongIssuer {
 				issuer = rogue
 			}
-			issued[i], errs[i] = ensure(l.CardCert(c.ID), l.CardKey(c.ID), cardFits(c.Kind, issuer, now), func() (pair, error) {
-				return issue(cardTemplate(c.Kind, now), newRSAKey, &issuer)
+			issued[i], errs[i] = ensure(l.CardCert(c.ID), l.CardKey(c.ID), cardFits(c.Kind, issuer, now), func() (Pair, error) {
+				return issue(CardTemplate(c.Kind, now), newRSAKey, &issuer)
 			})
 			if errs[i] == nil && c.Facts != nil {
 				errs[i] = devFacts(l, c.ID, *c.Facts, factsSigner, signRoot, now)
@@ -308,9 +334,9 @@ func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 			}
 			switch c.Kind {
 			case CardRevoked:
-				entries[issued[i].cert.SerialNumber.Text(16)] = reasonUnspecified
+				entries[issued[i].Cert.SerialNumber.Text(16)] = reasonUnspecified
 			case CardSuspended:
-				entries[issued[i].cert.SerialNumber.Text(16)] = reasonCertificateHold
+				entries[issued[i].Cert.SerialNumber.Text(16)] = reasonCertificateHold
 			}
 		}
 		if err := ensureCRL(path, roots[gen], entries, now); err != nil {
@@ -329,10 +355,10 @@ const (
 // ensureCRL keeps the CRL at path if issuer signed it, it lists exactly
 // entries (serial in hex → reason code), and it stays current for
 // devCRLMargin; otherwise it issues the next one.
-func ensureCRL(path string, issuer pair, entries map[string]int, now time.Time) error {
+func ensureCRL(path string, issuer Pair, entries map[string]int, now time.Time) error {
 	number := big.NewInt(1)
 	if der, err := os.ReadFile(path); err == nil {
-		if old, err := x509.ParseRevocationList(der); err == nil && old.CheckSignatureFrom(issuer.cert) == nil && old.Number != nil {
+		if old, err := x509.ParseRevocationList(der); err == nil && old.CheckSignatureFrom(issuer.Cert) == nil && old.Number != nil {
 			same := len(old.RevokedCertificateEntries) == len(entries)
 			for _, e := range old.RevokedCertificateEntries {
 				reason, listed := entries[e.SerialNumber.Text(16)]
@@ -350,7 +376,7 @@ func ensureCRL(path string, issuer pair, entries map[string]int, now time.Time) 
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 			x509.RevocationListEntry{SerialNumber: serial, RevocationTime: now.Add(-time.Hour), ReasonCode: entries[sx]})
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.cert, issuer.key)
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
 	if err != nil {
 		return err
 	}
@@ -359,8 +385,8 @@ func ensureCRL(path string, issuer pair, entries map[string]int, now time.Time) 
 
 // devFacts writes a card's signed facts and ensures its signing
 // certificate carries them.
-func devFacts(l DevLayout, id string, f CardFacts, signer, signRoot pair, now time.Time) error {
-	doc, sig, err := SignCardFacts(f, signer.key)
+func devFacts(l DevLayout, id string, f pki.CardFacts, signer, signRoot Pair, now time.Time) error {
+	doc, sig, err := pki.SignCardFacts(f, signer.Key)
 	if err != nil {
 		return err
 	}
@@ -371,72 +397,74 @@ func devFacts(l DevLayout, id string, f CardFacts, signer, signRoot pair, now ti
 		return err
 	}
 	fits := func(c *x509.Certificate) bool {
-		got, err := SigningCertFacts(c)
-		return err == nil && got == f && hasPolicy(c, signPolicy) && c.CheckSignatureFrom(signRoot.cert) == nil && current(c, now)
+		got, err := pki.SigningCertFacts(c)
+		return err == nil && got == f && hasPolicy(c, signPolicy) && c.CheckSignatureFrom(signRoot.Cert) == nil && current(c, now)
 	}
-	_, err = ensure(l.CardSignCert(id), l.CardSignKey(id), fits, func() (pair, error) {
+	_, err = ensure(l.CardSignCert(id), l.CardSignKey(id), fits, func() (Pair, error) {
 		tmpl, err := signCardTemplate(f, now)
 		if err != nil {
-			return pair{}, err
+			return Pair{}, err
 		}
 		return issue(tmpl, newRSAKey, &signRoot)
 	})
 	return err
 }
 
-// pair is a certificate with its private key.
-type pair struct {
-	cert *x509.Certificate
-	key  crypto.Signer
+// Pair is a certificate with its private key.
+type Pair struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
 }
 
 // ensure returns the pair stored at certPath and keyPath when it fits, and
 // otherwise issues a new one and stores it. The key is written first, so an
 // interrupted run leaves at worst a key without a certificate, which the
 // next run replaces.
-func ensure(certPath, keyPath string, fits func(*x509.Certificate) bool, issue func() (pair, error)) (pair, error) {
-	if p, err := loadPair(certPath, keyPath); err == nil && fits(p.cert) {
+func ensure(certPath, keyPath string, fits func(*x509.Certificate) bool, issue func() (Pair, error)) (Pair, error) {
+	if p, err := LoadPair(certPath, keyPath); err == nil && fits(p.Cert) {
 		return p, nil
 	}
 	p, err := issue()
 	if err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(p.key)
+	der, err := x509.MarshalPKCS8PrivateKey(p.Key)
 	if err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
 	if err := writeFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
-	if err := writeFile(certPath, pemCert(p.cert), 0o644); err != nil {
-		return pair{}, err
+	if err := writeFile(certPath, PEMCert(p.Cert), 0o644); err != nil {
+		return Pair{}, err
 	}
 	return p, nil
 }
 
-func loadPair(certPath, keyPath string) (pair, error) {
-	certs, err := LoadCertificates(certPath)
+// LoadPair reads a certificate and its key, as GenerateDev wrote them,
+// and checks that they belong together.
+func LoadPair(certPath, keyPath string) (Pair, error) {
+	certs, err := pki.LoadCertificates(certPath)
 	if err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
-	key, err := LoadPrivateKey(keyPath)
+	key, err := pki.LoadPrivateKey(keyPath)
 	if err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(certs[0].PublicKey) {
-		return pair{}, fmt.Errorf("%s: key does not match %s", keyPath, certPath)
+		return Pair{}, fmt.Errorf("%s: key does not match %s", keyPath, certPath)
 	}
-	return pair{cert: certs[0], key: key}, nil
+	return Pair{Cert: certs[0], Key: key}, nil
 }
 
-func ensureCA(certPath, keyPath string, rawName []byte, newKey func() (crypto.Signer, error), now time.Time) (pair, error) {
+func ensureCA(certPath, keyPath string, rawName []byte, newKey func() (crypto.Signer, error), now time.Time) (Pair, error) {
 	fits := func(c *x509.Certificate) bool {
 		return c.IsCA && len(c.SubjectKeyId) > 0 && bytes.Equal(c.RawSubject, rawName) && bytes.Equal(c.RawIssuer, rawName) &&
 			c.CheckSignatureFrom(c) == nil && current(c, now)
 	}
-	return ensure(certPath, keyPath, fits, func() (pair, error) {
+	return ensure(certPath, keyPath, fits, func() (Pair, error) {
 		return issue(&x509.Certificate{
 			RawSubject: rawName,
 			// Back far enough to cover the expired demo card, as a real
@@ -451,13 +479,13 @@ func ensureCA(certPath, keyPath string, rawName []byte, newKey func() (crypto.Si
 	})
 }
 
-func leafFits(issuer pair, now time.Time) func(*x509.Certificate) bool {
-	return func(c *x509.Certificate) bool { return c.CheckSignatureFrom(issuer.cert) == nil && current(c, now) }
+func leafFits(issuer Pair, now time.Time) func(*x509.Certificate) bool {
+	return func(c *x509.Certificate) bool { return c.CheckSignatureFrom(issuer.Cert) == nil && current(c, now) }
 }
 
-func cardFits(kind CardKind, issuer pair, now time.Time) func(*x509.Certificate) bool {
+func cardFits(kind CardKind, issuer Pair, now time.Time) func(*x509.Certificate) bool {
 	return func(c *x509.Certificate) bool {
-		if c.CheckSignatureFrom(issuer.cert) != nil || hasAuthPolicy(c) == (kind == CardWrongPolicy) {
+		if c.CheckSignatureFrom(issuer.Cert) != nil || hasPolicy(c, authPolicy) == (kind == CardWrongPolicy) {
 			return false
 		}
 		if kind == CardExpired {
@@ -467,45 +495,47 @@ func cardFits(kind CardKind, issuer pair, now time.Time) func(*x509.Certificate)
 	}
 }
 
+// current says whether c is within its validity at now.
 func current(c *x509.Certificate, now time.Time) bool {
 	return !now.Before(c.NotBefore) && !now.After(c.NotAfter)
 }
 
-// issue creates a certificate from tmpl for a new key, signed by parent, or
-// self-signed when parent is nil. Serial and subject key id are filled in.
-func issue(tmpl *x509.Certificate, newKey func() (crypto.Signer, error), parent *pair) (pair, error) {
+// issue is Issue for a new key from newKey.
+func issue(tmpl *x509.Certificate, newKey func() (crypto.Signer, error), parent *Pair) (Pair, error) {
 	key, err := newKey()
 	if err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
-	return issueFor(tmpl, key, parent)
+	return Issue(tmpl, key, parent)
 }
 
-func issueFor(tmpl *x509.Certificate, key crypto.Signer, parent *pair) (pair, error) {
+// Issue creates a certificate from tmpl for key, signed by parent, or
+// self-signed when parent is nil. Serial and subject key id are filled in.
+func Issue(tmpl *x509.Certificate, key crypto.Signer, parent *Pair) (Pair, error) {
 	t := *tmpl
 	t.SerialNumber = randomSerial()
 	if t.IsCA {
-		t.SubjectKeyId = keyID(key.Public())
+		t.SubjectKeyId = KeyID(key.Public())
 	}
 	parentCert, parentKey := &t, key
 	if parent != nil {
-		parentCert, parentKey = parent.cert, parent.key
+		parentCert, parentKey = parent.Cert, parent.Key
 	}
 	der, err := x509.CreateCertificate(rand.Reader, &t, parentCert, key.Public(), parentKey)
 	if err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return pair{}, err
+		return Pair{}, err
 	}
-	return pair{cert: cert, key: key}, nil
+	return Pair{Cert: cert, Key: key}, nil
 }
 
-// cardTemplate is a JPKI-like user-authentication certificate. The subject
+// CardTemplate is a JPKI-like user-authentication certificate. The subject
 // carries no personal data, as on a real card; CreateCertificate copies the
 // root's subject key id into the authority key id.
-func cardTemplate(kind CardKind, now time.Time) *x509.Certificate {
+func CardTemplate(kind CardKind, now time.Time) *x509.Certificate {
 	t := &x509.Certificate{
 		Subject:            pkix.Name{Country: []string{"JP"}, CommonName: randomHex(16)},
 		NotBefore:          now.AddDate(-1, 0, 0),
@@ -527,8 +557,8 @@ func cardTemplate(kind CardKind, now time.Time) *x509.Certificate {
 // subjectAltName otherNames, the signing policy marked critical as on the
 // real card (crypto/x509 would write it non-critical, hence the raw
 // extension).
-func signCardTemplate(f CardFacts, now time.Time) (*x509.Certificate, error) {
-	san, err := sanFacts(f)
+func signCardTemplate(f pki.CardFacts, now time.Time) (*x509.Certificate, error) {
+	san, err := pki.SigningCertSAN(f)
 	if err != nil {
 		return nil, err
 	}
@@ -549,9 +579,9 @@ func signCardTemplate(f CardFacts, now time.Time) (*x509.Certificate, error) {
 	}, nil
 }
 
-// factsSignerTemplate is the J-LIS key that signs card facts: pinned by the
+// FactsSignerTemplate is the J-LIS key that signs card facts: pinned by the
 // server, so a self-issued end-entity certificate is all it needs.
-func factsSignerTemplate(now time.Time) *x509.Certificate {
+func FactsSignerTemplate(now time.Time) *x509.Certificate {
 	return &x509.Certificate{
 		RawSubject: factsSignerName,
 		NotBefore:  now.AddDate(-1, 0, 0),
@@ -598,11 +628,12 @@ func devName(cn string) []byte {
 
 func newRSAKey() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }
 
-func newECKey() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+// NewECKey is a fresh ECDSA P-256 key, as for TLS and code keys.
+func NewECKey() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
 
-// keyID is a 160-bit hash of the public key, one of the subject key id
+// KeyID is a 160-bit hash of the public key, one of the subject key id
 // methods of RFC 7093; any stable function of the key serves.
-func keyID(pub crypto.PublicKey) []byte {
+func KeyID(pub crypto.PublicKey) []byte {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		panic(err) // only for key types this file never makes
@@ -626,7 +657,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func pemCert(c *x509.Certificate) []byte {
+// PEMCert is c as a PEM block.
+func PEMCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
