@@ -97,6 +97,8 @@ type recorder struct {
 	gate func(*issuance.Document)
 }
 
+var _ issuance.Renderer = (*recorder)(nil)
+
 func (r *recorder) Render(ctx context.Context, doc *issuance.Document) ([]byte, int, error) {
 	r.mu.Lock()
 	r.docs = append(r.docs, doc)

@@ -58,6 +58,9 @@ func serve(ctx context.Context, cfg *Config) error {
 	return s.run(ctx)
 }
 
+// The database's idempotency store is the wire's Replay.
+var _ soap.Replay = (*registry.Replay)(nil)
+
 // newServer builds a node and binds its listeners. Tests call it with a
 // manual clock and ports 0.
 func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server, error) {
