@@ -148,8 +148,15 @@ func chooseTax(recs []TaxRecord, p Person, year int) (*TaxRecord, Reason) {
 // ---- what a request may ask for ----
 
 // PrintedOptions lists the 住民票 options whose items are printed
+// ("includeHonseki", "includeMyNumber"); the others are refused with
+// UnsupportedOption, so that a resident never receives a certificate
+// without an item they asked for. Like Issuable, an option is enabled when
+// its layout is in (and, for the 個人番号, its key is configured).
+var PrintedOptions = map[string]bool{"includeHonseki": true, "includeMyNumber": true}
 
 // Multilingual are the types whose labels may be printed in another
+// language beside Japanese (J-LIS, since 2014-06); the facts stay Japanese.
+var Multilingual = map[CertType]bool{Juminhyo: true, Kisai: true, Inkan: true}
 
 // offeredLanguages are the label languages a kiosk may offer for t:
 // Japanese, and for the multilingual types the extra languages (those the

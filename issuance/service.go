@@ -34,12 +34,6 @@ type Service struct {
 	MaxStaleness map[string]map[DataDomain]time.Duration
 }
 
-// ("includeHonseki", "includeMyNumber"); the others are refused with
-// UnsupportedOption, so that a resident never receives a certificate
-// without an item they asked for. Like Issuable, an option is enabled when
-// its layout is in (and, for the 個人番号, its key is configured).
-var PrintedOptions = map[string]bool{"includeHonseki": true, "includeMyNumber": true}
-
 // Municipality returns a served municipality or UnknownMunicipality.
 func (s *Service) Municipality(code string) (Municipality, error) {
 	m, ok := s.Municipalities[code]
@@ -405,9 +399,6 @@ func (s *Service) juminhyoItems(ctx context.Context, lg string, doc *Document) e
 	}
 	return nil
 }
-
-// language beside Japanese (J-LIS, since 2014-06); the facts stay Japanese.
-var Multilingual = map[CertType]bool{Juminhyo: true, Kisai: true, Inkan: true}
 
 // gather reads what the certificate types need.
 func (s *Service) gather(ctx context.Context, lg string, p Person, types []CertType) (*facts, error) {
