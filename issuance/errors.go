@@ -104,16 +104,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Cause }
 
-// Is reports whether e has the code or the reason target, so that
-// errors.Is(err, issuance.SessionExpired) and errors.Is(err,
-// issuance.MovedOut) work through any wrapping. Other targets (such as
+// Is reports whether e has the code target, or is a refusal (NotEligible)
+// for the reason target, so that errors.Is(err, issuance.SessionExpired) and
+// errors.Is(err, issuance.MovedOut) work through any wrapping. Other targets (such as
 // pki.ErrRevoked) are matched against the cause by errors.Is itself.
 func (e *Error) Is(target error) bool {
 	switch t := target.(type) {
 	case Code:
 		return e.Code == t
 	case Reason:
-		return e.Reason != "" && e.Reason == t
+		return e.Code == NotEligible && e.Reason == t
 	}
 	return false
 }

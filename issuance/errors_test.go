@@ -23,6 +23,8 @@ func TestErrorsIs(t *testing.T) {
 			[]error{issuance.SessionUnknown}, []error{issuance.SessionExpired}},
 		"refusal": {issuance.Refuse(issuance.MovedOut),
 			[]error{issuance.NotEligible, issuance.MovedOut}, []error{issuance.Deceased, issuance.Unavailable}},
+		"a reason, not a refusal": {&issuance.Error{Code: issuance.Unavailable, Reason: issuance.MovedOut},
+			[]error{issuance.Unavailable}, []error{issuance.MovedOut, issuance.NotEligible}},
 		"with a cause": {issuance.Wrap(issuance.CertificateRevoked, errCause),
 			[]error{issuance.CertificateRevoked, errCause}, []error{issuance.CertificateExpired}},
 		"not an *Error": {errCause, nil, []error{issuance.Unavailable}},
