@@ -13,7 +13,8 @@ import (
 
 // Service is the kiosk workflow. It holds configuration and collaborators
 // only; every request's state lives in the Ledger, so any node can answer any
-// request of a session.
+// request of a session. Build it with NewService, which refuses a missing
+// collaborator.
 type Service struct {
 	Clock          Clock
 	Ledger         Ledger
@@ -32,6 +33,27 @@ type Service struct {
 	// DataStale. A domain without a positive entry is refused too: no
 	// bound is not "no limit" (the configuration gives every domain one).
 	MaxStaleness map[string]map[DataDomain]time.Duration
+}
+
+// NewService returns the service s describes, or an error naming a port
+// left nil: every collaborator is required, so a server without one fails
+// at start-up rather than on a request (test doubles implement the ports).
+func NewService(s Service) (*Service, error) {
+	for _, p := range []struct {
+		name string
+		nil  bool
+	}{
+		{"Clock", s.Clock == nil},
+		{"Ledger", s.Ledger == nil},
+		{"Registry", s.Registry == nil},
+		{"Verifier", s.Verifier == nil},
+		{"Renderer", s.Renderer == nil},
+	} {
+		if p.nil {
+			return nil, fmt.Errorf("issuance: Service.%s is required", p.name)
+		}
+	}
+	return &s, nil
 }
 
 // Municipality returns a served municipality or UnknownMunicipality.
