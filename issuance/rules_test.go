@@ -27,6 +27,16 @@ func wantErr(t *testing.T, name string, err error, want error) {
 	}
 }
 
+// keys are the key of each element, to compare with a table's want (nil
+// for none).
+func keys[T any, K comparable](xs []T, key func(T) K) []K {
+	var out []K
+	for _, x := range xs {
+		out = append(out, key(x))
+	}
+	return out
+}
+
 func TestRefusal(t *testing.T) {
 	m := Municipality{MinAge: 15}
 	with := func(f func(*Person)) Person { p := resident("P1"); f(&p); return p }
@@ -357,11 +367,7 @@ func TestJuminhyoPersons(t *testing.T) {
 	} {
 		got, err := juminhyoPersons(sess, p1, tc.hh, tc.o)
 		wantErr(t, name, err, tc.err)
-		var ids []string
-		for _, p := range got {
-			ids = append(ids, p.ID)
-		}
-		if !slices.Equal(ids, tc.want) {
+		if ids := keys(got, func(p Person) string { return p.ID }); !slices.Equal(ids, tc.want) {
 			t.Errorf("%s: %q, want %q", name, ids, tc.want)
 		}
 	}
@@ -442,11 +448,7 @@ func TestFresh(t *testing.T) {
 	} {
 		got, err := fresh(lg, tc.t, all, tc.limits, now)
 		wantErr(t, name, err, tc.err)
-		var seqs []int64
-		for _, v := range got {
-			seqs = append(seqs, v.Seq)
-		}
-		if !slices.Equal(seqs, tc.want) {
+		if seqs := keys(got, func(v DataVersion) int64 { return v.Seq }); !slices.Equal(seqs, tc.want) {
 			t.Errorf("%s: %v, want %v", name, seqs, tc.want)
 		}
 	}
