@@ -9,11 +9,10 @@ import (
 // zone is exact and does not depend on the host's tzdata.
 var Tokyo = time.FixedZone("Asia/Tokyo", 9*60*60)
 
-// Clock is the one source of time for domain logic; nothing in the rules calls
-// time.Now directly, so tests can set the day (era boundaries, expiry).
-type Clock interface {
-	Now() time.Time
-}
+var (
+	_ Clock = SystemClock{}
+	_ Clock = (*ManualClock)(nil)
+)
 
 // SystemClock is the real clock, in Asia/Tokyo.
 type SystemClock struct{}

@@ -4,11 +4,12 @@
 // sees.
 //
 // It owns the interfaces for everything it needs from outside — the ledger and
-// registry data (Ledger, Registry), the certificate verifier (CertVerifier) and
-// the renderer (Renderer) — and the one clock (Clock). It must not contain SQL,
-// XML, HTTP or PDF code: the wire (package soap), the database (package
-// registry), the PKI (package pki) and the renderer (package render) plug into
-// it.
+// registry data (Ledger, Registry), the certificate verifier (CertVerifier),
+// the renderer (Renderer) and the one clock (Clock) — all in ports.go. The
+// operations are in service.go, the eligibility rules, pure functions tested
+// without a database, in rules.go. It must not contain SQL, XML, HTTP or PDF
+// code: the wire (package soap), the database (package registry), the PKI
+// (package pki) and the renderer (package render) plug into it.
 //
 // Correctness rule, from the 2023 incidents: every response is derived only
 // from the request and the session bound to one authenticated certificate.

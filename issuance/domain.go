@@ -1,7 +1,6 @@
 package issuance
 
 import (
-	"context"
 	"slices"
 	"time"
 )
@@ -226,41 +225,6 @@ type CertIdentity struct {
 	NotAfter    time.Time
 }
 
-// CertVerifier validates a card's user-authentication certificate and its
-// signature over message, returning the certificate's identity. Failures are
-// *Error with CertificateInvalid, CertificateExpired, CertificateRevoked,
-// RevocationUnknown or SignatureInvalid.
-type CertVerifier interface {
-	Verify(ctx context.Context, certDER, signature, message []byte) (CertIdentity, error)
-}
-
-// Registry is the read side of every municipality's registry data. Every
-// method is required: the data-version, freshness and stop-list checks run
-// on every request, with no path that skips them.
-type Registry interface {
-	// PersonByCertificate finds the resident of lgCode linked to a JPKI
-	// certificate; PersonNotFound when there is none.
-	PersonByCertificate(ctx context.Context, lgCode string, id CertIdentity) (Person, error)
-	// Household returns a household with its members.
-	Household(ctx context.Context, lgCode, householdID string) (Household, error)
-	// DataVersions returns the applied version of each loaded domain.
-	DataVersions(ctx context.Context, lgCode string) ([]DataVersion, error)
-	// Stopped reports whether any of the persons is on the stop list.
-	Stopped(ctx context.Context, lgCode string, personIDs []string) (bool, error)
-	// SealRegistrations returns a person's 印鑑登録, newest first, with
-	// their impressions.
-	SealRegistrations(ctx context.Context, lgCode, personID string) ([]SealRegistration, error)
-	// TaxRecords returns a person's tax records, newest year first.
-	TaxRecords(ctx context.Context, lgCode, personID string) ([]TaxRecord, error)
-	// KosekiOf returns the 戸籍 kept here of which the person is a current
-	// member, or nil.
-	KosekiOf(ctx context.Context, lgCode, personID string) (*Koseki, error)
-	// People returns the persons with the given ids (those that exist).
-	People(ctx context.Context, lgCode string, ids []string) ([]Person, error)
-	// MyNumbers opens the 個人番号 of the given persons (those that have one).
-	MyNumbers(ctx context.Context, lgCode string, ids []string) (map[string]string, error)
-}
-
 // Document is everything a renderer needs for one certificate. It is built
 // fresh for each issuance and never shared.
 type Document struct {
@@ -278,10 +242,4 @@ type Document struct {
 	Seal         *SealRegistration // 印鑑登録証明書
 	Tax          *TaxRecord        // tax certificates
 	Koseki       *Koseki           // 戸籍 certificates and 戸籍の附票
-}
-
-// Renderer turns a Document into a PDF. A character it cannot print exactly
-// is a GlyphUnavailable error, never a substitute.
-type Renderer interface {
-	Render(ctx context.Context, doc *Document) (pdf []byte, pages int, err error)
 }

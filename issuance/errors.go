@@ -31,6 +31,11 @@ const (
 	Unavailable         Code = "Unavailable"
 )
 
+// Error makes a code usable as the target of errors.Is:
+// errors.Is(err, SessionExpired) reports whether err is an *Error with that
+// code.
+func (c Code) Error() string { return string(c) }
+
 // Codes lists every fault code, for documentation and exhaustive tests.
 var Codes = []Code{
 	UnknownMunicipality, SessionUnknown, SessionExpired, CertificateInvalid,
@@ -98,6 +103,20 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Cause }
+
+// Is reports whether e has the code target, or is a refusal (NotEligible)
+// for the reason target, so that errors.Is(err, issuance.SessionExpired) and
+// errors.Is(err, issuance.MovedOut) work through any wrapping. Other targets (such as
+// pki.ErrRevoked) are matched against the cause by errors.Is itself.
+func (e *Error) Is(target error) bool {
+	switch t := target.(type) {
+	case Code:
+		return e.Code == t
+	case Reason:
+		return e.Code == NotEligible && e.Reason == t
+	}
+	return false
+}
 
 // Message is the Japanese text that may be shown to the resident.
 func (e *Error) Message() string { return messages[e.Code] }

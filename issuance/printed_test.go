@@ -2,6 +2,7 @@ package issuance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -103,7 +104,7 @@ func TestHeadOfHouseholdIsASubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, req := range withHead {
-		if _, err := request(t, req); !isReason(err, issuance.StopListed) {
+		if _, err := request(t, req); !errors.Is(err, issuance.StopListed) {
 			t.Errorf("%s with the head stop-listed: %v", name, err)
 		}
 	}
@@ -113,18 +114,13 @@ func TestHeadOfHouseholdIsASubject(t *testing.T) {
 	w.hh.Members[0].SupportMeasure = true
 	w.load(t)
 	for name, req := range withHead {
-		if _, err := request(t, req); !isReason(err, issuance.SupportMeasure) {
+		if _, err := request(t, req); !errors.Is(err, issuance.SupportMeasure) {
 			t.Errorf("%s with the head under 支援措置: %v", name, err)
 		}
 	}
 	if _, err := request(t, issuance.CertificateRequest{Type: issuance.Juminhyo}); err != nil {
 		t.Errorf("the wife's own copy without the head: %v", err)
 	}
-}
-
-func isReason(err error, r issuance.Reason) bool {
-	c, got := codeOf(err)
-	return c == issuance.NotEligible && got == r
 }
 
 // onlyRegistry hides everything of the store but the issuance.Registry
@@ -148,7 +144,7 @@ func TestSafetyChecksSurviveAWrappedRegistry(t *testing.T) {
 		t.Errorf("offer to a stop-listed person: %+v", o)
 	}
 	_, err = w.svc.RequestCertificate(ctx, caller, issuance.CertificateRequest{SessionID: sid, Type: issuance.Juminhyo, Copies: 1})
-	if !isReason(err, issuance.StopListed) {
+	if !errors.Is(err, issuance.StopListed) {
 		t.Errorf("request of a stop-listed person through a wrapped registry: %v", err)
 	}
 }
@@ -173,7 +169,7 @@ func TestDataFaultsAreNotOutages(t *testing.T) {
 	}
 	_, err = w.svc.RequestCertificate(ctx, caller, issuance.CertificateRequest{SessionID: sid, Type: issuance.Juminhyo,
 		Copies: 1, Options: issuance.Options{IncludeHonseki: true}})
-	if !isReason(err, issuance.NoHonseki) {
+	if !errors.Is(err, issuance.NoHonseki) {
 		t.Errorf("includeHonseki for a foreign resident: %v", err)
 	}
 
@@ -189,7 +185,7 @@ func TestDataFaultsAreNotOutages(t *testing.T) {
 	}
 	_, err = w.svc.RequestCertificate(ctx, caller, issuance.CertificateRequest{SessionID: sid, Type: issuance.Juminhyo,
 		Copies: 1, Options: issuance.Options{IncludeRelationship: true}})
-	if !isReason(err, issuance.RecordIncomplete) {
+	if !errors.Is(err, issuance.RecordIncomplete) {
 		t.Errorf("続柄 without a recorded head: %v", err)
 	}
 }
@@ -217,7 +213,7 @@ func TestTypeHoursAndMaintenance(t *testing.T) {
 	if o := offerOf(t, menu, issuance.Juminhyo); o.Available || o.UnavailableReason != issuance.OutsideTypeHours {
 		t.Errorf("offer after the type's hours: %+v", o)
 	}
-	if err := request(sid); !isCode(err, issuance.OutsideServiceHours) {
+	if err := request(sid); !errors.Is(err, issuance.OutsideServiceHours) {
 		t.Errorf("request after the type's hours: %v", err)
 	}
 
@@ -229,10 +225,10 @@ func TestTypeHoursAndMaintenance(t *testing.T) {
 	m.Maintenance = []issuance.Window{{From: t0.Add(7*time.Hour + 5*time.Minute), Until: t0.Add(8 * time.Hour)}} // 16:05–17:00
 	w.svc.Municipalities[lg] = m
 	w.clock.Advance(6 * time.Minute) // the session is still alive
-	if err := request(sid); !isCode(err, issuance.OutsideServiceHours) {
+	if err := request(sid); !errors.Is(err, issuance.OutsideServiceHours) {
 		t.Errorf("request in a maintenance window: %v", err)
 	}
-	if _, err := w.svc.BeginSession(ctx, caller); !isCode(err, issuance.OutsideServiceHours) {
+	if _, err := w.svc.BeginSession(ctx, caller); !errors.Is(err, issuance.OutsideServiceHours) {
 		t.Errorf("session in a maintenance window: %v", err)
 	}
 }
@@ -279,7 +275,7 @@ func TestHeadStopListedUnderLoad(t *testing.T) {
 					if err != nil || !slices.Equal(is.Subjects, []string{"P2", "P1"}) {
 						report("subjects %v %v", is.Subjects, err)
 					}
-				case !isReason(err, issuance.StopListed):
+				case !errors.Is(err, issuance.StopListed):
 					report("request: %v", err)
 				}
 			}

@@ -5,6 +5,10 @@ package issuance
 // with explanations is docs/reasons.md.
 type Reason string
 
+// Error makes a reason usable as the target of errors.Is:
+// errors.Is(err, MovedOut) reports whether err is a refusal for that reason.
+func (r Reason) Error() string { return string(r) }
+
 // The refusal reasons. CamelCase words, fixed once published.
 const (
 	Under15                   Reason = "Under15"

@@ -3,10 +3,8 @@ package issuance
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,7 +13,8 @@ import (
 
 // Service is the kiosk workflow. It holds configuration and collaborators
 // only; every request's state lives in the Ledger, so any node can answer any
-// request of a session.
+// request of a session. Build it with NewService, which refuses a missing
+// collaborator.
 type Service struct {
 	Clock          Clock
 	Ledger         Ledger
@@ -36,12 +35,26 @@ type Service struct {
 	MaxStaleness map[string]map[DataDomain]time.Duration
 }
 
-// PrintedOptions lists the 住民票 options whose items are printed
-// ("includeHonseki", "includeMyNumber"); the others are refused with
-// UnsupportedOption, so that a resident never receives a certificate
-// without an item they asked for. Like Issuable, an option is enabled when
-// its layout is in (and, for the 個人番号, its key is configured).
-var PrintedOptions = map[string]bool{"includeHonseki": true, "includeMyNumber": true}
+// NewService returns the service s describes, or an error naming a port
+// left nil: every collaborator is required, so a server without one fails
+// at start-up rather than on a request (test doubles implement the ports).
+func NewService(s Service) (*Service, error) {
+	for _, p := range []struct {
+		name string
+		nil  bool
+	}{
+		{"Clock", s.Clock == nil},
+		{"Ledger", s.Ledger == nil},
+		{"Registry", s.Registry == nil},
+		{"Verifier", s.Verifier == nil},
+		{"Renderer", s.Renderer == nil},
+	} {
+		if p.nil {
+			return nil, fmt.Errorf("issuance: Service.%s is required", p.name)
+		}
+	}
+	return &s, nil
+}
 
 // Municipality returns a served municipality or UnknownMunicipality.
 func (s *Service) Municipality(code string) (Municipality, error) {
@@ -173,36 +186,20 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 	}
 	var offers []Offer
 	for _, oc := range m.Offers {
-		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: s.languages(oc.Type)}
+		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: offeredLanguages(oc.Type, s.Languages)}
 		switch oc.Type {
 		case Juminhyo:
-			// An option is offered only when the registry holds what it
-			// prints: 続柄 needs the recorded 世帯主, 本籍 a Japanese member.
-			_, hasHead := hh.HeadMember()
-			for _, opt := range []string{"scope", "memberRef", "includeRelationship", "includeHonseki", "includeMyNumber"} {
-				switch {
-				case opt == "includeRelationship" && !hasHead,
-					opt == "includeHonseki" && !slices.ContainsFunc(hh.Members, Person.HasHonseki),
-					(opt == "includeHonseki" || opt == "includeMyNumber") && !PrintedOptions[opt]:
-					continue
-				}
-				o.Options = append(o.Options, opt)
-			}
+			o.Options = juminhyoOptions(hh)
 			for _, mem := range hh.Members {
 				o.Members = append(o.Members, Member{Ref: memberRef(sess, mem.ID), Name: mem.FullName()})
 			}
 		case Kisai:
-			_, hasHead := hh.HeadMember()
-			for _, it := range KisaiItems {
-				if it != "head" || hasHead {
-					o.Options = append(o.Options, "item:"+it)
-				}
-			}
+			o.Options = kisaiOptions(hh)
 		case TaxIncome, TaxAssessment, TaxPayment:
 			o.Options = []string{"taxYear"}
 			o.TaxYears = []int{LatestTaxYear(now)}
 		}
-		o.UnavailableReason = s.refusal(m, p, now)
+		o.UnavailableReason = refusal(m, p, now)
 		if o.UnavailableReason == "" && !m.Serves(oc.Type, now) {
 			o.UnavailableReason = OutsideTypeHours
 		}
@@ -213,33 +210,6 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 		offers = append(offers, o)
 	}
 	return offers, nil
-}
-
-// refusal is the reason, if any, why p may not receive any certificate
-// concerning themself (docs/rules.md, The person).
-func (s *Service) refusal(m Municipality, p Person, now time.Time) Reason {
-	switch {
-	case p.SupportMeasure:
-		return SupportMeasure
-	case p.Status == StatusDeceased:
-		return Deceased
-	case p.Status == StatusMovedOut:
-		return MovedOut
-	case p.Status == StatusMovingOut:
-		return MovingOut
-	case p.AgeOn(now) < m.MinAge:
-		return Under15
-	}
-	return ""
-}
-
-// memberRef is an opaque, session-scoped handle for a household member, so
-// the kiosk never learns registry ids and a handle from one session means
-// nothing in another.
-func memberRef(sess Session, personID string) string {
-	mac := hmac.New(sha256.New, sess.Challenge)
-	mac.Write([]byte(personID))
-	return hex.EncodeToString(mac.Sum(nil)[:12])
 }
 
 // RequestCertificate renders one certificate for the authenticated person
@@ -257,7 +227,7 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	if sess.State != SessionAuthenticated {
 		return IssuedCertificate{}, Fault(SessionUnknown, "session not authenticated")
 	}
-	offer, err := s.checkRequest(m, req, now)
+	offer, err := checkRequest(m, req, now, s.MaxCopies, s.Languages)
 	if err != nil {
 		return IssuedCertificate{}, err
 	}
@@ -274,20 +244,6 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 		}
 		return out, err
 	}
-}
-
-// domainOf is the data domain a certificate type is built from, besides
-// the resident data every certificate needs.
-func domainOf(t CertType) DataDomain {
-	switch t {
-	case Inkan:
-		return DomainSeal
-	case TaxIncome, TaxAssessment, TaxPayment:
-		return DomainTax
-	case KosekiZenbu, KosekiKojin, Fuhyo:
-		return DomainKoseki
-	}
-	return DomainResident
 }
 
 // attestations are the 認証文 by type.
@@ -310,26 +266,7 @@ func (s *Service) versions(ctx context.Context, lg string, t CertType, now time.
 	if err != nil {
 		return nil, err
 	}
-	need := []DataDomain{DomainResident}
-	if d := domainOf(t); d != DomainResident {
-		need = append(need, d)
-	}
-	var out []DataVersion
-	for _, d := range need {
-		i := slices.IndexFunc(all, func(v DataVersion) bool { return v.Domain == d })
-		if i < 0 {
-			return nil, Fault(DataStale, "no %s data loaded for %s", d, lg)
-		}
-		limit := s.MaxStaleness[lg][d]
-		if limit <= 0 {
-			return nil, Fault(DataStale, "no freshness bound for %s data of %s", d, lg)
-		}
-		if now.Sub(all[i].AsOf) > limit {
-			return nil, Fault(DataStale, "%s data of %s is %s old (limit %s)", d, lg, now.Sub(all[i].AsOf).Round(time.Second), limit)
-		}
-		out = append(out, all[i])
-	}
-	return out, nil
+	return fresh(lg, t, all, s.MaxStaleness[lg], now)
 }
 
 // issue builds, renders and reserves one certificate from the registry as
@@ -348,7 +285,7 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	if person.ID != sess.PersonID {
 		return IssuedCertificate{}, Fault(PersonNotFound, "certificate now linked to another record")
 	}
-	if r := s.refusal(m, person, now); r != "" {
+	if r := refusal(m, person, now); r != "" {
 		return IssuedCertificate{}, Refuse(r)
 	}
 	f, err := s.gather(ctx, c.LGCode, person, []CertType{req.Type})
@@ -377,7 +314,7 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	subjects := []string{person.ID}
 	switch req.Type {
 	case Juminhyo:
-		if doc.Persons, err = s.subjects(sess, person, hh, req.Options); err != nil {
+		if doc.Persons, err = juminhyoPersons(sess, person, hh, req.Options); err != nil {
 			return IssuedCertificate{}, err
 		}
 		subjects = subjects[:0]
@@ -460,20 +397,6 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	return IssuedCertificate{IssuanceID: is.ID, Fee: is.Fee, PageCount: pages, PDF: pdf, PDFSHA256: sum[:]}, nil
 }
 
-// printsHead reports whether the document prints the 世帯主's name: a
-// 住民票 with 続柄, or a 記載事項証明書 certifying the head. The head is
-// then a subject like every person whose data is printed.
-func printsHead(doc *Document) bool {
-	return (doc.Type == Juminhyo && doc.Options.IncludeRelationship) ||
-		(doc.Type == Kisai && slices.Contains(doc.Items, "head"))
-}
-
-// incomplete refuses a certificate whose record lacks an item it must
-// print: the counter can mend the record, a retry cannot.
-func incomplete(detail string) *Error {
-	return &Error{Code: NotEligible, Reason: RecordIncomplete, Detail: detail}
-}
-
 // juminhyoItems gives each printed person exactly the optional items asked
 // for: 本籍・筆頭者 only with includeHonseki, the 個人番号 (opened only now)
 // only with includeMyNumber.
@@ -497,131 +420,6 @@ func (s *Service) juminhyoItems(ctx context.Context, lg string, doc *Document) e
 		p.MyNumber = numbers[p.ID]
 	}
 	return nil
-}
-
-// bound checks that every record a document prints belongs to the
-// requester: household members, the seal registration, the tax record, the
-// 戸籍 of which they are a current member.
-func bound(doc *Document, p Person, lg string) error {
-	fail := func(what string) error {
-		return Fault(Unavailable, "binding check failed: %s not the requester's", what)
-	}
-	for _, q := range doc.Persons {
-		if q.HouseholdID != p.HouseholdID || q.LGCode != lg {
-			return fail("a subject outside the requester's household:")
-		}
-	}
-	if doc.Seal != nil && (doc.Seal.PersonID != p.ID || doc.Seal.LGCode != lg || doc.Seal.State != SealActive) {
-		return fail("the seal registration is")
-	}
-	if doc.Tax != nil && (doc.Tax.PersonID != p.ID || doc.Tax.LGCode != lg) {
-		return fail("the tax record is")
-	}
-	if k := doc.Koseki; k != nil && (k.LGCode != lg ||
-		!slices.ContainsFunc(k.Members, func(m KosekiMember) bool { return m.PersonID == p.ID && !m.Removed })) {
-		return fail("the 戸籍 is")
-	}
-	return nil
-}
-
-// Multilingual are the types whose labels may be printed in another
-// language beside Japanese (J-LIS, since 2014-06); the facts stay Japanese.
-var Multilingual = map[CertType]bool{Juminhyo: true, Kisai: true, Inkan: true}
-
-// languages are the label languages a kiosk may offer for t: Japanese, and
-// for the multilingual types every language the renderer has fonts for.
-func (s *Service) languages(t CertType) []string {
-	if !Multilingual[t] {
-		return []string{"ja"}
-	}
-	return append([]string{"ja"}, s.Languages...)
-}
-
-func (s *Service) checkRequest(m Municipality, req CertificateRequest, now time.Time) (OfferConfig, error) {
-	i := slices.IndexFunc(m.Offers, func(o OfferConfig) bool { return o.Type == req.Type })
-	if i < 0 || !Issuable[req.Type] {
-		return OfferConfig{}, Fault(UnsupportedOption, "type %q not offered", req.Type)
-	}
-	if req.Copies < 1 || req.Copies > s.MaxCopies {
-		return OfferConfig{}, Fault(UnsupportedOption, "copies %d out of range 1..%d", req.Copies, s.MaxCopies)
-	}
-	if req.Language != "" && !slices.Contains(s.languages(req.Type), req.Language) {
-		return OfferConfig{}, Fault(UnsupportedOption, "language %q for %s", req.Language, req.Type)
-	}
-	o := req.Options
-	juminhyo := o.Scope != "" || len(o.MemberRefs) > 0 || o.IncludeHonseki || o.IncludeRelationship || o.IncludeMyNumber
-	if req.Type != Kisai && len(o.Items) > 0 {
-		return OfferConfig{}, Fault(UnsupportedOption, "item not applicable to %s", req.Type)
-	}
-	switch req.Type {
-	case Kisai:
-		if juminhyo || o.TaxYear != 0 || o.KosekiScope != "" {
-			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
-		}
-		if len(o.Items) == 0 {
-			return OfferConfig{}, Fault(UnsupportedOption, "記載事項証明書 without an item to certify")
-		}
-		for i, it := range o.Items {
-			if !slices.Contains(KisaiItems, it) || slices.Contains(o.Items[:i], it) {
-				return OfferConfig{}, Fault(UnsupportedOption, "item %q unknown or repeated", it)
-			}
-		}
-	case Juminhyo:
-		switch {
-		case o.IncludeHonseki && !PrintedOptions["includeHonseki"]:
-			return OfferConfig{}, Fault(UnsupportedOption, "includeHonseki")
-		case o.IncludeMyNumber && !PrintedOptions["includeMyNumber"]:
-			return OfferConfig{}, Fault(UnsupportedOption, "includeMyNumber")
-		case o.TaxYear != 0 || o.KosekiScope != "":
-			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
-		case o.Scope != ScopeMembers && len(o.MemberRefs) > 0:
-			return OfferConfig{}, Fault(UnsupportedOption, "memberRef without scope MEMBERS")
-		}
-	case TaxIncome, TaxAssessment, TaxPayment:
-		if juminhyo || o.KosekiScope != "" {
-			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
-		}
-		if o.TaxYear != 0 && o.TaxYear != LatestTaxYear(now) {
-			return OfferConfig{}, Fault(UnsupportedOption, "tax year %d not offered (only %d)", o.TaxYear, LatestTaxYear(now))
-		}
-	case KosekiZenbu, KosekiKojin:
-		scope := map[CertType]string{KosekiZenbu: "ZENBU", KosekiKojin: "KOJIN"}[req.Type]
-		if juminhyo || o.TaxYear != 0 || (o.KosekiScope != "" && o.KosekiScope != scope) {
-			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
-		}
-	default:
-		if juminhyo || o.TaxYear != 0 || o.KosekiScope != "" {
-			return OfferConfig{}, Fault(UnsupportedOption, "option not applicable to %s", req.Type)
-		}
-	}
-	return m.Offers[i], nil
-}
-
-// LatestTaxYear is the newest fiscal year (年度) whose 住民税 certificates
-// are issued on the day of now: the year's assessment is decided in June,
-// so the year switches on 1 June (Asia/Tokyo).
-func LatestTaxYear(now time.Time) int {
-	now = now.In(Tokyo)
-	if now.Month() >= time.June {
-		return now.Year()
-	}
-	return now.Year() - 1
-}
-
-// facts are the records a person's certificates need beyond the 住民票,
-// read for one request and never kept.
-type facts struct {
-	loaded        map[DataDomain]bool
-	stopped       bool // the requester is on the stop list
-	seals         []SealRegistration
-	taxes         []TaxRecord
-	koseki        *Koseki
-	selfSupport   bool // the 戸籍 records 支援措置 for the requester's own entry
-	selfStopped   bool // the requester's own 戸籍 entry is on the stop list
-	othersStopped bool // another person printed on the 戸籍 is on the stop list
-	othersSupport bool // another person printed on the 戸籍 is under 支援措置
-	seal          *SealRegistration
-	tax           *TaxRecord
 }
 
 // gather reads what the certificate types need.
@@ -691,176 +489,6 @@ func (f *facts) others(ctx context.Context, recs Registry, lg, self string) erro
 		f.othersStopped, err = recs.Stopped(ctx, lg, all[mine:])
 	}
 	return err
-}
-
-// refusal is why the person may not receive a certificate of type t, given
-// the records (after the refusals of s.refusal); it also picks the record
-// the certificate prints.
-func (f *facts) refusal(t CertType, p Person, now time.Time) Reason {
-	switch {
-	case !Issuable[t] || !f.loaded[domainOf(t)]:
-		return NotOffered
-	case f.stopped:
-		return StopListed
-	}
-	switch t {
-	case Inkan:
-		var r Reason
-		f.seal, r = chooseSeal(f.seals)
-		return r
-	case TaxIncome, TaxAssessment, TaxPayment:
-		var r Reason
-		f.tax, r = chooseTax(f.taxes, p, LatestTaxYear(now))
-		return r
-	case KosekiZenbu, KosekiKojin, Fuhyo:
-		switch {
-		case f.koseki == nil:
-			return HonsekiNotHere
-		case f.koseki.Pending:
-			return KosekiPending
-		case f.selfSupport:
-			return SupportMeasure
-		case f.selfStopped:
-			return StopListed
-		case t != KosekiKojin && f.othersSupport:
-			return SupportMeasure
-		case t != KosekiKojin && f.othersStopped:
-			return StopListed
-		}
-	}
-	return ""
-}
-
-// chooseSeal returns the person's active registration (印鑑登録証明書 is
-// issued for one's own active registration only), or why there is none.
-func chooseSeal(regs []SealRegistration) (*SealRegistration, Reason) {
-	var suspended, abolished bool
-	for i := range regs {
-		switch regs[i].State {
-		case SealActive:
-			return &regs[i], ""
-		case SealSuspended:
-			suspended = true
-		case SealAbolished:
-			abolished = true
-		}
-	}
-	switch {
-	case suspended:
-		return nil, SealRegistrationSuspended
-	case abolished:
-		return nil, SealRegistrationAbolished
-	}
-	return nil, SealNotRegistered
-}
-
-// chooseTax returns the record of the latest fiscal year: the person must
-// have been resident here on 1 January of it (the 課税地) and the income
-// assessed (課税資料); still being resident is checked with the others.
-func chooseTax(recs []TaxRecord, p Person, year int) (*TaxRecord, Reason) {
-	jan1 := time.Date(year, time.January, 1, 0, 0, 0, 0, Tokyo)
-	if !p.BecameResidentOn.IsZero() && p.BecameResidentOn.After(jan1) {
-		return nil, NotResidentOnJanuary1
-	}
-	for i := range recs {
-		if recs[i].Year != year {
-			continue
-		}
-		switch {
-		case !recs[i].ResidentOnJan1:
-			return nil, NotResidentOnJanuary1
-		case !recs[i].Assessed:
-			return nil, NoTaxRecord
-		}
-		return &recs[i], ""
-	}
-	return nil, NoTaxRecord
-}
-
-// certified is the part of the 戸籍 a certificate prints: the whole record
-// for 全部事項 and the 附票, only the requester's entry for 個人事項.
-func (f *facts) certified(t CertType, self string) *Koseki {
-	k := *f.koseki
-	switch t {
-	case KosekiKojin:
-		k.Members = slices.DeleteFunc(slices.Clone(k.Members), func(m KosekiMember) bool { return m.PersonID != self })
-		k.Fuhyo = nil
-	case KosekiZenbu:
-		k.Fuhyo = nil
-	}
-	return &k
-}
-
-// kosekiSubjects are the persons a 戸籍 certificate prints, as the ledger
-// and the stop list name them: the requester first (their person id, then
-// their entry's subject id); for 全部事項 and the 附票 then every other
-// member, by their person id when they have a resident record here and
-// always by their entry's subject id, which names a member living
-// elsewhere too.
-func (f *facts) kosekiSubjects(t CertType, self string) []string {
-	out := []string{self}
-	for _, m := range f.koseki.Members {
-		if m.PersonID == self {
-			out = append(out, KosekiSubject(f.koseki.ID, m.Seq))
-		}
-	}
-	if t == KosekiKojin {
-		return out
-	}
-	for _, m := range f.koseki.Members {
-		if m.PersonID == self {
-			continue
-		}
-		if m.PersonID != "" && !slices.Contains(out, m.PersonID) {
-			out = append(out, m.PersonID)
-		}
-		out = append(out, KosekiSubject(f.koseki.ID, m.Seq))
-	}
-	return out
-}
-
-// subjects returns the persons a 住民票の写し prints, in registry order.
-func (s *Service) subjects(sess Session, p Person, hh Household, o Options) ([]Person, error) {
-	switch o.Scope {
-	case "", ScopeSelf:
-		return []Person{p}, nil
-	case ScopeHousehold:
-		for _, mem := range hh.Members {
-			if r := householdRefusal(mem); r != "" {
-				return nil, Refuse(r)
-			}
-		}
-		return slices.Clone(hh.Members), nil
-	case ScopeMembers:
-		if len(o.MemberRefs) == 0 {
-			return nil, Fault(UnsupportedOption, "scope MEMBERS without memberRef")
-		}
-		var out []Person
-		for _, mem := range hh.Members {
-			if slices.Contains(o.MemberRefs, memberRef(sess, mem.ID)) {
-				if r := householdRefusal(mem); r != "" {
-					return nil, Refuse(r)
-				}
-				out = append(out, mem)
-			}
-		}
-		if len(out) != len(slices.Compact(slices.Sorted(slices.Values(o.MemberRefs)))) {
-			return nil, Fault(UnsupportedOption, "unknown memberRef")
-		}
-		return out, nil
-	}
-	return nil, Fault(UnsupportedOption, "scope %q", o.Scope)
-}
-
-// householdRefusal is why a member may not appear on a household 住民票.
-func householdRefusal(mem Person) Reason {
-	switch {
-	case mem.SupportMeasure:
-		return SupportMeasure
-	case mem.Status == StatusMovingOut:
-		return HouseholdMemberMovingOut
-	}
-	return ""
 }
 
 // ConfirmIssuance records the kiosk's outcome for an issuance it holds.

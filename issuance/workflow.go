@@ -1,10 +1,6 @@
 package issuance
 
-import (
-	"context"
-	"errors"
-	"time"
-)
+import "time"
 
 // SessionState is where a kiosk session stands.
 type SessionState string
@@ -93,47 +89,6 @@ type DataVersion struct {
 	Domain DataDomain
 	Seq    int64
 	AsOf   time.Time
-}
-
-// ErrDataChanged is what ReserveIssuance wraps when a data version the
-// certificate was built from is no longer current: the registry switched to
-// newer data while the request was being answered, so the certificate may
-// reflect the old state and must not leave.
-var ErrDataChanged = errors.New("registry data changed while the certificate was built")
-
-// Ledger keeps sessions and issuances where every node sees them. Its writes
-// enforce the bindings themselves (a reservation succeeds only for a session
-// that is still authenticated, unexpired, and bound to the same person and
-// certificate), so a check made earlier in Go cannot go stale.
-type Ledger interface {
-	// CreateSession records an open session and, atomically, ends the
-	// terminal's (same LGCode and TerminalID) live sessions, their reserved
-	// issuances becoming UNCONFIRMED: a terminal has one live session.
-	CreateSession(ctx context.Context, s Session) error
-	// Session returns a session; SessionUnknown when there is none.
-	Session(ctx context.Context, id string) (Session, error)
-	// Authenticate moves an open, unexpired session to authenticated.
-	Authenticate(ctx context.Context, id, personID string, cert CertIdentity, now time.Time) error
-	// EndSession ends a session; its reserved issuances become UNCONFIRMED.
-	EndSession(ctx context.Context, id string, now time.Time) error
-	// ReserveIssuance records an issuance as RESERVED, atomically checking
-	// the session binding at now, that every entry of is.DataVersions is
-	// still current (else an error wrapping ErrDataChanged), and that neither
-	// the requester nor any subject is on the stop list (else
-	// Refuse(StopListed)). A data switch cannot commit between that check
-	// and the reservation.
-	ReserveIssuance(ctx context.Context, is Issuance, now time.Time) error
-	// Issuance returns an issuance; SessionUnknown when there is none.
-	Issuance(ctx context.Context, id string) (Issuance, error)
-	// ConfirmIssuance moves a RESERVED issuance whose session is live
-	// (authenticated and unexpired at now) to ISSUED or VOIDED and returns
-	// the resulting status. After the session has ended the issuance stays
-	// as it is (UNCONFIRMED, for reconciliation) and the answer is
-	// SessionExpired; an issuance already confirmed keeps its status, which
-	// is returned.
-	ConfirmIssuance(ctx context.Context, id string, outcome Outcome, reason string, now time.Time) (IssuanceStatus, error)
-	// ExpireSessions ends every session whose time is up; returns how many.
-	ExpireSessions(ctx context.Context, now time.Time) (int, error)
 }
 
 // Caller is who sent a request, from the request header: the municipality

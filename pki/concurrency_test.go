@@ -3,6 +3,7 @@ package pki_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -70,7 +71,7 @@ func TestConcurrentValidateAndSign(t *testing.T) {
 				r.signed, r.err = k.SignPDF(lg, doc, signingTime)
 			}
 			// A revoked card is refused whatever else runs.
-			if _, err := v.Verify(context.Background(), revoked.Cert.Raw, revokedSig, message); r.err == nil && !isCode(err, issuance.CertificateRevoked) {
+			if _, err := v.Verify(context.Background(), revoked.Cert.Raw, revokedSig, message); r.err == nil && !errors.Is(err, issuance.CertificateRevoked) {
 				r.err = fmt.Errorf("revoked card: %v", err)
 			}
 			results <- r
@@ -105,9 +106,4 @@ func TestConcurrentValidateAndSign(t *testing.T) {
 			}
 		}
 	}
-}
-
-func isCode(err error, code issuance.Code) bool {
-	e, ok := err.(*issuance.Error)
-	return ok && e.Code == code
 }

@@ -43,6 +43,8 @@ type Verifier struct {
 	rev   *Revocation
 }
 
+var _ issuance.CertVerifier = (*Verifier)(nil)
+
 // Option configures a Verifier.
 type Option func(*Verifier)
 

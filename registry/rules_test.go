@@ -98,6 +98,8 @@ type recorder struct {
 	gate func(*issuance.Document)
 }
 
+var _ issuance.Renderer = (*recorder)(nil)
+
 func (r *recorder) Render(ctx context.Context, doc *issuance.Document) ([]byte, int, error) {
 	r.mu.Lock()
 	r.docs = append(r.docs, doc)
@@ -225,11 +227,15 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 	for _, ty := range allTypes {
 		offers = append(offers, issuance.OfferConfig{Type: ty, Name: string(ty), Fee: 300})
 	}
-	w.svc = &issuance.Service{Clock: w.clock, Ledger: w.store, Registry: w.store, Verifier: pki.NewVerifier(roots, w.clock),
+	svc, err := issuance.NewService(issuance.Service{Clock: w.clock, Ledger: w.store, Registry: w.store, Verifier: pki.NewVerifier(roots, w.clock),
 		Renderer: w.rec, SessionTTL: 10 * time.Minute, MaxCopies: 10,
 		Municipalities: map[string]issuance.Municipality{lg: {Code: lg, Name: "千代田区", Prefecture: "東京都",
 			Mayor: "千代田区長　中村　直人", SealPNG: citySeal, MinAge: 15, Hours: issuance.DefaultHours, Offers: offers}},
-		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {}}}
+		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = svc
 	for _, d := range issuance.Domains {
 		w.svc.MaxStaleness[lg][d] = 26 * time.Hour // every domain bounded, as `issuance serve` always has
 	}

@@ -181,7 +181,14 @@ func (fakeRegistry) MyNumbers(context.Context, string, []string) (map[string]str
 	return map[string]string{}, nil
 }
 
-var _ issuance.Registry = fakeRegistry{}
+// Each double satisfies its port.
+var (
+	_ issuance.Ledger       = (*fakeLedger)(nil)
+	_ issuance.Registry     = fakeRegistry{}
+	_ issuance.CertVerifier = fakeVerifier{}
+	_ issuance.Renderer     = fakeRenderer{}
+	_ issuance.Replay       = (*memReplay)(nil)
+)
 
 // fakeVerifier accepts testCert with the "signature" sha256(message).
 type fakeVerifier struct{}

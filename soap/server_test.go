@@ -61,7 +61,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	f := &fixture{ledger: newFakeLedger(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	f.replay = newMemReplay(f.ledger.ended)
 	clock := issuance.NewManualClock(testNow)
-	svc := &issuance.Service{
+	svc, err := issuance.NewService(issuance.Service{
 		Clock: clock, Ledger: f.ledger, Registry: fakeRegistry{}, Verifier: fakeVerifier{}, Renderer: fakeRenderer{},
 		Municipalities: map[string]issuance.Municipality{testLG: {
 			Code: testLG, Name: "千代田区", Prefecture: "東京都", MinAge: 15,
@@ -72,6 +72,9 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 		MaxCopies:  5,
 		// fakeRegistry's resident data is extracted at testNow.
 		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{testLG: {issuance.DomainResident: 26 * time.Hour}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg.Node = "node-a"
 	cfg.Clock = clock

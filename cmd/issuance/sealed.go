@@ -21,6 +21,8 @@ type sealedRenderer struct {
 	clock   issuance.Clock
 }
 
+var _ issuance.Renderer = sealedRenderer{}
+
 // backSides is the renderer option for duplex printing: after each front
 // page comes its back, the front scrambled with a code signed by the
 // municipality's code key (docs/backside.md).

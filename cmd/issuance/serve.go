@@ -139,7 +139,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	}
 	store := registry.NewStore(pool, registry.WithMyNumberKey(myNumberKey))
 	replay := registry.NewReplay(pool, myNumberKey, clock)
-	svc := &issuance.Service{
+	svc, err := issuance.NewService(issuance.Service{
 		Clock:          clock,
 		Ledger:         store,
 		Registry:       store,
@@ -149,6 +149,9 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		SessionTTL:     cfg.SOAP.SessionTTL,
 		MaxCopies:      cfg.SOAP.MaxCopies,
 		MaxStaleness:   staleness,
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, lang := range render.Languages {
 		if lang != "ja" && renderer.LanguageAvailable(lang) {
