@@ -14,10 +14,10 @@ import (
 // time), with no port: service.go reads the data and calls them, and
 // rules_test.go tests them with tables, without a database, key or font.
 
-// ---- who may receive a certificate (brief §3) ----
+// ---- who may receive a certificate (docs/rules.md) ----
 
 // refusal is the reason, if any, why p may not receive any certificate
-// concerning themself (brief §3).
+// concerning themself (docs/rules.md, The person).
 func refusal(m Municipality, p Person, now time.Time) Reason {
 	switch {
 	case p.SupportMeasure:
