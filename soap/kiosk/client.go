@@ -38,9 +38,13 @@ type Client struct {
 // NewClient returns a client for the kit's endpoint, municipality lgCode and
 // a terminal id.
 func (k *Kit) NewClient(lgCode, terminalID string) *Client {
+	timeout := k.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
 	return &Client{
 		URL: k.Endpoints.SOAP, LGCode: lgCode, TerminalID: terminalID, OperatorCode: "SIM",
-		HTTP: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		HTTP: &http.Client{Timeout: timeout, Transport: &http.Transport{
 			TLSClientConfig: k.TLS(), MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true}},
 		Now: time.Now,
 	}

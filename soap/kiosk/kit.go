@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Endpoints is var/demo/endpoints.json.
@@ -55,7 +56,11 @@ type Kit struct {
 	Dir       string
 	Endpoints Endpoints
 	Cards     []*Card
-	tls       *tls.Config
+	// Timeout bounds each request of the kit's clients (default 60 s, the
+	// centre's patience). Tests that check correctness under load raise it:
+	// a slow answer on a busy machine is not a wrong one.
+	Timeout time.Duration
+	tls     *tls.Config
 }
 
 // LoadKit reads a demo kit directory (var/demo).
