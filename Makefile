@@ -63,7 +63,7 @@ bench-pki: deps
 
 bench-render: deps
 	@$(GO) test -run '^$$' -bench . -cpu 1 ./render/ | $(BENCHFMT)
-	@$(GO) test -run '^$$' -bench 'VerifyScan|Compose' -cpu 1 ./render/backside/ | $(BENCHFMT)
+	@$(GO) test -run '^$$' -bench 'VerifyScan|Compose|BacksideUnreadable' -cpu 1 ./render/backside/ | $(BENCHFMT)
 
 bench-sync: deps bin/devdb
 	@$(DEVDB) $(GO) test -run '^$$' -bench 'Sync' -benchtime 1x -timeout 30m ./registry/ | $(BENCHFMT)

@@ -77,3 +77,22 @@ func BenchmarkLayoutChoice(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBacksideUnreadable is how many codes in 1000 reads do not read
+// from a clean rasterisation: codesPerTest codes of varied content, each
+// rasterised by poppler at 200 and at 300 dpi and read as
+// TestBackSideCodesRead reads them (which fails on any). The target is 0.
+func BenchmarkBacksideUnreadable(b *testing.B) {
+	key, err := newCodeKey("131016")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bad []unreadable
+	for b.Loop() {
+		bad, _ = readSheets(b, codesPerTest, uint64(time.Now().UnixNano()), key, []int{200, 300})
+	}
+	for _, u := range bad {
+		b.Logf("%d dpi: code %d does not read (%v); its text: %s", u.dpi, u.code, u.err, u.text)
+	}
+	b.ReportMetric(float64(len(bad))*1000/float64(2*codesPerTest), "BENCH:backside_unreadable_per_1000:per_1000")
+}

@@ -38,24 +38,34 @@ func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [ke
 	if err := l.fits(w, h); err != nil {
 		return nil, err
 	}
-	if err := checkDocument(doc, page, pages); err != nil {
+	code, err := codeText(doc, page, pages, s, key, p, w, h)
+	if err != nil {
 		return nil, err
+	}
+	return paint(front, l, key, code)
+}
+
+// codeText is the signed code of page page of pages of doc, for a w×h
+// front scrambled with key.
+func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p params, w, h int) (string, error) {
+	if err := checkDocument(doc, page, pages); err != nil {
+		return "", err
 	}
 	pl := &payload{p: p, w: w, h: h, page: page, pages: pages, key: key, doc: doc,
 		issuedOn: doc.IssuedOn.Format(time.DateOnly), digest: FactsDigest(doc.Facts)}
 	body := pl.encodeBody()
 	keyID, sig, err := s.SignCode(doc.LGCode, body)
 	if err != nil {
-		return nil, fmt.Errorf("backside: signing the code: %w", err)
+		return "", fmt.Errorf("backside: signing the code: %w", err)
 	}
 	id, err := hex.DecodeString(keyID)
 	if err != nil || len(id) != keyIDLen || hex.EncodeToString(id) != keyID {
-		return nil, fmt.Errorf("backside: the signer's key id %q is not %d bytes of lowercase hex", keyID, keyIDLen)
+		return "", fmt.Errorf("backside: the signer's key id %q is not %d bytes of lowercase hex", keyID, keyIDLen)
 	}
 	if len(sig) == 0 {
-		return nil, errors.New("backside: the signer returned no signature")
+		return "", errors.New("backside: the signer returned no signature")
 	}
-	return paint(front, l, key, codePrefix+base45Encode(append(append(body, id...), sig...)))
+	return codePrefix + base45Encode(append(append(body, id...), sig...)), nil
 }
 
 // paint makes the back of front with the scramble key and the code's text.
@@ -231,14 +241,21 @@ func drawMarks(back *image.Gray, l *layout, o image.Point, modules [][]bool) {
 			fill(back.Pix[(o.Y+v)*back.Stride+o.X+x:][:2*c], uint8(i*255/(wedgeSteps-1)))
 		}
 	}
-	q := l.qrModule
-	n := len(modules)
-	side := l.qr.Dx() * c
-	x0, y0 := l.qr.Min.X*c+(side-n*q)/2, l.qr.Min.Y*c+(side-n*q)/2
+	drawCode(back, l, o.X+l.qr.Min.X*c, o.Y+l.qr.Min.Y*c, modules)
+}
+
+// drawCode draws the code's modules centred in the code's square, whose
+// top-left pixel is (x, y) of img; the square is white already.
+func drawCode(img *image.Gray, l *layout, x, y int, modules [][]bool) {
+	q, n := l.qrModule, len(modules)
+	side := l.qr.Dx() * l.cell
+	x0, y0 := x+(side-n*q)/2, y+(side-n*q)/2
 	for j, row := range modules {
 		for i, dark := range row {
 			if dark {
-				rect(x0+i*q, y0+j*q, q, q)
+				for v := y0 + j*q; v < y0+j*q+q; v++ {
+					fill(img.Pix[v*img.Stride+x0+i*q:][:q], 0)
+				}
 			}
 		}
 	}

@@ -2,23 +2,29 @@ package backside
 
 import (
 	"context"
+	"image"
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/render"
 )
 
-// renderFront renders a real one-page 住民票 for one person (旧氏 and the
-// seal included) with package render and IPAmj明朝: the page whose back
-// the tests make. It returns the PDF and the issue date.
-func renderFront() ([]byte, time.Time, error) {
+// renderIssued renders a real one-page 住民票 for one person (旧氏 and the
+// seal included) with package render and IPAmj明朝, as the server issues
+// it: the front, and its back with doc's code signed by s. Its ID and
+// issue date are doc's.
+func renderIssued(doc Document, s Signer) ([]byte, error) {
 	r, err := render.New(fontPath)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	seal, err := render.DevSeal(fontPath, "千代田区長之印")
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
+	}
+	r.BackDPI = DPI
+	r.Back = func(_ context.Context, f render.FrontPage) (*image.Gray, error) {
+		return Compose(f.Image, doc, f.Page, f.Pages, s)
 	}
 	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, issuance.Tokyo) }
 	p := issuance.Person{
@@ -28,16 +34,14 @@ func renderFront() ([]byte, time.Time, error) {
 		BecameResidentOn: day(2001, 4, 1), AddressSince: day(2015, 10, 5),
 		Status: issuance.StatusResident, FormerSurname: "佐藤",
 	}
-	issued := time.Date(2025, 11, 21, 10, 30, 0, 0, issuance.Tokyo)
-	doc := &issuance.Document{
-		ID: "0f8e2c1a-4b7d-4e59-9a3c-2d1e5f6a7b8c", Type: issuance.Juminhyo, Title: "住民票の写し",
+	pdf, _, err := r.Render(context.Background(), &issuance.Document{
+		ID: doc.ID, Type: issuance.Juminhyo, Title: "住民票の写し",
 		Municipality: issuance.Municipality{Code: "131016", Name: "千代田区", Prefecture: "東京都",
 			Mayor: "千代田区長　山田　一郎", SealPNG: seal},
-		IssuedAt:    issued,
+		IssuedAt:    doc.IssuedOn,
 		Household:   issuance.Household{LGCode: "131016", ID: "H1", Head: p.ID, Address: p.Address, Members: []issuance.Person{p}},
 		Persons:     []issuance.Person{p},
 		Attestation: "この写しは、住民票の原本と相違ないことを証明する。",
-	}
-	pdf, _, err := r.Render(context.Background(), doc)
-	return pdf, issued, err
+	})
+	return pdf, err
 }

@@ -16,6 +16,9 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/lgwan/issuance/issuance"
 )
 
 const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
@@ -60,10 +63,11 @@ func (r keyring) CodeKey(id string) (*ecdsa.PublicKey, string, bool) {
 	return &k.priv.PublicKey, k.lg, true
 }
 
-// The fixture: a real 住民票 page from render, rasterised by pdftoppm at
-// the layout's resolution, and a code key. Made once per test binary.
+// The fixture: a real 住民票 page as render issues it, front and back,
+// the front rasterised by pdftoppm at the layout's resolution, and a code
+// key. Made once per test binary.
 type fixture struct {
-	pdf   []byte
+	pdf   []byte              // front and back
 	front map[int]*image.Gray // by dpi
 	key   *codeKey
 	keys  keyring
@@ -87,17 +91,18 @@ func setup(t testing.TB) *fixture {
 }
 
 func makeFixture() error {
-	pdf, issued, err := renderFront()
-	if err != nil {
-		return err
-	}
 	key, err := newCodeKey("131016")
 	if err != nil {
 		return err
 	}
-	fix = fixture{pdf: pdf, front: map[int]*image.Gray{}, key: key, keys: keyring{key.id: key},
-		doc: Document{ID: "0f8e2c1a-4b7d-4e59-9a3c-2d1e5f6a7b8c", LGCode: "131016", Type: "JUMINHYO", IssuedOn: issued,
-			Facts: []Fact{{"氏名", "山田　太郎"}, {"生年月日", "昭和55年4月1日"}, {"住所", "東京都千代田区千代田一丁目1番1号"}, {"旧氏", "佐藤"}}}}
+	doc := Document{ID: "0f8e2c1a-4b7d-4e59-9a3c-2d1e5f6a7b8c", LGCode: "131016", Type: "JUMINHYO",
+		IssuedOn: time.Date(2025, 11, 21, 10, 30, 0, 0, issuance.Tokyo),
+		Facts:    []Fact{{"氏名", "山田　太郎"}, {"生年月日", "昭和55年4月1日"}, {"住所", "東京都千代田区千代田一丁目1番1号"}, {"旧氏", "佐藤"}}}
+	pdf, err := renderIssued(doc, key)
+	if err != nil {
+		return err
+	}
+	fix = fixture{pdf: pdf, front: map[int]*image.Gray{}, key: key, keys: keyring{key.id: key}, doc: doc}
 	return nil
 }
 

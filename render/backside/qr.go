@@ -4,21 +4,27 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"sort"
 
 	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/common"
 	"github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/makiuchi-d/gozxing/qrcode/decoder"
 	"github.com/makiuchi-d/gozxing/qrcode/encoder"
 )
 
 // qrLevel is the QR error-correction level: M restores 15% of the
-// codewords. The code is read from a registered crop, not hunted for in a
-// photo, so what remains to survive is local damage (a scratch, a fold,
-// toner drop-out); M leaves room for the facts in the largest code the
-// layout holds.
+// codewords. The code is read where the registration puts it, not hunted
+// for in a photo, so what remains to survive is local damage (a scratch, a
+// fold, toner drop-out); M leaves room for the facts in the largest code
+// the layout holds.
 var qrLevel = decoder.ErrorCorrectionLevel_M
 
-const qrMask = 2 // vertical stripes every third module
+// qrMask is the mask pattern (2: every third column inverted), fixed
+// rather than chosen by ISO 18004's penalty rules: choosing costs the
+// encoder seven times as much, and on 2,025 codes of real payloads it
+// changed nothing for the readers measured (docs/backside.md).
+const qrMask = 2
 
 // errCodeTooBig: the facts do not fit in the largest code the layout has
 // room for.
@@ -27,9 +33,6 @@ var errCodeTooBig = errors.New("backside: the facts are too long for the code")
 // qrModules encodes text as a QR code no larger than qrMaxVersion and
 // returns its modules (true is dark), without quiet zone.
 func qrModules(text string) ([][]bool, error) {
-	// A fixed mask: choosing the best of eight would cost a millisecond a
-	// page, and the data (base45 of binary) is already as varied as a mask
-	// could make it.
 	hints := map[gozxing.EncodeHintType]interface{}{gozxing.EncodeHintType_QR_MASK_PATTERN: qrMask}
 	code, err := encoder.Encoder_encode(text, qrLevel, hints)
 	if err != nil {
@@ -50,25 +53,102 @@ func qrModules(text string) ([][]bool, error) {
 	return out, nil
 }
 
-// qrRead finds and decodes the QR code in img, an upright, registered crop
-// of the code's square: ZXing's own detector then only has to absorb what
-// the registration left, not a whole page's rotation and perspective.
-func qrRead(img *image.Gray) (string, error) {
-	bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(gozxing.NewLuminanceSourceFromImage(img)))
+// qrRead reads the code through h, grid to scan coordinates. Where the
+// code sits and how large its modules are is known; only its version is
+// not, and the finder patterns tell it. So each module is read at its
+// centre, and ZXing's decoder does the rest (format, version, error
+// correction).
+//
+// ZXing's own ways of finding a code in an image are not the first reader:
+// its "pure barcode" reading takes the code's extent from the first dark
+// pixel, and a rasterised code's soft edges made it fail on every back of
+// 810 rasterised by poppler; its detector searches for finder patterns and
+// took data for one in about 2% of the codes, mask or no mask
+// (docs/backside.md). The detector remains the fallback, for a code the
+// registration left askew.
+func qrRead(g *image.Gray, l *layout, h homography) (string, error) {
+	if text, err := qrReadModules(g, l, h); err == nil {
+		return text, nil
+	}
+	bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(gozxing.NewLuminanceSourceFromImage(qrCrop(g, l, h))))
 	if err != nil {
 		return "", err
 	}
-	// The crop holds the code alone, upright and at a known scale: read it
-	// as a "pure" code first (no finder search, which the data modules
-	// can mislead), then with ZXing's detector, which absorbs what the
-	// registration left.
-	var res *gozxing.Result
-	for _, pure := range []bool{true, false} {
-		hints := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
-		if pure {
-			hints[gozxing.DecodeHintType_PURE_BARCODE] = true
+	hints := map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, hints)
+	if err != nil {
+		return "", err
+	}
+	return res.GetText(), nil
+}
+
+// qrReadModules reads the code module by module. drawMarks centres a code
+// of n modules in the square, so the codes of all versions lie on one
+// lattice of modules, two modules further in for each version less. The
+// lattice of the largest code and a module of quiet zone around it is
+// sampled once: a module is dark when the mean of four samples about its
+// centre is at most the lattice's Otsu threshold. Then, best finder match
+// first, the modules where a code of each version would be are decoded
+// until one decodes.
+func qrReadModules(g *image.Gray, l *layout, h homography) (string, error) {
+	q := float64(l.qrModule)
+	nMax := 17 + 4*qrMaxVersion
+	// The largest code's corner, from the square's: a whole number of
+	// grid pixels, as drawMarks rounds it.
+	oMax := (l.qr.Dx()*l.cell - nMax*l.qrModule) / 2
+	n := nMax + 2
+	x0 := float64(l.qr.Min.X*l.cell+oMax) - q
+	y0 := float64(l.qr.Min.Y*l.cell+oMax) - q
+	vals := make([]uint8, n*n)
+	var hist [256]int
+	for j := range n {
+		for i := range n {
+			cx, cy := x0+(float64(i)+0.5)*q, y0+(float64(j)+0.5)*q
+			s := 0.0
+			for _, d := range [4][2]float64{{-1, -1}, {1, -1}, {-1, 1}, {1, 1}} {
+				p := h.apply(pt{cx + d[0]*q/4, cy + d[1]*q/4})
+				s += sample(g, p.x, p.y)
+			}
+			v := uint8(s/4 + 0.5)
+			vals[j*n+i] = v
+			hist[v]++
 		}
-		if res, err = qrcode.NewQRCodeReader().Decode(bmp, hints); err == nil {
+	}
+	t := uint8(otsu(hist[:]))
+	dark := func(i, j int) bool { return vals[j*n+i] <= t }
+	type candidate struct{ v, off, score int }
+	var cands []candidate
+	for v := 1; v <= qrMaxVersion; v++ {
+		size, off := 17+4*v, 1+2*(qrMaxVersion-v)
+		// The three finders, each with the light ring around it.
+		score := 0
+		for _, f := range [3][2]int{{off, off}, {off + size - 7, off}, {off, off + size - 7}} {
+			for j := -1; j <= 7; j++ {
+				for i := -1; i <= 7; i++ {
+					want := i >= 0 && i < 7 && j >= 0 && j < 7 && max(abs(i-3), abs(j-3)) != 2
+					if dark(f[0]+i, f[1]+j) == want {
+						score++
+					}
+				}
+			}
+		}
+		cands = append(cands, candidate{v, off, score})
+	}
+	// The right version matches nearly all 243 modules, the others about
+	// half; three tries leave room for a damaged finder.
+	sort.SliceStable(cands, func(a, b int) bool { return cands[a].score > cands[b].score })
+	var err error
+	for _, c := range cands[:min(3, len(cands))] {
+		size := 17 + 4*c.v
+		bits := make([][]bool, size)
+		for j := range bits {
+			bits[j] = make([]bool, size)
+			for i := range bits[j] {
+				bits[j][i] = dark(c.off+i, c.off+j)
+			}
+		}
+		var res *common.DecoderResult
+		if res, err = decoder.NewDecoder().DecodeBoolMap(bits, nil); err == nil {
 			return res.GetText(), nil
 		}
 	}
