@@ -14,17 +14,15 @@ import (
 // it: the front, and its back with doc's code signed by s. Its ID and
 // issue date are doc's.
 func renderIssued(doc Document, s Signer) ([]byte, error) {
-	r, err := render.New(fontPath)
+	r, err := render.New(fontPath, render.WithBack(DPI, func(_ context.Context, f render.FrontPage) (*image.Gray, error) {
+		return Compose(f.Image, doc, f.Page, f.Pages, s)
+	}))
 	if err != nil {
 		return nil, err
 	}
 	seal, err := render.DevSeal(fontPath, "千代田区長之印")
 	if err != nil {
 		return nil, err
-	}
-	r.BackDPI = DPI
-	r.Back = func(_ context.Context, f render.FrontPage) (*image.Gray, error) {
-		return Compose(f.Image, doc, f.Page, f.Pages, s)
 	}
 	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, issuance.Tokyo) }
 	p := issuance.Person{
