@@ -69,7 +69,7 @@ func (r *Revocation) checkOCSP(ctx context.Context, cert, issuer *x509.Certifica
 	case ocspwire.Good:
 		return nil
 	case ocspwire.Revoked:
-		if a.reason == reasonCertificateHold {
+		if a.reason == ReasonCertificateHold {
 			return suspended("certificate serial %s issuer %s: OCSP says on hold", serial, id)
 		}
 		return fault(issuance.CertificateRevoked, ErrRevoked, "certificate serial %s issuer %s: OCSP says revoked", serial, id)

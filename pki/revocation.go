@@ -225,14 +225,12 @@ func (r *Revocation) parseCRL(data []byte, now time.Time) (*crl, error) {
 	return c, nil
 }
 
-// CRL reason codes (RFC 5280 §5.3.1) that the server tells apart: a
-// certificate on hold belongs to a card reported lost or suspended (一時停止),
-// which may be released again, so the resident is told so rather than that
-// the card is revoked.
-const (
-	reasonUnspecified     = 0
-	reasonCertificateHold = 6
-)
+// ReasonCertificateHold is the CRL and OCSP reason code (RFC 5280 §5.3.1)
+// the server tells apart from other revocations: a certificate on hold
+// belongs to a card reported lost or suspended (一時停止), which may be
+// released again, so the resident is told so rather than that the card is
+// revoked. The development PKI (pki/devpki) issues holds with it.
+const ReasonCertificateHold = 6
 
 // check is the Verifier's question: cert, issued by issuer, at now.
 func (r *Revocation) check(ctx context.Context, cert, issuer *x509.Certificate, now time.Time) error {
@@ -249,7 +247,7 @@ func (r *Revocation) check(ctx context.Context, cert, issuer *x509.Certificate, 
 			serial, id, c.number, c.nextUpdate.In(issuance.Tokyo).Format(time.RFC3339))
 	}
 	if reason, listed := c.revoked[cert.SerialNumber.Text(16)]; listed {
-		if reason == reasonCertificateHold {
+		if reason == ReasonCertificateHold {
 			return suspended("certificate serial %s issuer %s is on hold on CRL %s", serial, id, c.number)
 		}
 		return fault(issuance.CertificateRevoked, ErrRevoked, "certificate serial %s issuer %s is on CRL %s", serial, id, c.number)

@@ -196,11 +196,9 @@ func hasPolicy(c *x509.Certificate, policy x509.OID) bool {
 	return slices.ContainsFunc(c.Policies, policy.Equal)
 }
 
-// CRL reason codes (RFC 5280 §5.3.1) of the development CRLs.
-const (
-	reasonUnspecified     = 0
-	reasonCertificateHold = 6
-)
+// reasonUnspecified is the CRL reason code (RFC 5280 §5.3.1) of a plain
+// revocation; a hold is pki.ReasonCertificateHold.
+const reasonUnspecified = 0
 
 // otherPolicy is a JPKI-looking policy that is not the authentication one,
 // standing for a certificate meant for something else.
@@ -336,7 +334,7 @@ func GenerateDev(l DevLayout, cards []DevCard, now time.Time) error {
 			case CardRevoked:
 				entries[issued[i].Cert.SerialNumber.Text(16)] = reasonUnspecified
 			case CardSuspended:
-				entries[issued[i].Cert.SerialNumber.Text(16)] = reasonCertificateHold
+				entries[issued[i].Cert.SerialNumber.Text(16)] = pki.ReasonCertificateHold
 			}
 		}
 		if err := ensureCRL(path, roots[gen], entries, now); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/pki"
 	"github.com/lgwan/issuance/pki/internal/ocspwire"
 )
 
@@ -91,7 +92,7 @@ func (o *OCSPResponder) respond(req ocspwire.Request) ([]byte, error) {
 		} else if at, revoked := a.Revoked[sr.CertID.Serial.String()]; revoked {
 			info := ocspwire.RevokedInfo{Time: at.UTC().Truncate(time.Second)}
 			if a.Held[sr.CertID.Serial.String()] {
-				info.Reason = reasonCertificateHold
+				info.Reason = pki.ReasonCertificateHold
 			}
 			der, err := asn1.Marshal(info)
 			if err != nil {

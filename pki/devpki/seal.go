@@ -268,7 +268,7 @@ func DevOCSPResponder(l DevLayout, clock issuance.Clock) (*OCSPResponder, error)
 		revoked, held := map[string]time.Time{}, map[string]bool{}
 		for _, e := range crl.RevokedCertificateEntries {
 			revoked[e.SerialNumber.String()] = e.RevocationTime
-			held[e.SerialNumber.String()] = e.ReasonCode == reasonCertificateHold
+			held[e.SerialNumber.String()] = e.ReasonCode == pki.ReasonCertificateHold
 		}
 		auths = append(auths, OCSPAuthority{Issuer: p.Cert, Key: p.Key, Revoked: revoked, Held: held})
 	}
