@@ -139,3 +139,31 @@ type Replay interface {
 	// transient Unavailable), so a retry is answered afresh.
 	Release(ctx context.Context, requestID string) error
 }
+
+// Applications keeps 本籍 applications and registrations (docs/honseki.md)
+// where every node sees them. The console's decisions go through the same
+// store (registry.Store.Decide); the core only files, reads and finds.
+type Applications interface {
+	// FileApplication stores a new RECEIVED application (a.Number, a.Facts,
+	// a.ReceivedAt and a.ExpectedBy set by the caller), unless an open one
+	// exists for the same 本籍地 and the same certificate or one linked to
+	// it through 新旧紐付け: then that one is returned and filed is false.
+	// Concurrent filings of the same person yield one application.
+	FileApplication(ctx context.Context, a Application) (got Application, filed bool, err error)
+	// ApplicationStatus returns the application with that canonical number
+	// when birthDate (YYYY-MM-DD) is the applicant's. An unknown number and
+	// a wrong birth date give the same error (ErrNoApplication) after the
+	// same work: the comparison is constant-time and is made even when the
+	// number is unknown. Facts are not opened.
+	ApplicationStatus(ctx context.Context, number, birthDate string) (Application, error)
+	// OpenApplication returns the RECEIVED application of lgCode for the
+	// certificate (or one linked to it through 新旧紐付け), or nil.
+	OpenApplication(ctx context.Context, lgCode string, id CertIdentity) (*Application, error)
+	// RegistrationByCertificate returns the registration at lgCode of the
+	// certificate, directly or through 新旧紐付け from a renewed card, or nil.
+	RegistrationByCertificate(ctx context.Context, lgCode string, id CertIdentity) (*Registration, error)
+}
+
+// ErrNoApplication is the one answer for an unknown application number and
+// a wrong birth date: the two must not be told apart.
+var ErrNoApplication = errors.New("no application with that number and birth date")

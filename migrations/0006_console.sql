@@ -1,0 +1,47 @@
+-- The clerk console (/console/, docs/console.md): accounts, their sessions,
+-- and the failed sign-ins that drive back-off and lock-out. Sessions live
+-- here so that any node serves any request.
+
+-- An account. role: koseki_clerk (decides 本籍 applications), registry_clerk
+-- (stop list, sync), auditor (reads), admin (accounts); each scoped to the
+-- municipalities in lg_codes.
+CREATE TABLE clerk (
+    username        text        PRIMARY KEY CHECK (username ~ '^[a-z0-9][a-z0-9._-]{1,31}$'),
+    role            text        NOT NULL CHECK (role IN ('koseki_clerk', 'registry_clerk', 'auditor', 'admin')),
+    lg_codes        char(6)[]   NOT NULL,
+    password_hash   text        NOT NULL,  -- argon2id, PHC string format (RFC 9106 parameters)
+    totp_secret     bytea       NOT NULL,  -- sealed (AES-256-GCM, bound to the username)
+    totp_last_step  bigint      NOT NULL DEFAULT 0,  -- a code is accepted once: steps at or before this are refused
+    failed_logins   int         NOT NULL DEFAULT 0,
+    locked_until    timestamptz,
+    disabled_at     timestamptz,
+    created_at      timestamptz NOT NULL,
+    password_set_at timestamptz NOT NULL
+);
+
+-- A signed-in session. The cookie carries a random token; only its SHA-256
+-- is stored, so a read of this table signs no one in.
+CREATE TABLE console_session (
+    token_sha256 bytea       PRIMARY KEY,
+    username     text        NOT NULL REFERENCES clerk,
+    csrf         text        NOT NULL,
+    address      text        NOT NULL,
+    created_at   timestamptz NOT NULL,
+    last_seen    timestamptz NOT NULL,
+    ended_at     timestamptz
+);
+CREATE INDEX console_session_user ON console_session (username) WHERE ended_at IS NULL;
+
+-- Failed sign-ins per client address (per-account failures are counted on
+-- the account), for back-off; old rows are purged.
+CREATE TABLE login_failure (
+    address text        NOT NULL,
+    at      timestamptz NOT NULL
+);
+CREATE INDEX login_failure_address ON login_failure (address, at);
+
+GRANT SELECT, INSERT ON clerk, console_session, login_failure TO issuance_app;
+GRANT UPDATE (role, lg_codes, password_hash, totp_secret, totp_last_step, failed_logins, locked_until,
+    disabled_at, password_set_at) ON clerk TO issuance_app;
+GRANT UPDATE (last_seen, ended_at, csrf) ON console_session TO issuance_app;
+GRANT DELETE ON login_failure, console_session TO issuance_app;
