@@ -21,9 +21,15 @@ import (
 // The same key file seals the answers kept for requestId replay (Replay),
 // which hold certificates and, with them, 個人番号: under a subkey derived
 // with HKDF, so that the two uses never share a key or its nonce budget.
+//
+// So do the facts of 本籍 applications and the clerks' TOTP seeds, each under
+// a subkey of its own (honseki_seal.go).
 type MyNumberKey struct {
-	aead   cipher.AEAD // 個人番号
-	replay cipher.AEAD // stored answers
+	aead        cipher.AEAD // 個人番号
+	replay      cipher.AEAD // stored answers
+	application cipher.AEAD // 本籍 application facts and clerks' notes
+	totp        cipher.AEAD // clerks' TOTP seeds
+	birthMAC    []byte      // HMAC key of the status check (application number, birth date)
 }
 
 // sealedVersion prefixes every sealed value (format: version, nonce,
@@ -39,15 +45,30 @@ func NewMyNumberKey(key []byte) (*MyNumberKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub, err := hkdf.Key(sha256.New, key, nil, "issuance request_replay v1", 32)
-	if err != nil {
-		return nil, err
+	k := &MyNumberKey{aead: aead}
+	for _, sub := range []struct {
+		info string
+		aead *cipher.AEAD
+		raw  *[]byte
+	}{
+		{"issuance request_replay v1", &k.replay, nil},
+		{"issuance honseki_application v1", &k.application, nil},
+		{"issuance clerk totp v1", &k.totp, nil},
+		{"issuance honseki birth_check v1", nil, &k.birthMAC},
+	} {
+		b, err := hkdf.Key(sha256.New, key, nil, sub.info, 32)
+		if err != nil {
+			return nil, err
+		}
+		if sub.raw != nil {
+			*sub.raw = b
+			continue
+		}
+		if *sub.aead, err = newGCM(b); err != nil {
+			return nil, err
+		}
 	}
-	replay, err := newGCM(sub)
-	if err != nil {
-		return nil, err
-	}
-	return &MyNumberKey{aead: aead, replay: replay}, nil
+	return k, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {

@@ -1,0 +1,70 @@
+package registry
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+
+	"github.com/lgwan/issuance/issuance"
+)
+
+// Sealing what the 本籍 applications and the console keep. Each value is
+// bound (as associated data) to the row it belongs to, so a value copied
+// onto another row does not open.
+
+// SealApplicationFacts seals an application's facts for its number.
+func (k *MyNumberKey) SealApplicationFacts(number string, f issuance.ApplicationFacts) []byte {
+	b, err := json.Marshal(f)
+	if err != nil {
+		panic(err) // strings and an int
+	}
+	return seal(k.application, b, []byte("honseki_application.facts\x00"+number))
+}
+
+// OpenApplicationFacts opens what SealApplicationFacts sealed for number.
+func (k *MyNumberKey) OpenApplicationFacts(number string, sealed []byte) (issuance.ApplicationFacts, error) {
+	var f issuance.ApplicationFacts
+	b, err := open(k.application, sealed, []byte("honseki_application.facts\x00"+number))
+	if err != nil {
+		return f, fmt.Errorf("open facts of an application: %w", err)
+	}
+	return f, json.Unmarshal(b, &f)
+}
+
+// SealNote seals a clerk's internal note on an application.
+func (k *MyNumberKey) SealNote(number, note string) []byte {
+	return seal(k.application, []byte(note), []byte("honseki_application.note\x00"+number))
+}
+
+// OpenNote opens what SealNote sealed for number.
+func (k *MyNumberKey) OpenNote(number string, sealed []byte) (string, error) {
+	b, err := open(k.application, sealed, []byte("honseki_application.note\x00"+number))
+	if err != nil {
+		return "", fmt.Errorf("open note of an application: %w", err)
+	}
+	return string(b), nil
+}
+
+// BirthCheck is what the status check compares (with hmac.Equal): a keyed
+// hash of the application number and the birth date, so the birth date is
+// not kept in clear and the check still works after the facts are purged.
+func (k *MyNumberKey) BirthCheck(number, birthDate string) []byte {
+	m := hmac.New(sha256.New, k.birthMAC)
+	m.Write([]byte(number + "\x00" + birthDate))
+	return m.Sum(nil)
+}
+
+// SealTOTP seals a clerk's TOTP seed (base32) for the username.
+func (k *MyNumberKey) SealTOTP(username, secret string) []byte {
+	return seal(k.totp, []byte(secret), []byte("clerk.totp_secret\x00"+username))
+}
+
+// OpenTOTP opens what SealTOTP sealed for username.
+func (k *MyNumberKey) OpenTOTP(username string, sealed []byte) (string, error) {
+	b, err := open(k.totp, sealed, []byte("clerk.totp_secret\x00"+username))
+	if err != nil {
+		return "", fmt.Errorf("open TOTP seed: %w", err)
+	}
+	return string(b), nil
+}
