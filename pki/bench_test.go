@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	. "github.com/lgwan/issuance/pki"
 )
 
@@ -69,7 +70,7 @@ var (
 func BenchmarkPKIOpenSSLRSA2048(b *testing.B) {
 	opensslOnce.Do(func() {
 		var out []byte
-		if out, opensslErr = exec.Command(tool(b, "openssl"), "speed", "-seconds", "3", "rsa2048").Output(); opensslErr != nil {
+		if out, opensslErr = exec.Command(testkit.Tool(b, "openssl"), "speed", "-seconds", "3", "rsa2048").Output(); opensslErr != nil {
 			return
 		}
 		// "rsa 2048 bits 0.000698s 0.000021s   1432.6  47619.0"

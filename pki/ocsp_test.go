@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net/http"
@@ -250,8 +251,8 @@ func TestCardSuspended(t *testing.T) {
 	v, _, _ := revocationFor(t, RevocationConfig{})
 	err := verifyCard(t, v, "suspended")
 	wantFault(t, err, issuance.NotEligible, ErrSuspended)
-	if e := issuance.AsError(err); e.Reason != issuance.CardSuspended {
-		t.Errorf("reason %q, want CardSuspended", e.Reason)
+	if !errors.Is(err, issuance.CardSuspended) {
+		t.Errorf("%v, want CardSuspended", err)
 	}
 
 	clock := issuance.NewManualClock(fixNow)
@@ -262,8 +263,8 @@ func TestCardSuspended(t *testing.T) {
 	v, _ = ocspVerifier(t, srv.URL)
 	err = verifyCard(t, v, "other")
 	wantFault(t, err, issuance.NotEligible, ErrSuspended)
-	if e := issuance.AsError(err); e.Reason != issuance.CardSuspended {
-		t.Errorf("OCSP: reason %q, want CardSuspended", e.Reason)
+	if !errors.Is(err, issuance.CardSuspended) {
+		t.Errorf("OCSP: %v, want CardSuspended", err)
 	}
 }
 

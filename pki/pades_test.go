@@ -7,9 +7,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,13 +17,12 @@ import (
 
 	"github.com/digitorus/pkcs7"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/render"
 
 	. "github.com/lgwan/issuance/pki"
 )
-
-const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
 
 // The 1-page certificate PDF is rendered once by package render, as the
 // server does, so what is signed here is what is signed in production.
@@ -37,13 +34,14 @@ var (
 
 func testPDF(t testing.TB) []byte {
 	t.Helper()
+	testkit.Font(t)
 	pdfOnce.Do(func() {
 		var r *render.Renderer
-		if r, pdfFixErr = render.New(fontPath); pdfFixErr != nil {
+		if r, pdfFixErr = render.New(testkit.FontPath); pdfFixErr != nil {
 			return
 		}
 		var seal []byte
-		if seal, pdfFixErr = render.DevSeal(fontPath, "千代田区長之印"); pdfFixErr != nil {
+		if seal, pdfFixErr = render.DevSeal(testkit.FontPath, "千代田区長之印"); pdfFixErr != nil {
 			return
 		}
 		p := issuance.Person{LGCode: "131016", ID: "P1", FamilyName: "山田", GivenName: "太郎",
@@ -88,30 +86,11 @@ func testKeyring(t testing.TB) *Keyring {
 	return k
 }
 
-// tool finds an independent checker; a missing one fails the test.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed (Debian: poppler-utils, qpdf): %v", name, err)
-	}
-	return p
-}
-
-func writeTemp(t testing.TB, data []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "doc.pdf")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // pdfsig runs Poppler's pdfsig; it exits non-zero for a broken signature,
 // so the output is what is checked.
 func pdfsig(t testing.TB, pdf []byte) string {
 	t.Helper()
-	out, _ := exec.Command(tool(t, "pdfsig"), "-nocert", writeTemp(t, pdf)).CombinedOutput()
+	out, _ := exec.Command(testkit.Tool(t, "pdfsig"), "-nocert", testkit.WriteTemp(t, "doc.pdf", pdf)).CombinedOutput()
 	return string(out)
 }
 
@@ -142,14 +121,13 @@ func TestSignPDFPdfsigValid(t *testing.T) {
 	if strings.Contains(out, "Signature #2") {
 		t.Errorf("pdfsig sees more than one signature:\n%s", out)
 	}
-	check, err := exec.Command(tool(t, "qpdf"), "--check", writeTemp(t, signed)).CombinedOutput()
+	check, err := exec.Command(testkit.Tool(t, "qpdf"), "--check", testkit.WriteTemp(t, "doc.pdf", signed)).CombinedOutput()
 	if err != nil || !strings.Contains(string(check), "No syntax or stream encoding errors found") {
 		t.Errorf("qpdf --check: %v\n%s", err, check)
 	}
 	// The text is still there for everyone else.
-	txt, err := exec.Command(tool(t, "pdftotext"), writeTemp(t, signed), "-").Output()
-	if err != nil || !strings.Contains(string(txt), "住民票の写し") {
-		t.Errorf("pdftotext: %v\n%s", err, txt)
+	if txt := testkit.PDFText(t, signed); !strings.Contains(txt, "住民票の写し") {
+		t.Errorf("pdftotext:\n%s", txt)
 	}
 }
 

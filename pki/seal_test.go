@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 
 	. "github.com/lgwan/issuance/pki"
@@ -316,7 +317,7 @@ func TestLoadCodeKeysBadInput(t *testing.T) {
 func TestKeyringPKCS12(t *testing.T) {
 	l := copyLayout(t)
 	p12 := filepath.Join(t.TempDir(), "seal.p12")
-	out, err := exec.Command(tool(t, "openssl"), "pkcs12", "-export", "-in", l.SealCert("131016"), "-inkey", l.SealKey("131016"),
+	out, err := exec.Command(testkit.Tool(t, "openssl"), "pkcs12", "-export", "-in", l.SealCert("131016"), "-inkey", l.SealKey("131016"),
 		"-out", p12, "-passout", "pass:秘密のpass", "-keypbe", "AES-256-CBC", "-certpbe", "AES-256-CBC", "-macalg", "sha256").CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl pkcs12: %v\n%s", err, out)

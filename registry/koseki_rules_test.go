@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -108,7 +109,7 @@ func TestKosekiMemberElsewhereUnderSupportMeasure(t *testing.T) {
 		}
 		sid, _ := w.login(t, w.svc, "h")
 		before := len(w.rec.docs)
-		if _, err := w.request(w.svc, sid, ty, issuance.Options{}); reasonOf(err) != issuance.SupportMeasure {
+		if _, err := w.request(w.svc, sid, ty, issuance.Options{}); !errors.Is(err, issuance.SupportMeasure) {
 			t.Errorf("%s printing a protected member living elsewhere: %v, want SupportMeasure", ty, err)
 		}
 		if len(w.rec.docs) != before {
@@ -161,7 +162,7 @@ func TestKosekiMemberElsewhereOnTheStopList(t *testing.T) {
 		if o := w.offer(t, "a", ty); o.Available || o.UnavailableReason != issuance.StopListed {
 			t.Errorf("menu %s: available=%v reason=%q, want StopListed", ty, o.Available, o.UnavailableReason)
 		}
-		if _, err := w.request(w.svc, sid, ty, issuance.Options{}); reasonOf(err) != issuance.StopListed {
+		if _, err := w.request(w.svc, sid, ty, issuance.Options{}); !errors.Is(err, issuance.StopListed) {
 			t.Errorf("%s printing a stop-listed member living elsewhere: %v, want StopListed", ty, err)
 		}
 	}
@@ -180,7 +181,7 @@ func TestKosekiMemberElsewhereOnTheStopList(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if _, err := w.request(w.svc, sid, issuance.Fuhyo, issuance.Options{}); reasonOf(err) != issuance.StopListed {
+	if _, err := w.request(w.svc, sid, issuance.Fuhyo, issuance.Options{}); !errors.Is(err, issuance.StopListed) {
 		t.Errorf("stop-listed while the 附票 was built: %v, want StopListed", err)
 	}
 }
@@ -220,7 +221,7 @@ func TestStopListingAKosekiMemberWhileRequestsFly(t *testing.T) {
 					if issuedBefore.Add(1) >= workers {
 						once.Do(func() { close(enough) })
 					}
-				case reasonOf(err) == issuance.StopListed:
+				case errors.Is(err, issuance.StopListed):
 				default:
 					t.Errorf("worker %d: %v", i, err)
 					once.Do(func() { close(enough) })

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -92,10 +93,10 @@ func TestReplay(t *testing.T) {
 	if got, err := r.Claim(ctx, id, sum); got != nil || err != nil {
 		t.Fatalf("first claim: %v %v", got, err)
 	}
-	if _, err := r.Claim(ctx, id, sum); code(err) != issuance.Unavailable {
+	if _, err := r.Claim(ctx, id, sum); !errors.Is(err, issuance.Unavailable) {
 		t.Fatalf("claim while pending: %v", err)
 	}
-	if _, err := r.Claim(ctx, id, []byte("other")); code(err) != issuance.DuplicateRequest {
+	if _, err := r.Claim(ctx, id, []byte("other")); !errors.Is(err, issuance.DuplicateRequest) {
 		t.Fatalf("other body: %v", err)
 	}
 	if err := r.Release(ctx, id); err != nil {
@@ -160,7 +161,7 @@ func TestReplayRefusedAfterSessionEnds(t *testing.T) {
 			}
 			for i := range 2 {
 				got, err := w.replay.Claim(ctx, id, sum)
-				if got != nil || code(err) != issuance.SessionUnknown {
+				if got != nil || !errors.Is(err, issuance.SessionUnknown) {
 					t.Fatalf("repeat %d after the session ended: %s, %v", i, brief(got), err)
 				}
 				if raw := w.stored(t, id); raw != nil {
@@ -217,14 +218,14 @@ func TestReplaySwappedRowsDoNotOpen(t *testing.T) {
 	}
 	for id, sum := range map[string][]byte{a: aSum, b: bSum, c: cSum} {
 		got, err := w.replay.Claim(ctx, id, sum)
-		if got != nil || code(err) != issuance.Unavailable {
+		if got != nil || !errors.Is(err, issuance.Unavailable) {
 			t.Errorf("tampered row %s: %s, %v", id, brief(got), err)
 		}
 	}
 	// Another key opens nothing either.
 	other := registry.NewReplay(w.db.Pool, testKey(t), w.clock)
 	d, dSum := w.answer(t, sid, answerBody(4))
-	if got, err := other.Claim(ctx, d, dSum); got != nil || code(err) != issuance.Unavailable {
+	if got, err := other.Claim(ctx, d, dSum); got != nil || !errors.Is(err, issuance.Unavailable) {
 		t.Errorf("another key: %s, %v", brief(got), err)
 	}
 }
@@ -278,7 +279,7 @@ func TestReplayConcurrentSessionsEnding(t *testing.T) {
 				got, err := w.replay.Claim(ctx, a.id, a.sum)
 				switch {
 				case err == nil && bytes.Equal(got.Body, a.body) && !refused:
-				case code(err) == issuance.SessionUnknown && ending(a.sid):
+				case errors.Is(err, issuance.SessionUnknown) && ending(a.sid):
 					refused = true
 				default:
 					errs <- fmt.Errorf("session %s repeat %d: %s, %v (refused before: %v)", a.sid, k, brief(got), err, refused)
@@ -295,7 +296,7 @@ func TestReplayConcurrentSessionsEnding(t *testing.T) {
 	// refused and every other still replays.
 	for _, a := range all {
 		got, err := w.replay.Claim(ctx, a.id, a.sum)
-		if ending(a.sid) && (got != nil || code(err) != issuance.SessionUnknown) {
+		if ending(a.sid) && (got != nil || !errors.Is(err, issuance.SessionUnknown)) {
 			t.Errorf("after the end, session %s: %s, %v", a.sid, brief(got), err)
 		}
 		if !ending(a.sid) && (err != nil || !bytes.Equal(got.Body, a.body)) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
 	"github.com/lgwan/issuance/pki/devpki"
@@ -31,8 +31,6 @@ import (
 // The rules of the certificates beyond the 住民票, end to end: data loaded
 // by the real sync (synth.LoadDemo), the real PKI, the real renderer behind a
 // recorder that keeps the Document it was given.
-
-const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
 
 // now is a weekday morning after the June switch: the latest tax year is 2026.
 var now = time.Date(2026, 7, 1, 10, 0, 0, 0, issuance.Tokyo)
@@ -67,6 +65,7 @@ var cardIDs = []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 // devPKI makes the cards once per test binary (RSA keys are slow).
 func devPKI(t *testing.T) devpki.DevLayout {
 	t.Helper()
+	testkit.Font(t)
 	pkiOnce.Do(func() {
 		if pkiDir, pkiErr = os.MkdirTemp("", "registry-pki-"); pkiErr != nil {
 			return
@@ -79,10 +78,10 @@ func devPKI(t *testing.T) devpki.DevLayout {
 		if pkiErr = devpki.GenerateDev(pkiLayout, cards, now); pkiErr != nil {
 			return
 		}
-		if renderer, pkiErr = render.New(fontPath); pkiErr != nil {
+		if renderer, pkiErr = render.New(testkit.FontPath); pkiErr != nil {
 			return
 		}
-		citySeal, pkiErr = render.DevSeal(fontPath, "千代田区長之印")
+		citySeal, pkiErr = render.DevSeal(testkit.FontPath, "千代田区長之印")
 	})
 	if pkiErr != nil {
 		t.Fatal(pkiErr)
@@ -280,14 +279,6 @@ func (w *rulesWorld) request(svc *issuance.Service, sid string, ty issuance.Cert
 	return svc.RequestCertificate(context.Background(), caller, issuance.CertificateRequest{SessionID: sid, Type: ty, Copies: 1, Options: o})
 }
 
-func reasonOf(err error) issuance.Reason {
-	var e *issuance.Error
-	if errors.As(err, &e) {
-		return e.Reason
-	}
-	return ""
-}
-
 // renderedOrNotYet accepts a certificate, or the renderer's refusal of a
 // type whose layout has not landed; anything else fails.
 func renderedOrNotYet(t *testing.T, ty issuance.CertType, err error) bool {
@@ -356,7 +347,7 @@ func TestMenuFollowsTheRecords(t *testing.T) {
 				continue
 			}
 			_, err := w.request(w.svc, sid, ty, issuance.Options{})
-			if reasonOf(err) != types[ty] {
+			if !errors.Is(err, types[ty]) {
 				t.Errorf("card %s %s: request %v, want %s", card, ty, err, types[ty])
 			}
 		}
@@ -431,7 +422,7 @@ func TestCertificatesCarryTheRequestersRecords(t *testing.T) {
 		}
 	}
 	// Only the latest tax year is offered.
-	if _, err := w.request(w.svc, sid, issuance.TaxIncome, issuance.Options{TaxYear: 2025}); code(err) != issuance.UnsupportedOption {
+	if _, err := w.request(w.svc, sid, issuance.TaxIncome, issuance.Options{TaxYear: 2025}); !errors.Is(err, issuance.UnsupportedOption) {
 		t.Fatalf("an older tax year: %v", err)
 	}
 	// Before the June switch the latest year is the previous one.
@@ -512,12 +503,12 @@ func TestStopListOnEveryNodeAtOnce(t *testing.T) {
 	if err := w.store.Stop(ctx, registry.StopEntry{LGCode: lg, PersonID: "P1", By: "clerk02", At: now}); !errors.Is(err, registry.ErrAlreadyStopped) {
 		t.Fatalf("stopped twice: %v", err)
 	}
-	if _, err := w.request(&node2, sid, issuance.Juminhyo, issuance.Options{}); reasonOf(err) != issuance.StopListed {
+	if _, err := w.request(&node2, sid, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.StopListed) {
 		t.Fatalf("the other node, right after: %v", err)
 	}
 	// A household 住民票 printing P1, asked for by P2, is stopped too.
 	sid2, _ := w.login(t, &node2, "b")
-	if _, err := w.request(&node2, sid2, issuance.Juminhyo, issuance.Options{Scope: issuance.ScopeHousehold}); reasonOf(err) != issuance.StopListed {
+	if _, err := w.request(&node2, sid2, issuance.Juminhyo, issuance.Options{Scope: issuance.ScopeHousehold}); !errors.Is(err, issuance.StopListed) {
 		t.Fatalf("a certificate printing a stopped person: %v", err)
 	}
 	// A restarted node (a new pool) still sees it.
@@ -541,7 +532,7 @@ func TestStopListOnEveryNodeAtOnce(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); reasonOf(err) != issuance.StopListed {
+	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.StopListed) {
 		t.Fatalf("stopped in flight: %v", err)
 	}
 	hist, _ := w.store.StopList(ctx, lg, true)
@@ -560,15 +551,15 @@ func TestStaleDataIsRefused(t *testing.T) {
 		issuance.DomainResident: 24 * time.Hour, issuance.DomainSeal: 24 * time.Hour, issuance.DomainTax: 3 * time.Hour}}
 	sid, _ := w.login(t, w.svc, "a")
 	// The data is 7 hours old: tax is stale, the rest fresh.
-	if _, err := w.request(w.svc, sid, issuance.TaxIncome, issuance.Options{}); code(err) != issuance.DataStale {
+	if _, err := w.request(w.svc, sid, issuance.TaxIncome, issuance.Options{}); !errors.Is(err, issuance.DataStale) {
 		t.Fatalf("stale tax: %v", err)
 	}
-	if _, err := w.request(w.svc, sid, issuance.Inkan, issuance.Options{}); code(err) == issuance.DataStale {
+	if _, err := w.request(w.svc, sid, issuance.Inkan, issuance.Options{}); errors.Is(err, issuance.DataStale) {
 		t.Fatalf("fresh seal data refused: %v", err)
 	}
 	w.clock.Advance(24 * time.Hour)
 	sid, _ = w.login(t, w.svc, "a")
-	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); code(err) != issuance.DataStale {
+	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.DataStale) {
 		t.Fatalf("stale resident data: %v", err)
 	}
 }
@@ -580,7 +571,7 @@ func TestDomainWithoutABoundIsRefused(t *testing.T) {
 	w := newRulesWorld(t)
 	w.svc.MaxStaleness = map[string]map[issuance.DataDomain]time.Duration{lg: {issuance.DomainResident: 24 * time.Hour}}
 	sid, _ := w.login(t, w.svc, "a")
-	if _, err := w.request(w.svc, sid, issuance.Inkan, issuance.Options{}); code(err) != issuance.DataStale {
+	if _, err := w.request(w.svc, sid, issuance.Inkan, issuance.Options{}); !errors.Is(err, issuance.DataStale) {
 		t.Fatalf("seal data without a bound: %v", err)
 	}
 	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); err != nil {
@@ -588,7 +579,7 @@ func TestDomainWithoutABoundIsRefused(t *testing.T) {
 	}
 	w.svc.MaxStaleness = nil
 	sid, _ = w.login(t, w.svc, "a")
-	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); code(err) != issuance.DataStale {
+	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.DataStale) {
 		t.Fatalf("no bounds at all: %v", err)
 	}
 }
@@ -634,7 +625,7 @@ func TestSwitchDuringARequest(t *testing.T) {
 		w.applyHousehold(t, "H1", func(h *issuance.Household) { h.Members[0].Status = issuance.StatusMovedOut })
 	}
 	before := len(w.rec.docs)
-	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); reasonOf(err) != issuance.MovedOut {
+	if _, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.MovedOut) {
 		t.Fatalf("moved out during the request: %v", err)
 	}
 	var n int
@@ -666,7 +657,7 @@ func TestSwitchDuringARequest(t *testing.T) {
 		is.DataVersions[0] != (issuance.DataVersion{Domain: issuance.DomainResident, Seq: seq}) {
 		t.Fatalf("after the switch: %q, versions %+v", doc.Persons[0].Address, is.DataVersions)
 	}
-	if !strings.Contains(pdfText(t, res.PDF), "九段北一丁目") {
+	if !strings.Contains(testkit.PDFText(t, res.PDF), "九段北一丁目") {
 		t.Fatal("the PDF does not show the new address")
 	}
 }
@@ -700,7 +691,7 @@ func TestConcurrentRequestsAcrossSwitches(t *testing.T) {
 				}
 				sid, _ := w.login(t, w.svc, []string{"a", "b"}[g%2])
 				res, err := w.request(w.svc, sid, issuance.Juminhyo, issuance.Options{})
-				if err != nil && code(err) != issuance.Unavailable {
+				if err != nil && !errors.Is(err, issuance.Unavailable) {
 					t.Error(err)
 					return
 				}
@@ -746,19 +737,6 @@ func TestConcurrentRequestsAcrossSwitches(t *testing.T) {
 	}
 }
 
-func pdfText(t *testing.T, pdf []byte) string {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "c.pdf")
-	if err := os.WriteFile(f, pdf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("pdftotext", "-enc", "UTF-8", f, "-").Output()
-	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
-	}
-	return string(out)
-}
-
 // Deaths, new 支援措置, abolished registrations and removed people take
 // effect at the switch, for sessions that authenticated before it.
 func TestChangesTakeEffectAtTheSwitch(t *testing.T) {
@@ -782,20 +760,20 @@ func TestChangesTakeEffectAtTheSwitch(t *testing.T) {
 	if rep, err := registry.NewSyncer(w.db.Pool, registry.SyncOptions{Inbox: w.inbox, Municipalities: []string{lg}, MyNumberKey: w.key, Clock: w.clock}).Run(ctx); err != nil || rep.Err() != nil {
 		t.Fatal(err, rep.Err())
 	}
-	if _, err := w.request(w.svc, sidA, issuance.Inkan, issuance.Options{}); reasonOf(err) != issuance.SealRegistrationAbolished {
+	if _, err := w.request(w.svc, sidA, issuance.Inkan, issuance.Options{}); !errors.Is(err, issuance.SealRegistrationAbolished) {
 		t.Fatalf("abolished: %v", err)
 	}
 	// His wife comes under 支援措置: the household 住民票 may not print her.
 	w.applyHousehold(t, "H1", func(h *issuance.Household) { h.Members[1].SupportMeasure = true })
-	if _, err := w.request(w.svc, sidA, issuance.Juminhyo, issuance.Options{Scope: issuance.ScopeHousehold}); reasonOf(err) != issuance.SupportMeasure {
+	if _, err := w.request(w.svc, sidA, issuance.Juminhyo, issuance.Options{Scope: issuance.ScopeHousehold}); !errors.Is(err, issuance.SupportMeasure) {
 		t.Fatalf("new 支援措置 of a member: %v", err)
 	}
-	if _, err := w.request(w.svc, sidB, issuance.Juminhyo, issuance.Options{}); reasonOf(err) != issuance.SupportMeasure {
+	if _, err := w.request(w.svc, sidB, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.SupportMeasure) {
 		t.Fatalf("new 支援措置 of the requester: %v", err)
 	}
 	// He dies.
 	w.applyHousehold(t, "H1", func(h *issuance.Household) { h.Members[0].Status = issuance.StatusDeceased })
-	if _, err := w.request(w.svc, sidA, issuance.Juminhyo, issuance.Options{}); reasonOf(err) != issuance.Deceased {
+	if _, err := w.request(w.svc, sidA, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.Deceased) {
 		t.Fatalf("deceased: %v", err)
 	}
 	// 高橋 修 is removed from the registry (his household delivered without him).
@@ -803,7 +781,7 @@ func TestChangesTakeEffectAtTheSwitch(t *testing.T) {
 		h.Members = h.Members[1:]
 		h.Head = h.Members[0].ID
 	})
-	if _, err := w.request(w.svc, sidG, issuance.Juminhyo, issuance.Options{}); code(err) != issuance.PersonNotFound {
+	if _, err := w.request(w.svc, sidG, issuance.Juminhyo, issuance.Options{}); !errors.Is(err, issuance.PersonNotFound) {
 		t.Fatalf("removed: %v", err)
 	}
 }

@@ -27,14 +27,6 @@ func household(lg, id string, names ...string) issuance.Household {
 	return h
 }
 
-func code(err error) issuance.Code {
-	var e *issuance.Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
-}
-
 func TestRegistryReadsBackWhatWasLoaded(t *testing.T) {
 	db := dbtest.New(t)
 	st := registry.NewStore(db.Pool)
@@ -53,7 +45,7 @@ func TestRegistryReadsBackWhatWasLoaded(t *testing.T) {
 		t.Fatalf("read back %+v", p)
 	}
 	// The same certificate in another municipality is nobody.
-	if _, err := st.PersonByCertificate(ctx, "272035", issuance.CertIdentity{IssuerKeyID: "ab", Serial: "7"}); code(err) != issuance.PersonNotFound {
+	if _, err := st.PersonByCertificate(ctx, "272035", issuance.CertIdentity{IssuerKeyID: "ab", Serial: "7"}); !errors.Is(err, issuance.PersonNotFound) {
 		t.Fatalf("other municipality: %v", err)
 	}
 	got, err := st.Household(ctx, "131016", "h1")
@@ -75,7 +67,7 @@ func TestReservationNeedsTheBoundSession(t *testing.T) {
 	is := issuance.Issuance{ID: issuance.NewID(), SessionID: sess.ID, LGCode: "131016", TerminalID: "k1",
 		PersonID: "p1", Cert: cert, Type: issuance.Juminhyo, Copies: 1, Fee: 200, PageCount: 1,
 		PDFSHA256: make([]byte, 32), Subjects: []string{"p1"}}
-	if err := st.ReserveIssuance(ctx, is, t0); code(err) != issuance.SessionExpired {
+	if err := st.ReserveIssuance(ctx, is, t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("reserve on an unauthenticated session: %v", err)
 	}
 	if err := st.Authenticate(ctx, sess.ID, "p1", cert, t0); err != nil {
@@ -83,10 +75,10 @@ func TestReservationNeedsTheBoundSession(t *testing.T) {
 	}
 	other := is
 	other.PersonID = "p2"
-	if err := st.ReserveIssuance(ctx, other, t0); code(err) != issuance.SessionExpired {
+	if err := st.ReserveIssuance(ctx, other, t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("reserve for another person: %v", err)
 	}
-	if err := st.ReserveIssuance(ctx, is, t0.Add(10*time.Minute)); code(err) != issuance.SessionExpired {
+	if err := st.ReserveIssuance(ctx, is, t0.Add(10*time.Minute)); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("reserve after expiry: %v", err)
 	}
 	if err := st.ReserveIssuance(ctx, is, t0); err != nil {
@@ -106,7 +98,7 @@ func TestReservationNeedsTheBoundSession(t *testing.T) {
 	assertStatus(t, st, is.ID, issuance.Unconfirmed)
 	// A confirmation after the session ended changes nothing: the issuance
 	// stays UNCONFIRMED, for reconciliation.
-	if st, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0); code(err) != issuance.SessionExpired {
+	if st, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("late confirm: %v %v", st, err)
 	}
 	assertStatus(t, st, is.ID, issuance.Unconfirmed)
@@ -157,7 +149,7 @@ func TestEndSessionRacesReservations(t *testing.T) {
 			switch {
 			case err == nil:
 				reserved++
-			case code(err) != issuance.SessionExpired:
+			case !errors.Is(err, issuance.SessionExpired):
 				t.Fatalf("round %d: reservation: %v", round, err)
 			}
 		}
@@ -236,10 +228,10 @@ func TestNewSessionEndsTheTerminalsPrevious(t *testing.T) {
 	assertStatus(t, st, isA.ID, issuance.Unconfirmed)
 	late := isA
 	late.ID = issuance.NewID()
-	if err := st.ReserveIssuance(ctx, late, t0); code(err) != issuance.SessionExpired {
+	if err := st.ReserveIssuance(ctx, late, t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("reservation on the replaced session: %v", err)
 	}
-	if got, err := st.ConfirmIssuance(ctx, isA.ID, issuance.Printed, "", t0); code(err) != issuance.SessionExpired {
+	if got, err := st.ConfirmIssuance(ctx, isA.ID, issuance.Printed, "", t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("confirmation on the replaced session: %v %v", got, err)
 	}
 	assertStatus(t, st, isA.ID, issuance.Unconfirmed)
@@ -255,7 +247,7 @@ func TestConfirmationNeedsALiveSession(t *testing.T) {
 	ctx := context.Background()
 	sess := session(t, st, "k1", "p1")
 	is := reserve(t, st, sess)
-	if got, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", sess.ExpiresAt); code(err) != issuance.SessionExpired {
+	if got, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", sess.ExpiresAt); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("confirmation at expiry: %v %v", got, err)
 	}
 	assertStatus(t, st, is.ID, issuance.Reserved)

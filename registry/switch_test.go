@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -260,13 +261,13 @@ func TestDeltaChangesAndDeletes(t *testing.T) {
 	if err != nil || slices.ContainsFunc(ha.Members, func(p issuance.Person) bool { return p.ID == mover.ID }) {
 		t.Fatalf("mover still in the old household: %+v %v", ha, err)
 	}
-	if _, err := w.store.Household(ctx, lg, gone.ID); code(err) != issuance.PersonNotFound {
+	if _, err := w.store.Household(ctx, lg, gone.ID); !errors.Is(err, issuance.PersonNotFound) {
 		t.Fatalf("deleted household: %v", err)
 	}
 	if ps, _ := w.store.People(ctx, lg, []string{gone.Members[0].ID}); len(ps) != 0 {
 		t.Fatal("the deleted household's people remain")
 	}
-	if _, err := w.store.PersonByCertificate(ctx, lg, issuance.CertIdentity{IssuerKeyID: m.Links[0].IssuerKeyID, Serial: m.Links[0].Serial}); code(err) != issuance.PersonNotFound {
+	if _, err := w.store.PersonByCertificate(ctx, lg, issuance.CertIdentity{IssuerKeyID: m.Links[0].IssuerKeyID, Serial: m.Links[0].Serial}); !errors.Is(err, issuance.PersonNotFound) {
 		t.Fatalf("deleted link: %v", err)
 	}
 	regs, _ := w.store.SealRegistrations(ctx, lg, seal.PersonID)

@@ -11,6 +11,7 @@ import (
 	"image"
 	"testing"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/render/backside"
 )
 
@@ -49,7 +50,7 @@ func duplex(b *testing.B, r *Renderer) *Renderer {
 	spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	sum := sha256.Sum256(spki)
 	signer := codeSigner{key: key, id: hex.EncodeToString(sum[:8])}
-	d, err := New(fontPath, WithLabelFonts(labelFonts...), WithKeiinKey(r.keiinKey),
+	d, err := New(testkit.FontPath, WithLabelFonts(labelFonts...), WithKeiinKey(r.keiinKey),
 		WithBack(backside.DPI, func(_ context.Context, f FrontPage) (*image.Gray, error) {
 			return backside.Compose(f.Image, backside.Document{ID: f.Doc.ID, LGCode: f.Doc.Municipality.Code,
 				Type: string(f.Doc.Type), IssuedOn: f.Doc.IssuedAt,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 )
 
@@ -61,7 +62,7 @@ func renderText(t *testing.T, doc *issuance.Document) string {
 	t.Helper()
 	pdf, _ := render(t, doc)
 	checkPDF(t, pdf)
-	return pdftotext(t, pdf, "-raw")
+	return testkit.PDFText(t, pdf, "-raw")
 }
 
 // closingFields are printed at the end of every certificate.
@@ -143,7 +144,7 @@ func TestGoldenInkan(t *testing.T) {
 	p := doc.Persons[0]
 	pdf, _ := render(t, doc)
 	checkPDF(t, pdf)
-	text := pdftotext(t, pdf, "-raw")
+	text := testkit.PDFText(t, pdf, "-raw")
 	assertFields(t, text, [2]string{"", "印鑑登録証明書"}, [2]string{"印影", "登録番号"}, [2]string{"", "第12345号"},
 		[2]string{"氏名", "よしだ　はなこ" + p.FullName()}, [2]string{"旧氏", "佐藤"},
 		[2]string{"生年月日", "平成2年3月15日"}, [2]string{"性別", "女"}, [2]string{"住所", p.Address},

@@ -12,20 +12,17 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 )
 
-// fontPath is where Debian's fonts-ipamj-mincho installs IPAmj明朝; the
-// label fonts are Debian's fonts-nanum (Korean) and fonts-arphic-gbsn00lp
+// labelFonts are Debian's fonts-nanum (Korean) and fonts-arphic-gbsn00lp
 // (simplified Chinese), for the translated labels IPAmj明朝 cannot print.
-const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
-
 var labelFonts = []string{
 	"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
 	"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf",
@@ -42,17 +39,18 @@ var (
 
 func setup(t testing.TB) (*Renderer, []byte) {
 	t.Helper()
+	testkit.Font(t)
 	setupOnce.Do(func() {
-		for _, p := range append([]string{fontPath}, labelFonts...) {
+		for _, p := range labelFonts {
 			if _, err := os.Stat(p); err != nil {
-				setupErr = fmt.Errorf("%v (install fonts-ipamj-mincho, fonts-nanum, fonts-arphic-gbsn00lp)", err)
+				setupErr = fmt.Errorf("%v (Debian packages fonts-nanum, fonts-arphic-gbsn00lp; run `make deps`)", err)
 				return
 			}
 		}
-		if sharedR, setupErr = New(fontPath, WithLabelFonts(labelFonts...), WithKeiinKey([]byte("test keiin key"))); setupErr != nil {
+		if sharedR, setupErr = New(testkit.FontPath, WithLabelFonts(labelFonts...), WithKeiinKey([]byte("test keiin key"))); setupErr != nil {
 			return
 		}
-		sharedSeal, setupErr = DevSeal(fontPath, "千代田区長之印")
+		sharedSeal, setupErr = DevSeal(testkit.FontPath, "千代田区長之印")
 	})
 	if setupErr != nil {
 		t.Fatal(setupErr)
@@ -112,30 +110,11 @@ func household(n int) []issuance.Person {
 	return ps
 }
 
-// tool finds a PDF tool; missing tools fail the test because the Makefile
-// installs them, and a skipped check would pass unnoticed.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not installed (poppler-utils / qpdf): %v", name, err)
-	}
-	return p
-}
-
-func writePDF(t testing.TB, pdf []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "doc.pdf")
-	if err := os.WriteFile(p, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
+// run runs a Debian tool, failing t if it fails, and returns what it wrote.
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := exec.Command(tool(t, name), args...)
+	cmd := exec.Command(testkit.Tool(t, name), args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out.String(), errb.String())
@@ -143,22 +122,11 @@ func run(t testing.TB, name string, args ...string) string {
 	return out.String() + errb.String()
 }
 
-// pdftotext extracts the text; mode is "" (poppler's reading-order
-// analysis), "-layout" (lines as on the page) or "-raw" (drawing order).
-func pdftotext(t testing.TB, pdf []byte, mode string) string {
-	t.Helper()
-	args := []string{writePDF(t, pdf), "-"}
-	if mode != "" {
-		args = append([]string{mode}, args...)
-	}
-	return run(t, "pdftotext", args...)
-}
-
 // checkPDF runs qpdf --check and asserts with pdffonts that every font is
 // embedded as a subset.
 func checkPDF(t testing.TB, pdf []byte) {
 	t.Helper()
-	path := writePDF(t, pdf)
+	path := testkit.WriteTemp(t, "doc.pdf", pdf)
 	if out := run(t, "qpdf", "--check", path); !strings.Contains(out, "No syntax or stream encoding errors") || strings.Contains(out, "WARNING") {
 		t.Errorf("qpdf --check:\n%s", out)
 	}
@@ -312,10 +280,10 @@ func itoa(i int) string { return fmt.Sprint(i) }
 // detail names every one of want.
 func assertGlyphUnavailable(t *testing.T, err error, want ...string) {
 	t.Helper()
-	var e *issuance.Error
-	if !errors.As(err, &e) || e.Code != issuance.GlyphUnavailable {
+	if !errors.Is(err, issuance.GlyphUnavailable) {
 		t.Fatalf("err = %v, want GlyphUnavailable", err)
 	}
+	e := issuance.AsError(err)
 	for _, w := range want {
 		if !strings.Contains(e.Detail, w) {
 			t.Errorf("detail %q does not name %s", e.Detail, w)

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/image/font/sfnt"
 	"golang.org/x/image/math/fixed"
+
+	"github.com/lgwan/issuance/internal/testkit"
 )
 
 // cmap14 reads the font file's format 14 subtable directly from the bytes,
@@ -16,7 +18,7 @@ import (
 // sequences.
 func cmap14(t *testing.T) map[rune]map[rune]uint16 {
 	t.Helper()
-	data, err := os.ReadFile(fontPath)
+	data, err := os.ReadFile(testkit.Font(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestIVSPrintsTheVariantGlyph(t *testing.T) {
 			t.Fatalf("embedded glyph differs from glyph %d at segment %d", want, i)
 		}
 	}
-	text := pdftotext(t, pdf, "-raw")
+	text := testkit.PDFText(t, pdf, "-raw")
 	for _, w := range []string{"葛\U000E0102西 辻\U000E0102子", "東京都葛飾区"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("pdftotext lacks %q (%+q)", w, w)

@@ -11,13 +11,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 )
 
 // pdftoppmGray renders page n of pdf with poppler at dpi, in grey (PGM).
 func pdftoppmGray(t *testing.T, pdf []byte, n int, dpi int) *image.Gray {
 	t.Helper()
-	path := writePDF(t, pdf)
+	path := testkit.WriteTemp(t, "doc.pdf", pdf)
 	out := filepath.Join(filepath.Dir(path), "page")
 	run(t, "pdftoppm", "-gray", "-r", itoa(dpi), "-f", itoa(n), "-l", itoa(n), "-singlefile", path, out)
 	data, err := os.ReadFile(out + ".pgm")
@@ -114,7 +115,7 @@ func ink(g *image.Gray) float64 {
 func TestBackPages(t *testing.T) {
 	shared, seal := setup(t)
 	var got []FrontPage
-	r, err := New(fontPath, WithLabelFonts(labelFonts...), WithKeiinKey(shared.keiinKey),
+	r, err := New(testkit.FontPath, WithLabelFonts(labelFonts...), WithKeiinKey(shared.keiinKey),
 		WithBack(100, func(ctx context.Context, f FrontPage) (*image.Gray, error) {
 			got = append(got, f)
 			return negative(f.Image, f.Page%2 == 1), nil

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 )
 
@@ -53,7 +54,7 @@ func TestRenderOnePerson(t *testing.T) {
 	checkPDF(t, pdf)
 
 	// Drawing order is reading order: row by row, label before value.
-	text := pdftotext(t, pdf, "-raw")
+	text := testkit.PDFText(t, pdf, "-raw")
 	// 𠮷 (U+20BB7) is outside JIS X 0208 and outside the BMP: it must be
 	// extracted as itself, not as U+20BB.
 	assertInOrder(t, text,
@@ -68,7 +69,7 @@ func TestRenderOnePerson(t *testing.T) {
 		t.Error("世帯主・続柄 printed although IncludeRelationship is false")
 	}
 
-	layout := pdftotext(t, pdf, "-layout")
+	layout := testkit.PDFText(t, pdf, "-layout")
 	for _, w := range []string{"𠮷田", "東京都千代田区千代田一丁目1番1号", "平成2年3月15日", "旧氏", "佐藤"} {
 		if !strings.Contains(layout, w) {
 			t.Errorf("pdftotext -layout lacks %q", w)
@@ -85,7 +86,7 @@ func TestRenderRelationshipOnlyWhenAsked(t *testing.T) {
 		doc := testDoc(seal, household(2)...)
 		doc.Options.IncludeRelationship = include
 		pdf, _ := render(t, doc)
-		text := pdftotext(t, pdf, "-layout")
+		text := testkit.PDFText(t, pdf, "-layout")
 		// 世帯主・続柄 is one option: the head's name under 世帯主, and
 		// each person's 続柄 (the wife's 妻).
 		for _, w := range []string{"世帯主", "続柄", "妻"} {
@@ -99,7 +100,7 @@ func TestRenderRelationshipOnlyWhenAsked(t *testing.T) {
 func TestRenderNoFormerSurnameRow(t *testing.T) {
 	_, seal := setup(t)
 	pdf, _ := render(t, testDoc(seal, household(1)...))
-	if strings.Contains(pdftotext(t, pdf, ""), "旧氏") {
+	if strings.Contains(testkit.PDFText(t, pdf), "旧氏") {
 		t.Error("旧氏 row printed for a person without a former surname")
 	}
 }
@@ -124,7 +125,7 @@ func testHousehold(t *testing.T, n int) {
 	if n > 10 && pages < 2 {
 		t.Errorf("%d persons on %d page(s)", n, pages)
 	}
-	text := pdftotext(t, pdf, "-layout")
+	text := testkit.PDFText(t, pdf, "-layout")
 	for i, p := range doc.Persons {
 		want := 1
 		if i == 0 {
@@ -169,7 +170,7 @@ func TestRenderWrapsLongFields(t *testing.T) {
 	doc.Household.Address = long
 	pdf, _ := render(t, doc)
 	checkPDF(t, pdf)
-	flat := strings.Join(strings.Fields(pdftotext(t, pdf, "")), "")
+	flat := strings.Join(strings.Fields(testkit.PDFText(t, pdf)), "")
 	for _, w := range []string{long, ps[0].GivenName} {
 		if !strings.Contains(flat, w) {
 			t.Errorf("wrapped text lost characters: %q not in\n%s", w, flat)
@@ -211,13 +212,7 @@ func TestRenderGlyphUnavailable(t *testing.T) {
 			doc := testDoc(seal, household(1)...)
 			tc.edit(doc)
 			pdf, _, err := r.Render(context.Background(), doc)
-			var e *issuance.Error
-			if !errors.As(err, &e) || e.Code != issuance.GlyphUnavailable {
-				t.Fatalf("err = %v, want GlyphUnavailable", err)
-			}
-			if !strings.Contains(e.Detail, tc.point) {
-				t.Errorf("detail %q does not name %s", e.Detail, tc.point)
-			}
+			assertGlyphUnavailable(t, err, tc.point)
 			if pdf != nil {
 				t.Error("a PDF came back with the error")
 			}
@@ -254,8 +249,7 @@ func TestRenderRefusals(t *testing.T) {
 			doc := testDoc(seal, household(1)...)
 			tc.edit(doc)
 			pdf, _, err := r.Render(context.Background(), doc)
-			var e *issuance.Error
-			if !errors.As(err, &e) || e.Code != tc.code {
+			if !errors.Is(err, tc.code) {
 				t.Fatalf("err = %v, want %s", err, tc.code)
 			}
 			if pdf != nil {
@@ -346,7 +340,7 @@ func TestRenderConcurrent(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("render %d: %v", i, errs[i])
 		}
-		text := pdftotext(t, pdfs[i], "")
+		text := testkit.PDFText(t, pdfs[i])
 		for j := range n {
 			if got := strings.Contains(text, name(j)); got != (i == j) {
 				t.Errorf("PDF %d contains %s: %v", i, name(j), got)

@@ -8,6 +8,8 @@ import (
 	"image/draw"
 	"image/png"
 	"testing"
+
+	"github.com/lgwan/issuance/internal/testkit"
 )
 
 func TestDevSeal(t *testing.T) {
@@ -45,10 +47,10 @@ func TestDevSeal(t *testing.T) {
 }
 
 func TestDevSealErrors(t *testing.T) {
-	if _, err := DevSeal(fontPath, "区長\U0001F600"); err == nil {
+	if _, err := DevSeal(testkit.FontPath, "区長\U0001F600"); err == nil {
 		t.Error("a character without a glyph made a seal")
 	}
-	if _, err := DevSeal(fontPath, ""); err == nil {
+	if _, err := DevSeal(testkit.FontPath, ""); err == nil {
 		t.Error("empty text made a seal")
 	}
 	if _, err := DevSeal("/nonexistent.ttf", "印"); err == nil {

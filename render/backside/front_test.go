@@ -5,6 +5,7 @@ import (
 	"image"
 	"time"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/render"
 )
@@ -14,13 +15,13 @@ import (
 // it: the front, and its back with doc's code signed by s. Its ID and
 // issue date are doc's.
 func renderIssued(doc Document, s Signer) ([]byte, error) {
-	r, err := render.New(fontPath, render.WithBack(DPI, func(_ context.Context, f render.FrontPage) (*image.Gray, error) {
+	r, err := render.New(testkit.FontPath, render.WithBack(DPI, func(_ context.Context, f render.FrontPage) (*image.Gray, error) {
 		return Compose(f.Image, doc, f.Page, f.Pages, s)
 	}))
 	if err != nil {
 		return nil, err
 	}
-	seal, err := render.DevSeal(fontPath, "千代田区長之印")
+	seal, err := render.DevSeal(testkit.FontPath, "千代田区長之印")
 	if err != nil {
 		return nil, err
 	}

@@ -18,10 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lgwan/issuance/internal/testkit"
 	"github.com/lgwan/issuance/issuance"
 )
-
-const fontPath = "/usr/share/fonts/truetype/ipamj/ipamjm.ttf"
 
 // codeKey is a real P-256 code key made for the test binary, standing in
 // for a municipality's seal code key from pki.
@@ -83,6 +82,7 @@ var (
 
 func setup(t testing.TB) *fixture {
 	t.Helper()
+	testkit.Font(t)
 	fixOnce.Do(func() { fixErr = makeFixture() })
 	if fixErr != nil {
 		t.Fatal(fixErr)
@@ -121,16 +121,9 @@ func (f *fixture) frontAt(t testing.TB, dpi int) *image.Gray {
 
 func rasterise(t testing.TB, pdf []byte, dpi int) *image.Gray {
 	t.Helper()
-	tool, err := exec.LookPath("pdftoppm")
-	if err != nil {
-		t.Fatalf("pdftoppm not installed (poppler-utils): %v", err)
-	}
+	in := testkit.WriteTemp(t, "doc.pdf", pdf)
 	dir := t.TempDir()
-	in := filepath.Join(dir, "doc.pdf")
-	if err := os.WriteFile(in, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(tool, "-r", fmt.Sprint(dpi), "-gray", "-png", "-f", "1", "-l", "1", "-singlefile", in, filepath.Join(dir, "p")).CombinedOutput()
+	out, err := exec.Command(testkit.Tool(t, "pdftoppm"), "-r", fmt.Sprint(dpi), "-gray", "-png", "-f", "1", "-l", "1", "-singlefile", in, filepath.Join(dir, "p")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pdftoppm: %v\n%s", err, out)
 	}
