@@ -247,3 +247,11 @@ func (s *Store) RegistrationByCertificate(ctx context.Context, lgCode string, id
 	r.RegisteredAt = r.RegisteredAt.In(issuance.Tokyo)
 	return &r, nil
 }
+
+var _ issuance.RateLimiter = (*RateLimiter)(nil)
+
+// Limit is Allow for the key RateKey(kind, values...): the domain names
+// what it limits, the key hashes the values.
+func (l *RateLimiter) Limit(ctx context.Context, kind string, values []string, limit int, window time.Duration, now time.Time) (bool, time.Duration, error) {
+	return l.Allow(ctx, RateKey(kind, values...), limit, window, now)
+}
