@@ -230,9 +230,12 @@ func TestApplyHonsekiRegistrationBadInput(t *testing.T) {
 		edit func(*apply)
 		code issuance.Code
 	}{
-		"unknown 本籍地":               {"999999", func(*apply) {}, issuance.UnknownMunicipality},
-		"facts not JSON, signed":    {testLG, func(a *apply) { a.facts = []byte("名前=本籍 花子"); a.sig = sign(a.facts) }, issuance.MalformedRequest},
-		"facts with an extra field": {testLG, func(a *apply) { a.facts = bytes.Replace(a.facts, []byte(`{`), []byte(`{"x":1,`), 1); a.sig = sign(a.facts) }, issuance.MalformedRequest},
+		"unknown 本籍地":            {"999999", func(*apply) {}, issuance.UnknownMunicipality},
+		"facts not JSON, signed": {testLG, func(a *apply) { a.facts = []byte("名前=本籍 花子"); a.sig = sign(a.facts) }, issuance.MalformedRequest},
+		"facts with an extra field": {testLG, func(a *apply) {
+			a.facts = bytes.Replace(a.facts, []byte(`{`), []byte(`{"x":1,`), 1)
+			a.sig = sign(a.facts)
+		}, issuance.MalformedRequest},
 		"facts oversized, signed": {testLG, func(a *apply) {
 			a.facts = bytes.Replace(a.facts, []byte(`"name":"`), []byte(`"name":"`+strings.Repeat("長", 2000)), 1)
 			a.sig = sign(a.facts)
@@ -242,8 +245,8 @@ func TestApplyHonsekiRegistrationBadInput(t *testing.T) {
 		"signer not J-LIS":            {testLG, func(a *apply) { a.signer = a.cert }, issuance.CertificateInvalid},
 		"revoked card":                {testLG, func(a *apply) { a.cert = f.der(t, f.layout.CardCert("r")) }, issuance.CertificateRevoked},
 		"certificate not DER":         {testLG, func(a *apply) { a.cert = []byte("not a certificate") }, issuance.CertificateInvalid},
-		"empty 本籍":                   {testLG, func(a *apply) { a.honseki = "  " }, issuance.MalformedRequest},
-		"筆頭者 too long":               {testLG, func(a *apply) { a.head = strings.Repeat("一", 201) }, issuance.MalformedRequest},
+		"empty 本籍":                    {testLG, func(a *apply) { a.honseki = "  " }, issuance.MalformedRequest},
+		"筆頭者 too long":                {testLG, func(a *apply) { a.head = strings.Repeat("一", 201) }, issuance.MalformedRequest},
 		"control character":           {testLG, func(a *apply) { a.honseki = "九段\t南" }, issuance.MalformedRequest},
 		"unknown session":             {testLG, func(a *apply) { a.session = []byte("x") }, issuance.SessionUnknown},
 	} {
