@@ -107,6 +107,11 @@ type MunicipalityConfig struct {
 	// MaxStaleness overrides sync.max_staleness for this municipality, per
 	// domain (its legacy systems' own extraction rhythm).
 	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
+	// HonsekiBusinessDays is how long a 本籍 application's decision takes
+	// (expectedBy; 10 when left out); Holidays are the days off besides
+	// weekends, "YYYY-MM-DD" (docs/honseki.md).
+	HonsekiBusinessDays int      `mapstructure:"honseki_business_days"`
+	Holidays            []string `mapstructure:"holidays"`
 }
 
 // HoursConfig is the kiosk service time (docs/rules.md, Service hours). Each field left out
@@ -402,7 +407,16 @@ func (c *Config) municipalities() (map[string]issuance.Municipality, error) {
 			bad("min_age", "%d is below the legal minimum of 15", mc.MinAge)
 		}
 		m := issuance.Municipality{Code: mc.Code, Name: mc.Name, Prefecture: mc.Prefecture, Mayor: mc.Mayor,
-			SealPNG: seal, MinAge: mc.MinAge}
+			SealPNG: seal, MinAge: mc.MinAge, HonsekiBusinessDays: mc.HonsekiBusinessDays, Holidays: map[string]bool{}}
+		if mc.HonsekiBusinessDays < 0 || mc.HonsekiBusinessDays > 60 {
+			bad("honseki_business_days", "%d is not between 1 and 60", mc.HonsekiBusinessDays)
+		}
+		for j, d := range mc.Holidays {
+			if _, err := time.Parse(time.DateOnly, d); err != nil {
+				bad(fmt.Sprintf("holidays[%d]", j), "%q is not a date YYYY-MM-DD", d)
+			}
+			m.Holidays[d] = true
+		}
 		if m.Hours, err = mc.Hours.parse(issuance.DefaultHours); err != nil {
 			bad("hours", "%v", err)
 		}
