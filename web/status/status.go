@@ -302,11 +302,12 @@ func parseBirthDate(s string, now time.Time) (string, error) {
 	}
 	var n [3]int
 	for i, part := range parts {
-		v, err := strconv.Atoi(part)
-		if err != nil || v < 0 {
-			return "", fmt.Errorf("birth date: want YYYY-MM-DD")
+		for _, c := range part {
+			if c < '0' || c > '9' {
+				return "", fmt.Errorf("birth date: want YYYY-MM-DD")
+			}
 		}
-		n[i] = v
+		n[i], _ = strconv.Atoi(part)
 	}
 	d := time.Date(n[0], time.Month(n[1]), n[2], 0, 0, 0, 0, issuance.Tokyo)
 	if d.Year() != n[0] || int(d.Month()) != n[1] || d.Day() != n[2] {
