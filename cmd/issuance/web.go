@@ -14,8 +14,6 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry"
-	"github.com/lgwan/issuance/web"
-	"github.com/lgwan/issuance/web/status"
 )
 
 // readiness is what /readyz reports and the status page shows.
@@ -96,7 +94,6 @@ func (s *server) webHandler(munis map[string]issuance.Municipality) http.Handler
 		json.NewEncoder(w).Encode(rd)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
-	mux.Handle("GET /assets/", web.Assets())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		var list []issuance.Municipality
 		for _, m := range munis {
@@ -109,12 +106,6 @@ func (s *server) webHandler(munis map[string]issuance.Municipality) http.Handler
 			Munis []issuance.Municipality
 		}{s.readiness(r.Context(), munis), list})
 	})
-	// The resident's status page, limited through the shared windows so
-	// that every node counts the same tries.
-	statusPage, err := status.New(status.Options{Store: s.store, Limiter: registry.NewRateLimiter(s.pool), Clock: s.clock})
-	if err != nil {
-		panic(err) // every option is set here
-	}
-	mux.Handle(status.Path, statusPage)
+	mux.Handle("/status", s.statusPage)
 	return mux
 }
