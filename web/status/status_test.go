@@ -1,6 +1,8 @@
 package status_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"html"
 	"net/http"
@@ -10,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/web"
 	"github.com/lgwan/issuance/web/status"
 )
@@ -357,6 +362,35 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	} {
 		if _, err := status.New(o); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestDatabaseDown: when the store or the limiter cannot answer, the page
+// says so (503, in the visitor's language) and answers nothing: no check
+// goes unlimited, no failure looks like UNKNOWN.
+func TestDatabaseDown(t *testing.T) {
+	f := newFixture(t)
+	a := f.file(t)
+	down, err := pgxpool.New(context.Background(), f.db.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down.Close()
+	key, _ := registry.NewMyNumberKey(bytes.Repeat([]byte{7}, 32))
+	for name, o := range map[string]status.Options{
+		"store":   {Store: registry.NewStore(down, registry.WithMyNumberKey(key)), Limiter: f.limiter, Clock: f.clock},
+		"limiter": {Store: f.store, Limiter: registry.NewRateLimiter(down), Clock: f.clock},
+	} {
+		h, err := status.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.handler = h
+		res, body := f.post(t, "pt", "192.0.2.1", a.Number, facts.BirthDate)
+		if res.StatusCode != http.StatusServiceUnavailable || dataStatus(t, body) != "" ||
+			!strings.Contains(body, status.Message("pt", "unavailable.text")) {
+			t.Errorf("%s down: %d, data-status %q", name, res.StatusCode, dataStatus(t, body))
 		}
 	}
 }
