@@ -23,6 +23,7 @@ import (
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/render"
 	"github.com/lgwan/issuance/soap"
+	"github.com/lgwan/issuance/web/status"
 )
 
 // server is one running node: the SOAP listener, the web listener and the
@@ -42,6 +43,9 @@ type server struct {
 	web       *http.Server
 	soapLn    net.Listener
 	webLn     net.Listener
+
+	// statusPage is the resident's status page (/status).
+	statusPage http.Handler
 }
 
 func serve(ctx context.Context, cfg *Config) error {
@@ -176,6 +180,11 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		svc, replay, metrics)
 	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store,
 		replay: replay, metrics: metrics}
+	// Its tries are counted in the shared rate windows, so every node
+	// holds the same limits.
+	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock}); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/wide-area/v4", soapHandler)
 	s.soap = &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,

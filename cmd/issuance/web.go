@@ -106,5 +106,6 @@ func (s *server) webHandler(munis map[string]issuance.Municipality) http.Handler
 			Munis []issuance.Municipality
 		}{s.readiness(r.Context(), munis), list})
 	})
+	mux.Handle("/status", s.statusPage)
 	return mux
 }
