@@ -140,7 +140,19 @@ func (d *demoCmd) run(ctx context.Context) error {
 	if err := loadDemoThroughSync(ctx, cfg, layout, data, demoFiller, d.clock); err != nil {
 		return err
 	}
-	return writeKit(cfg, layout, data)
+	if err := writeKit(cfg, layout, data); err != nil {
+		return err
+	}
+	// ---- Demo clerk accounts (var/demo/clerks.json) ----------------------
+	// The console's writeDemoClerks goes here (the lead wires it): one
+	// account per role, passwords and TOTP secrets generated at install.
+	// ----------------------------------------------------------------------
+	if !cfg.Web.TLS() {
+		slog.Warn("web.tls_cert/web.tls_key are not set in " + cfgPath + ": the web port speaks plain HTTP, and browsers will not keep the console's Secure cookies beyond loopback")
+	}
+	fmt.Fprintf(os.Stderr, "\n  Clerks' console:   %sconsole/\n  Demo accounts:     %s (one per role: passwords and TOTP secrets)\n  Demo kit:          %s\n",
+		webScheme(cfg.Web)+dialable(cfg.Web.Listen)+"/", filepath.Join(layout.KitDir, "clerks.json"), layout.KitDir)
+	return nil
 }
 
 func readDemoData(path string) (demoData, error) {

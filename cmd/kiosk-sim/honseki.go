@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	gsoap "github.com/hooklift/gowsdl/soap"
+
+	"github.com/lgwan/issuance/soap/kiosk"
+	"github.com/lgwan/issuance/soap/wsdlgen"
+)
+
+// offerRegistration is the menu's one offer to a card the 本籍地 does not
+// know yet (docs/honseki.md).
+const offerRegistration = "HONSEKI_REGISTRATION"
+
+// kosekiTypes are what a registrant is offered at their 本籍地.
+var kosekiTypes = []string{"KOSEKI_ZENBU", "KOSEKI_KOJIN", "FUHYO"}
+
+// b64 is the lexical form the generated types carry for base64Binary.
+func b64(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
+
+// applyRequest builds the application of card from the kit's files: the
+// card facts signed by J-LIS, the signer's certificate (DER), the card's
+// user certificate and the 本籍 as the holder types it.
+func applyRequest(kit *kiosk.Kit, card *kiosk.Card, sessionID string) (*wsdlgen.ApplyHonsekiRegistration, error) {
+	if card.Honseki == nil {
+		return nil, fmt.Errorf("card %s has no \"honseki\" in the kit: its 本籍 is where its holder lives, or in no demo municipality", card.ID)
+	}
+	facts, err1 := os.ReadFile(filepath.Join(kit.Dir, card.CardFacts))
+	sig, err2 := os.ReadFile(filepath.Join(kit.Dir, card.CardFactsSig))
+	signerPEM, err3 := os.ReadFile(filepath.Join(kit.Dir, card.CardFactsSigner))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, fmt.Errorf("card %s: %w", card.ID, err)
+	}
+	signer, _ := pem.Decode(signerPEM)
+	if signer == nil || signer.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("card %s: %s holds no certificate", card.ID, card.CardFactsSigner)
+	}
+	return &wsdlgen.ApplyHonsekiRegistration{SessionId: sessionID, CardFacts: b64(facts), CardFactsSignature: b64(sig),
+		CardFactsSignerCertificate: b64(signer.Bytes), UserCertificate: b64(card.CertDER()),
+		HonsekiAddress: card.Honseki.Address, HeadName: card.Honseki.HeadName}, nil
+}
+
+// birthDate is the card holder's birth date from the card's signed facts.
+func birthDate(kit *kiosk.Kit, card *kiosk.Card) string {
+	var f struct {
+		BirthDate string `json:"birthDate"`
+	}
+	b, err := os.ReadFile(filepath.Join(kit.Dir, card.CardFacts))
+	if err != nil || json.Unmarshal(b, &f) != nil {
+		return "YYYY-MM-DD"
+	}
+	return f.BirthDate
+}
+
+// applied is what filing an application answered.
+type applied struct {
+	Number, ExpectedBy string
+	Offer              *wsdlgen.Offer // the registration offer of the kiosk session; nil on the internet channel
+}
+
+// apply files card's application at its 本籍地: in a kiosk session there
+// (BeginSession, Authenticate: the menu must offer the registration, then
+// ApplyHonsekiRegistration with the session), or without one as the
+// centre relays an application made on the internet.
+func apply(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, terminal string, internet bool) (*applied, error) {
+	req, err := applyRequest(kit, card, "")
+	if err != nil {
+		return nil, err
+	}
+	c := kit.NewClient(card.Honseki.LGCode, terminal)
+	out := &applied{}
+	if !internet {
+		sid, menu, err := c.Session(ctx, card)
+		if sid != "" {
+			defer c.Call(context.WithoutCancel(ctx), &wsdlgen.EndSession{SessionId: sid}, nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(menu, func(o *wsdlgen.Offer) bool { return o.Type_ == offerRegistration })
+		if i < 0 {
+			return nil, fmt.Errorf("the menu at %s offers no %s (it offers %s): is the card already registered there?",
+				card.Honseki.LGCode, offerRegistration, offerTypes(menu))
+		}
+		out.Offer = menu[i]
+		req.SessionId = sid
+	}
+	var resp wsdlgen.ApplyHonsekiRegistrationResponse
+	if _, err := c.Call(ctx, req, &resp); err != nil {
+		return nil, fmt.Errorf("ApplyHonsekiRegistration: %w", err)
+	}
+	out.Number, out.ExpectedBy = resp.ApplicationNumber, resp.ExpectedBy.ToGoTime().Format(time.DateOnly)
+	return out, nil
+}
+
+// registrationStatus asks for an application's status as a kiosk of lgCode.
+func registrationStatus(ctx context.Context, kit *kiosk.Kit, lgCode, terminal, number, birth string) (*wsdlgen.GetRegistrationStatusResponse, error) {
+	b, err := time.Parse(time.DateOnly, birth)
+	if err != nil {
+		return nil, fmt.Errorf("-birth %q is not a date YYYY-MM-DD", birth)
+	}
+	var resp wsdlgen.GetRegistrationStatusResponse
+	if _, err := kit.NewClient(lgCode, terminal).Call(ctx, &wsdlgen.GetRegistrationStatus{ApplicationNumber: number,
+		BirthDate: gsoap.CreateXsdDate(b, false)}, &resp); err != nil {
+		return nil, fmt.Errorf("GetRegistrationStatus: %w", err)
+	}
+	return &resp, nil
+}
+
+// checkRegistrations checks, for every valid card of the kit with a 本籍
+// elsewhere, what its 本籍地 answers: before registration the menu's one
+// offer is the registration (available, or pending once applied); after,
+// the 戸籍 certificates and nothing else. It prints a line per card to w.
+func checkRegistrations(ctx context.Context, kit *kiosk.Kit, terminal string, w io.Writer) error {
+	var failed []string
+	for _, card := range kit.Cards {
+		if card.Honseki == nil || slices.ContainsFunc(card.Refusals, func(r kiosk.Refusal) bool { return r.Type == "*" }) {
+			continue
+		}
+		state, err := registrationState(ctx, kit, card, terminal)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s at its 本籍地 %s: %v", card.ID, card.Honseki.LGCode, err))
+			continue
+		}
+		fmt.Fprintf(w, "ok   %s at its 本籍地 %s: %s\n", card.ID, card.Honseki.LGCode, state)
+	}
+	for _, f := range failed {
+		fmt.Fprintln(w, "FAIL", f)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d registration check(s) failed", len(failed))
+	}
+	return nil
+}
+
+// registrationState authenticates card at its 本籍地 and says where it
+// stands, or what is wrong with the menu.
+func registrationState(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, terminal string) (string, error) {
+	c := kit.NewClient(card.Honseki.LGCode, terminal)
+	sid, menu, err := c.Session(ctx, card)
+	if sid != "" {
+		defer c.Call(context.WithoutCancel(ctx), &wsdlgen.EndSession{SessionId: sid}, nil)
+	}
+	if err != nil {
+		return "", err
+	}
+	available := func(o *wsdlgen.Offer) bool { return o.Available != nil && bool(*o.Available) }
+	if i := slices.IndexFunc(menu, func(o *wsdlgen.Offer) bool { return o.Type_ == offerRegistration }); i >= 0 {
+		o := menu[i]
+		switch {
+		case len(menu) > 1 && slices.ContainsFunc(menu, func(o *wsdlgen.Offer) bool {
+			return !slices.Contains(kosekiTypes, o.Type_) && o.Type_ != offerRegistration
+		}):
+			return "", fmt.Errorf("the menu offers %s beside the registration", offerTypes(menu))
+		case available(o):
+			return offerRegistration + " offered", nil
+		case o.UnavailableReason == "RegistrationPending":
+			return offerRegistration + " pending (an application is open)", nil
+		default:
+			return "", fmt.Errorf("%s unavailable: %q", offerRegistration, o.UnavailableReason)
+		}
+	}
+	for _, o := range menu {
+		if !slices.Contains(kosekiTypes, o.Type_) {
+			return "", fmt.Errorf("a registrant is offered %s, not only %v", o.Type_, kosekiTypes)
+		}
+	}
+	if !slices.ContainsFunc(menu, available) {
+		return "", fmt.Errorf("registered, but nothing is available: %s", offerTypes(menu))
+	}
+	return "registered: offered " + offerTypes(menu), nil
+}
+
+func offerTypes(menu []*wsdlgen.Offer) string {
+	var s []string
+	for _, o := range menu {
+		t := o.Type_
+		if o.Available == nil || !bool(*o.Available) {
+			t += "(" + o.UnavailableReason + ")"
+		}
+		s = append(s, t)
+	}
+	return fmt.Sprint(s)
+}
