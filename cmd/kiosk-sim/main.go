@@ -53,7 +53,7 @@ func main() {
 	}
 	ctx := context.Background()
 	if *check {
-		err := errors.Join(kit.Check(ctx, *terminal, os.Stdout), checkRegistrations(ctx, kit, *terminal, os.Stdout))
+		err := errors.Join(kit.Check(ctx, *terminal, os.Stdout), kit.CheckRegistrations(ctx, *terminal, os.Stdout))
 		if err != nil {
 			log.Fatal("kiosk-sim: ", err)
 		}
@@ -64,17 +64,17 @@ func main() {
 		if err != nil {
 			log.Fatal("kiosk-sim: ", err)
 		}
-		a, err := apply(ctx, kit, card, *terminal, *internet)
+		a, err := kit.Apply(ctx, card, *terminal, *internet)
 		if err != nil {
 			log.Fatalf("kiosk-sim: card %s: %v", card.ID, err)
 		}
 		channel := "internet (no session)"
 		if a.Offer != nil {
-			channel = "kiosk " + *terminal + ", offer " + offerTypes([]*wsdlgen.Offer{a.Offer})
+			channel = "kiosk " + *terminal + ", offer " + kiosk.OfferTypes([]*wsdlgen.Offer{a.Offer})
 		}
 		fmt.Printf("card %s (%s): application for 本籍地 registration at %s, %s\n  application number %s, decision expected by %s\n"+
 			"  status: go run ./cmd/kiosk-sim -status %s -birth %s\n",
-			card.ID, card.Name, card.Honseki.LGCode, channel, a.Number, a.ExpectedBy, a.Number, birthDate(kit, card))
+			card.ID, card.Name, card.Honseki.LGCode, channel, a.Number, a.ExpectedBy, a.Number, kit.BirthDate(card))
 		return
 	}
 	if *status != "" {
@@ -85,7 +85,7 @@ func main() {
 		if at == "" && len(kit.Endpoints.Municipalities) > 0 {
 			at = kit.Endpoints.Municipalities[0]
 		}
-		st, err := registrationStatus(ctx, kit, at, *terminal, *status, *birth)
+		st, err := kit.RegistrationStatus(ctx, at, *terminal, *status, *birth)
 		if err != nil {
 			log.Fatal("kiosk-sim: ", err)
 		}

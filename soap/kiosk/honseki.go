@@ -1,8 +1,7 @@
-package main
+package kiosk
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -15,30 +14,26 @@ import (
 
 	gsoap "github.com/hooklift/gowsdl/soap"
 
-	"github.com/lgwan/issuance/soap/kiosk"
 	"github.com/lgwan/issuance/soap/wsdlgen"
 )
 
-// offerRegistration is the menu's one offer to a card the 本籍地 does not
-// know yet (docs/honseki.md).
-const offerRegistration = "HONSEKI_REGISTRATION"
+// OfferRegistration is the menu's one offer to a card that a 本籍地 does
+// not know yet (docs/honseki.md).
+const OfferRegistration = "HONSEKI_REGISTRATION"
 
 // kosekiTypes are what a registrant is offered at their 本籍地.
 var kosekiTypes = []string{"KOSEKI_ZENBU", "KOSEKI_KOJIN", "FUHYO"}
 
-// b64 is the lexical form the generated types carry for base64Binary.
-func b64(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
-
-// applyRequest builds the application of card from the kit's files: the
+// ApplyRequest builds the application of card from the kit's files: the
 // card facts signed by J-LIS, the signer's certificate (DER), the card's
 // user certificate and the 本籍 as the holder types it.
-func applyRequest(kit *kiosk.Kit, card *kiosk.Card, sessionID string) (*wsdlgen.ApplyHonsekiRegistration, error) {
+func (k *Kit) ApplyRequest(card *Card, sessionID string) (*wsdlgen.ApplyHonsekiRegistration, error) {
 	if card.Honseki == nil {
 		return nil, fmt.Errorf("card %s has no \"honseki\" in the kit: its 本籍 is where its holder lives, or in no demo municipality", card.ID)
 	}
-	facts, err1 := os.ReadFile(filepath.Join(kit.Dir, card.CardFacts))
-	sig, err2 := os.ReadFile(filepath.Join(kit.Dir, card.CardFactsSig))
-	signerPEM, err3 := os.ReadFile(filepath.Join(kit.Dir, card.CardFactsSigner))
+	facts, err1 := os.ReadFile(filepath.Join(k.Dir, card.CardFacts))
+	sig, err2 := os.ReadFile(filepath.Join(k.Dir, card.CardFactsSig))
+	signerPEM, err3 := os.ReadFile(filepath.Join(k.Dir, card.CardFactsSigner))
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, fmt.Errorf("card %s: %w", card.ID, err)
 	}
@@ -51,35 +46,37 @@ func applyRequest(kit *kiosk.Kit, card *kiosk.Card, sessionID string) (*wsdlgen.
 		HonsekiAddress: card.Honseki.Address, HeadName: card.Honseki.HeadName}, nil
 }
 
-// birthDate is the card holder's birth date from the card's signed facts.
-func birthDate(kit *kiosk.Kit, card *kiosk.Card) string {
+// BirthDate is the card holder's birth date from the card's signed facts
+// (a placeholder when they cannot be read).
+func (k *Kit) BirthDate(card *Card) string {
 	var f struct {
 		BirthDate string `json:"birthDate"`
 	}
-	b, err := os.ReadFile(filepath.Join(kit.Dir, card.CardFacts))
+	b, err := os.ReadFile(filepath.Join(k.Dir, card.CardFacts))
 	if err != nil || json.Unmarshal(b, &f) != nil {
 		return "YYYY-MM-DD"
 	}
 	return f.BirthDate
 }
 
-// applied is what filing an application answered.
-type applied struct {
+// Applied is what filing an application answered.
+type Applied struct {
 	Number, ExpectedBy string
 	Offer              *wsdlgen.Offer // the registration offer of the kiosk session; nil on the internet channel
 }
 
-// apply files card's application at its 本籍地: in a kiosk session there
-// (BeginSession, Authenticate: the menu must offer the registration, then
-// ApplyHonsekiRegistration with the session), or without one as the
-// centre relays an application made on the internet.
-func apply(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, terminal string, internet bool) (*applied, error) {
-	req, err := applyRequest(kit, card, "")
+// Apply files card's application at its 本籍地 as terminal: in a kiosk
+// session there (BeginSession, Authenticate: the menu must offer the
+// registration, then ApplyHonsekiRegistration with the session, then
+// EndSession), or, internet, without one as the centre relays an
+// application made on the internet.
+func (k *Kit) Apply(ctx context.Context, card *Card, terminal string, internet bool) (*Applied, error) {
+	req, err := k.ApplyRequest(card, "")
 	if err != nil {
 		return nil, err
 	}
-	c := kit.NewClient(card.Honseki.LGCode, terminal)
-	out := &applied{}
+	c := k.NewClient(card.Honseki.LGCode, terminal)
+	out := &Applied{}
 	if !internet {
 		sid, menu, err := c.Session(ctx, card)
 		if sid != "" {
@@ -88,10 +85,10 @@ func apply(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, terminal strin
 		if err != nil {
 			return nil, err
 		}
-		i := slices.IndexFunc(menu, func(o *wsdlgen.Offer) bool { return o.Type_ == offerRegistration })
+		i := slices.IndexFunc(menu, func(o *wsdlgen.Offer) bool { return o.Type_ == OfferRegistration })
 		if i < 0 {
 			return nil, fmt.Errorf("the menu at %s offers no %s (it offers %s): is the card already registered there?",
-				card.Honseki.LGCode, offerRegistration, offerTypes(menu))
+				card.Honseki.LGCode, OfferRegistration, OfferTypes(menu))
 		}
 		out.Offer = menu[i]
 		req.SessionId = sid
@@ -104,31 +101,32 @@ func apply(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, terminal strin
 	return out, nil
 }
 
-// registrationStatus asks for an application's status as a kiosk of lgCode.
-func registrationStatus(ctx context.Context, kit *kiosk.Kit, lgCode, terminal, number, birth string) (*wsdlgen.GetRegistrationStatusResponse, error) {
+// RegistrationStatus asks for an application's status as a kiosk of
+// lgCode; birth is YYYY-MM-DD.
+func (k *Kit) RegistrationStatus(ctx context.Context, lgCode, terminal, number, birth string) (*wsdlgen.GetRegistrationStatusResponse, error) {
 	b, err := time.Parse(time.DateOnly, birth)
 	if err != nil {
 		return nil, fmt.Errorf("-birth %q is not a date YYYY-MM-DD", birth)
 	}
 	var resp wsdlgen.GetRegistrationStatusResponse
-	if _, err := kit.NewClient(lgCode, terminal).Call(ctx, &wsdlgen.GetRegistrationStatus{ApplicationNumber: number,
+	if _, err := k.NewClient(lgCode, terminal).Call(ctx, &wsdlgen.GetRegistrationStatus{ApplicationNumber: number,
 		BirthDate: gsoap.CreateXsdDate(b, false)}, &resp); err != nil {
 		return nil, fmt.Errorf("GetRegistrationStatus: %w", err)
 	}
 	return &resp, nil
 }
 
-// checkRegistrations checks, for every valid card of the kit with a 本籍
+// CheckRegistrations checks, for every valid card of the kit with a 本籍
 // elsewhere, what its 本籍地 answers: before registration the menu's one
 // offer is the registration (available, or pending once applied); after,
 // the 戸籍 certificates and nothing else. It prints a line per card to w.
-func checkRegistrations(ctx context.Context, kit *kiosk.Kit, terminal string, w io.Writer) error {
+func (k *Kit) CheckRegistrations(ctx context.Context, terminal string, w io.Writer) error {
 	var failed []string
-	for _, card := range kit.Cards {
-		if card.Honseki == nil || slices.ContainsFunc(card.Refusals, func(r kiosk.Refusal) bool { return r.Type == "*" }) {
+	for _, card := range k.Cards {
+		if card.Honseki == nil || slices.ContainsFunc(card.Refusals, func(r Refusal) bool { return r.Type == "*" }) {
 			continue
 		}
-		state, err := registrationState(ctx, kit, card, terminal)
+		state, err := k.RegistrationState(ctx, card, terminal)
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s at its 本籍地 %s: %v", card.ID, card.Honseki.LGCode, err))
 			continue
@@ -144,10 +142,10 @@ func checkRegistrations(ctx context.Context, kit *kiosk.Kit, terminal string, w 
 	return nil
 }
 
-// registrationState authenticates card at its 本籍地 and says where it
+// RegistrationState authenticates card at its 本籍地 and says where it
 // stands, or what is wrong with the menu.
-func registrationState(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, terminal string) (string, error) {
-	c := kit.NewClient(card.Honseki.LGCode, terminal)
+func (k *Kit) RegistrationState(ctx context.Context, card *Card, terminal string) (string, error) {
+	c := k.NewClient(card.Honseki.LGCode, terminal)
 	sid, menu, err := c.Session(ctx, card)
 	if sid != "" {
 		defer c.Call(context.WithoutCancel(ctx), &wsdlgen.EndSession{SessionId: sid}, nil)
@@ -156,19 +154,19 @@ func registrationState(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, te
 		return "", err
 	}
 	available := func(o *wsdlgen.Offer) bool { return o.Available != nil && bool(*o.Available) }
-	if i := slices.IndexFunc(menu, func(o *wsdlgen.Offer) bool { return o.Type_ == offerRegistration }); i >= 0 {
+	if i := slices.IndexFunc(menu, func(o *wsdlgen.Offer) bool { return o.Type_ == OfferRegistration }); i >= 0 {
 		o := menu[i]
 		switch {
 		case len(menu) > 1 && slices.ContainsFunc(menu, func(o *wsdlgen.Offer) bool {
-			return !slices.Contains(kosekiTypes, o.Type_) && o.Type_ != offerRegistration
+			return !slices.Contains(kosekiTypes, o.Type_) && o.Type_ != OfferRegistration
 		}):
-			return "", fmt.Errorf("the menu offers %s beside the registration", offerTypes(menu))
+			return "", fmt.Errorf("the menu offers %s beside the registration", OfferTypes(menu))
 		case available(o):
-			return offerRegistration + " offered", nil
+			return OfferRegistration + " offered", nil
 		case o.UnavailableReason == "RegistrationPending":
-			return offerRegistration + " pending (an application is open)", nil
+			return OfferRegistration + " pending (an application is open)", nil
 		default:
-			return "", fmt.Errorf("%s unavailable: %q", offerRegistration, o.UnavailableReason)
+			return "", fmt.Errorf("%s unavailable: %q", OfferRegistration, o.UnavailableReason)
 		}
 	}
 	for _, o := range menu {
@@ -177,12 +175,13 @@ func registrationState(ctx context.Context, kit *kiosk.Kit, card *kiosk.Card, te
 		}
 	}
 	if !slices.ContainsFunc(menu, available) {
-		return "", fmt.Errorf("registered, but nothing is available: %s", offerTypes(menu))
+		return "", fmt.Errorf("registered, but nothing is available: %s", OfferTypes(menu))
 	}
-	return "registered: offered " + offerTypes(menu), nil
+	return "registered: offered " + OfferTypes(menu), nil
 }
 
-func offerTypes(menu []*wsdlgen.Offer) string {
+// OfferTypes lists a menu's types, each unavailable one with its reason.
+func OfferTypes(menu []*wsdlgen.Offer) string {
 	var s []string
 	for _, o := range menu {
 		t := o.Type_
