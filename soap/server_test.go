@@ -63,6 +63,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	clock := issuance.NewManualClock(testNow)
 	svc, err := issuance.NewService(issuance.Service{
 		Clock: clock, Ledger: f.ledger, Registry: fakeRegistry{}, Verifier: fakeVerifier{}, Renderer: fakeRenderer{},
+		Applications: noApplications{}, Facts: noFacts{}, Limiter: &memLimiter{},
 		Municipalities: map[string]issuance.Municipality{testLG: {
 			Code: testLG, Name: "千代田区", Prefecture: "東京都", MinAge: 15,
 			Offers: []issuance.OfferConfig{{Type: issuance.Juminhyo, Name: "住民票の写し", Fee: 200}},

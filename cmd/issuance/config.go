@@ -92,6 +92,10 @@ type JPKIConfig struct {
 	CRLURLs    []string `mapstructure:"crl_urls"`                         // CRL distribution points
 	OCSPURL    string   `mapstructure:"ocsp_url"`                         // optional; asked in addition to the CRL
 	CRLRefresh string   `mapstructure:"crl_refresh" default:"@every 15m"` // cron spec, e.g. "@every 15m"
+	// FactsSigners are the J-LIS card-facts signer certificates whose keys
+	// are pinned (docs/honseki.md); without any, every 本籍 application is
+	// refused (CertificateInvalid).
+	FactsSigners []string `mapstructure:"facts_signers"`
 }
 
 // SealConfig names the published bundle of 2D-code verification keys.
@@ -430,6 +434,11 @@ func (c *Config) validateServe() error {
 	for i, r := range c.JPKI.Roots {
 		if err := readable(r); err != nil {
 			bad(fmt.Sprintf("jpki.roots[%d]", i), "%v", err)
+		}
+	}
+	for i, r := range c.JPKI.FactsSigners {
+		if err := readable(r); err != nil {
+			bad(fmt.Sprintf("jpki.facts_signers[%d]", i), "%v", err)
 		}
 	}
 	if c.JPKI.CRLDir == "" && len(c.JPKI.CRLURLs) == 0 {
