@@ -76,12 +76,14 @@ type HonsekiConfig struct {
 	// the audit and the status check need.
 	Retention     time.Duration `mapstructure:"retention" default:"2160h"` // 90 days
 	PurgeSchedule string        `mapstructure:"purge_schedule" default:"@every 1h"`
-	// GetRegistrationStatus answers at most StatusNumberLimit times per
-	// StatusWindow for one application number, and StatusCallerLimit times
-	// for one caller (lgCode and terminal); beyond, Unavailable.
-	StatusNumberLimit int           `mapstructure:"status_number_limit" default:"10"`
-	StatusCallerLimit int           `mapstructure:"status_caller_limit" default:"300"`
-	StatusWindow      time.Duration `mapstructure:"status_window" default:"1h"`
+	// GetRegistrationStatus answers at most StatusPerNumber times per
+	// StatusNumberWindow for one application number, and StatusPerCaller
+	// times per StatusCallerWindow for one caller (lgCode and terminal);
+	// beyond, Unavailable (issuance.StatusLimits).
+	StatusPerNumber    int           `mapstructure:"status_per_number" default:"5"`
+	StatusNumberWindow time.Duration `mapstructure:"status_number_window" default:"15m"`
+	StatusPerCaller    int           `mapstructure:"status_per_caller" default:"30"`
+	StatusCallerWindow time.Duration `mapstructure:"status_caller_window" default:"1m"`
 }
 
 // JPKIConfig lists the trusted JPKI roots (every generation) and where
@@ -497,16 +499,24 @@ func (h HonsekiConfig) validate() error {
 	if _, err := jobSchedule(h.PurgeSchedule); err != nil {
 		bad("purge_schedule", "%v", err)
 	}
-	if h.StatusNumberLimit < 1 || h.StatusNumberLimit > 1000 {
-		bad("status_number_limit", "%d is not within 1..1000", h.StatusNumberLimit)
+	if h.StatusPerNumber < 1 || h.StatusPerNumber > 1000 {
+		bad("status_per_number", "%d is not within 1..1000", h.StatusPerNumber)
 	}
-	if h.StatusCallerLimit < 1 || h.StatusCallerLimit > 1000000 {
-		bad("status_caller_limit", "%d is not within 1..1000000", h.StatusCallerLimit)
+	if h.StatusPerCaller < 1 || h.StatusPerCaller > 1000000 {
+		bad("status_per_caller", "%d is not within 1..1000000", h.StatusPerCaller)
 	}
-	if h.StatusWindow < time.Minute || h.StatusWindow > 7*24*time.Hour {
-		bad("status_window", "%s is not within 1m..168h", h.StatusWindow)
+	for key, w := range map[string]time.Duration{"status_number_window": h.StatusNumberWindow, "status_caller_window": h.StatusCallerWindow} {
+		if w < time.Second || w > 7*24*time.Hour {
+			bad(key, "%s is not within 1s..168h", w)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// StatusLimits are the limits of GetRegistrationStatus for issuance.Service.
+func (h HonsekiConfig) StatusLimits() issuance.StatusLimits {
+	return issuance.StatusLimits{PerNumber: h.StatusPerNumber, NumberWindow: h.StatusNumberWindow,
+		PerCaller: h.StatusPerCaller, CallerWindow: h.StatusCallerWindow}
 }
 
 // honsekiCalendars returns each municipality's calendar for expectedBy,
@@ -533,6 +543,16 @@ func (c *Config) honsekiCalendars() (map[string]HonsekiCalendar, error) {
 		out[mc.Code] = cal
 	}
 	return out, errors.Join(errs...)
+}
+
+// holidaySet is a list of holidays as issuance.Municipality keeps them
+// (honsekiCalendars checks them).
+func holidaySet(days []string) map[string]bool {
+	set := map[string]bool{}
+	for _, d := range days {
+		set[d] = true
+	}
+	return set
 }
 
 // webTLS is the web port's TLS configuration: a server certificate only
@@ -612,7 +632,7 @@ func (c *Config) municipalities() (map[string]issuance.Municipality, error) {
 			bad("min_age", "%d is below the legal minimum of 15", mc.MinAge)
 		}
 		m := issuance.Municipality{Code: mc.Code, Name: mc.Name, Prefecture: mc.Prefecture, Mayor: mc.Mayor,
-			SealPNG: seal, MinAge: mc.MinAge}
+			SealPNG: seal, MinAge: mc.MinAge, HonsekiBusinessDays: mc.Honseki.BusinessDays, Holidays: holidaySet(mc.Holidays)}
 		if m.Hours, err = mc.Hours.parse(issuance.DefaultHours); err != nil {
 			bad("hours", "%v", err)
 		}

@@ -147,10 +147,10 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 	want := []string{"node", "database.url", "database.migrate_url", "database.max_conns",
 		"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
 		"soap.session_ttl", "soap.max_copies", "web.listen", "web.tls_cert", "web.tls_key", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
-		"jpki.ocsp_url", "jpki.crl_refresh", "render.font", "render.label_fonts", "render.keiin_key_file",
+		"jpki.ocsp_url", "jpki.crl_refresh", "jpki.facts_signers", "render.font", "render.label_fonts", "render.keiin_key_file",
 		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir",
-		"honseki.retention", "honseki.purge_schedule", "honseki.status_number_limit", "honseki.status_caller_limit",
-		"honseki.status_window"}
+		"honseki.retention", "honseki.purge_schedule", "honseki.status_per_number", "honseki.status_number_window",
+		"honseki.status_per_caller", "honseki.status_caller_window"}
 	if !slices.Equal(names, want) {
 		t.Errorf("environment keys\n got %q\nwant %q", names, want)
 	}
@@ -165,7 +165,7 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 		!slices.Equal(c.Render.LabelFonts, []string{"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
 			"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"}) ||
 		c.Web.TLS() || c.Honseki.Retention != 90*24*time.Hour || c.Honseki.PurgeSchedule != "@every 1h" ||
-		c.Honseki.StatusNumberLimit != 10 || c.Honseki.StatusCallerLimit != 300 || c.Honseki.StatusWindow != time.Hour {
+		c.Honseki.StatusLimits() != issuance.DefaultStatusLimits {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -192,7 +192,7 @@ municipalities:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Honseki.Retention != 30*24*time.Hour || c.Honseki.StatusNumberLimit != 10 {
+	if c.Honseki.Retention != 30*24*time.Hour || c.Honseki.StatusPerNumber != 5 {
 		t.Errorf("honseki: %+v", c.Honseki)
 	}
 	chiyoda, toyonaka := cals["131016"], cals["272035"]
@@ -202,6 +202,13 @@ municipalities:
 	if toyonaka.BusinessDays != 5 || len(toyonaka.Holidays) != 0 {
 		t.Errorf("272035: %+v", toyonaka)
 	}
+	ms, err := c.municipalities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ms["131016"]; m.HonsekiBusinessDays != 10 || !m.Holidays["2026-12-30"] || ms["272035"].HonsekiBusinessDays != 5 {
+		t.Errorf("the domain's municipalities: %d %v, %d", m.HonsekiBusinessDays, m.Holidays, ms["272035"].HonsekiBusinessDays)
+	}
 	// Friday 2026-12-25 + 10 business days, 12-29 and 12-30 closed: 01-12.
 	friday := time.Date(2026, 12, 25, 15, 0, 0, 0, issuance.Tokyo)
 	if got := issuance.AddBusinessDays(friday, chiyoda.BusinessDays, chiyoda.Holidays).Format(time.DateOnly); got != "2027-01-12" {
@@ -209,7 +216,8 @@ municipalities:
 	}
 
 	c, err = loadConfig(writeConfig(t, `
-honseki: {retention: 1h, purge_schedule: "every day", status_number_limit: 0, status_caller_limit: 0, status_window: 1s}
+honseki: {retention: 1h, purge_schedule: "every day", status_per_number: 0, status_per_caller: 0, status_number_window: 0s,
+  status_caller_window: 200h}
 web: {tls_cert: /nonexistent/web.pem}
 municipalities:
   - {code: "131016", name: 千代田区, mayor: 区長, seal_image: `+seal+`, offers: [{type: JUMINHYO, name: 住民票, fee: 200}],
@@ -219,8 +227,8 @@ municipalities:
 		t.Fatal(err)
 	}
 	err = c.validateServe()
-	for _, want := range []string{"honseki.retention", "honseki.purge_schedule", "honseki.status_number_limit",
-		"honseki.status_caller_limit", "honseki.status_window", "web.tls_cert, web.tls_key: set both",
+	for _, want := range []string{"honseki.retention", "honseki.purge_schedule", "honseki.status_per_number",
+		"honseki.status_per_caller", "honseki.status_number_window", "honseki.status_caller_window", "web.tls_cert, web.tls_key: set both",
 		"municipalities[0].honseki.business_days: 0 is not within 1..60",
 		`municipalities[0].holidays[0]: "2026-02-30" is not a date YYYY-MM-DD`,
 		"municipalities[0].holidays[2]: 2026-01-01 is listed twice"} {

@@ -160,6 +160,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		Applications:   store,
 		Facts:          pki.NewFactsVerifier(factsSigners, clock),
 		Limiter:        registry.NewRateLimiter(pool),
+		StatusLimits:   cfg.Honseki.StatusLimits(),
 	})
 	if err != nil {
 		return nil, err
