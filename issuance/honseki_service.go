@@ -256,6 +256,9 @@ func (s *Service) RegistrationStatus(ctx context.Context, c Caller, number, birt
 	}
 	now := s.Clock.Now()
 	l := s.StatusLimits
+	// Both limits count every call, so that a call refused by one still
+	// counts against the other.
+	over := ""
 	for _, lim := range []struct {
 		kind   string
 		values []string
@@ -269,9 +272,12 @@ func (s *Service) RegistrationStatus(ctx context.Context, c Caller, number, birt
 		if err != nil {
 			return Application{}, err
 		}
-		if !ok {
-			return Application{}, Fault(Unavailable, "%s limit reached", lim.kind)
+		if !ok && over == "" {
+			over = lim.kind
 		}
+	}
+	if over != "" {
+		return Application{}, Fault(Unavailable, "%s limit reached", over)
 	}
 	a, err := s.Applications.ApplicationStatus(ctx, canonical, birthDate)
 	if errors.Is(err, ErrNoApplication) || err == nil && perr != nil {

@@ -225,7 +225,8 @@ func (s *Store) OpenApplication(ctx context.Context, lgCode string, id issuance.
 // RegistrationByCertificate returns the registration at lgCode of the
 // certificate: directly, or through the renewal links from a renewed card's
 // certificate back to a registered predecessor, as PersonByCertificate finds
-// a resident. A direct registration wins.
+// a resident. A direct registration wins; of one certificate's
+// registrations (it may be registered again after one ended) the newest.
 func (s *Store) RegistrationByCertificate(ctx context.Context, lgCode string, id issuance.CertIdentity) (*issuance.Registration, error) {
 	r := issuance.Registration{LGCode: lgCode}
 	err := s.pool.QueryRow(ctx, `WITH RECURSIVE chain (issuer, serial, depth) AS (
@@ -236,7 +237,7 @@ func (s *Store) RegistrationByCertificate(ctx context.Context, lgCode string, id
 			WHERE c.depth < 16)
 		SELECT g.issuer_key_id, g.serial, g.koseki_id, g.member_seq, g.application_number, g.registered_at FROM chain c
 		JOIN honseki_registration g ON g.lg_code = $1 AND g.issuer_key_id = c.issuer AND g.serial = c.serial
-		ORDER BY c.depth LIMIT 1`, lgCode, id.IssuerKeyID, id.Serial).Scan(&r.Cert.IssuerKeyID, &r.Cert.Serial,
+		ORDER BY c.depth, g.registered_at DESC LIMIT 1`, lgCode, id.IssuerKeyID, id.Serial).Scan(&r.Cert.IssuerKeyID, &r.Cert.Serial,
 		&r.Member.KosekiID, &r.Member.Seq, &r.ApplicationNumber, &r.RegisteredAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil

@@ -359,8 +359,6 @@ func TestServerFaultIsReleasedForRetry(t *testing.T) {
 func TestUnimplementedOperations(t *testing.T) {
 	f := newFixture(t, Config{})
 	for i, body := range []string{
-		`<w:ApplyHonsekiRegistration><w:cardFacts>AA==</w:cardFacts></w:ApplyHonsekiRegistration>`,
-		`<w:GetRegistrationStatus><w:applicationNumber>1</w:applicationNumber><w:birthDate>1980-04-01</w:birthDate></w:GetRegistrationStatus>`,
 		`<w:Reconcile><w:businessDate>2025-06-01</w:businessDate></w:Reconcile>`,
 	} {
 		id := strings.Replace(testRequestID, "0f", "0"+string(rune('a'+i)), 1)
