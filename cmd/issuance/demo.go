@@ -145,7 +145,10 @@ func (d *demoCmd) run(ctx context.Context) error {
 	}
 	// ---- Demo clerk accounts (var/demo/clerks.json) ----------------------
 	// The console's writeDemoClerks goes here (the lead wires it): one
-	// account per role, passwords and TOTP secrets generated at install.
+	// account per role, passwords and TOTP secrets generated at install:
+	//   if err := writeDemoClerks(ctx, cfg, filepath.Join(layout.KitDir, "clerks.json"), d.clock.Now()); err != nil {
+	//   	return err
+	//   }
 	// ----------------------------------------------------------------------
 	if !cfg.Web.TLS() {
 		slog.Warn("web.tls_cert/web.tls_key are not set in " + cfgPath + ": the web port speaks plain HTTP, and browsers will not keep the console's Secure cookies beyond loopback")
