@@ -151,7 +151,11 @@ func (d *demoCmd) run(ctx context.Context) error {
 	//   }
 	// ----------------------------------------------------------------------
 	if !cfg.Web.TLS() {
-		slog.Warn("web.tls_cert/web.tls_key are not set in " + cfgPath + ": the web port speaks plain HTTP, and browsers will not keep the console's Secure cookies beyond loopback")
+		// A configuration written before the web port spoke HTTPS: it is
+		// the user's, so it is not rewritten; say how to turn HTTPS on.
+		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+		slog.Warn("the web port speaks plain HTTP: add to "+cfgPath+" under web: the development certificate made for it",
+			"tls_cert", abs(webCert(layout)), "tls_key", abs(webKey(layout)))
 	}
 	fmt.Fprintf(os.Stderr, "\n  Clerks' console:   %sconsole/\n  Demo accounts:     %s (one per role: passwords and TOTP secrets)\n  Demo kit:          %s\n",
 		webScheme(cfg.Web)+dialable(cfg.Web.Listen)+"/", filepath.Join(layout.KitDir, "clerks.json"), layout.KitDir)
