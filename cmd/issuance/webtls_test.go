@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/lgwan/issuance/pki/devpki"
 	"github.com/lgwan/issuance/soap/kiosk"
 )
 
@@ -66,5 +68,58 @@ func TestWebPortHTTPSWithTheKitAlone(t *testing.T) {
 		if resp.StatusCode == 200 {
 			t.Errorf("plain HTTP served a page: %q", body)
 		}
+	}
+}
+
+// A second `make run` keeps the web certificate; one run when it is about
+// to expire issues a new one from the same CA.
+func TestWebCertKeptUntilItNearsExpiry(t *testing.T) {
+	dir, _ := fixture(t)
+	src := layoutOf(dir)
+	l := devpki.DevLayout{KeysDir: t.TempDir(), KitDir: t.TempDir()}
+	for _, f := range []struct{ from, to string }{{src.ServerCA(), l.ServerCA()}, {src.ServerCAKey(), l.ServerCAKey()}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	read := func() *x509.Certificate {
+		t.Helper()
+		p, err := devpki.LoadPair(webCert(l), webKey(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Cert
+	}
+	if err := ensureWebCert(l, now); err != nil {
+		t.Fatal(err)
+	}
+	first := read()
+	if err := ensureWebCert(l, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(read().Raw, first.Raw) {
+		t.Fatal("a second run issued a new web certificate")
+	}
+	later := first.NotAfter.AddDate(0, 0, -10)
+	if err := ensureWebCert(l, later); err != nil {
+		t.Fatal(err)
+	}
+	renewed := read()
+	ca, err := devpki.LoadPair(l.ServerCA(), l.ServerCAKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	if bytes.Equal(renewed.Raw, first.Raw) {
+		t.Fatal("a certificate ten days from expiry was kept")
+	}
+	if _, err := renewed.Verify(x509.VerifyOptions{Roots: roots, DNSName: "127.0.0.1", CurrentTime: later}); err != nil {
+		t.Fatalf("the renewed certificate: %v", err)
 	}
 }
