@@ -8,7 +8,7 @@
 //	go run ./cmd/kiosk-sim -load 2000 -kiosks 16 # load: 2000 visits by 16 kiosks at once
 //	go run ./cmd/kiosk-sim -apply p031           # 本籍地 registration at the kiosk → application number
 //	go run ./cmd/kiosk-sim -apply p031 -internet # the same, relayed from the internet (no session)
-//	go run ./cmd/kiosk-sim -status 12345678901-2 -birth 1979-11-03
+//	go run ./cmd/kiosk-sim -status 247426400611 -birth 1979-11-03 -lg 272035
 package main
 
 import (
@@ -44,7 +44,7 @@ func main() {
 	internet := flag.Bool("internet", false, "with -apply: file it as the centre relays an internet application, without a kiosk session")
 	status := flag.String("status", "", "print the status of this application number (with -birth)")
 	birth := flag.String("birth", "", "with -status: the applicant's birth date, YYYY-MM-DD")
-	lg := flag.String("lg", "", "with -status: the municipality the kiosk is in (default: the kit's first)")
+	lg := flag.String("lg", "", "with -status: the 本籍地 the application was filed at (its kiosk asks); required when the kit has several municipalities")
 	flag.Parse()
 
 	kit, err := kiosk.LoadKit(*kitDir)
@@ -73,8 +73,8 @@ func main() {
 			channel = "kiosk " + *terminal + ", offer " + kiosk.OfferTypes([]*wsdlgen.Offer{a.Offer})
 		}
 		fmt.Printf("card %s (%s): application for 本籍地 registration at %s, %s\n  application number %s, decision expected by %s\n"+
-			"  status: go run ./cmd/kiosk-sim -status %s -birth %s\n",
-			card.ID, card.Name, card.Honseki.LGCode, channel, a.Number, a.ExpectedBy, a.Number, kit.BirthDate(card))
+			"  status: go run ./cmd/kiosk-sim -status %s -birth %s -lg %s\n",
+			card.ID, card.Name, card.Honseki.LGCode, channel, a.Number, a.ExpectedBy, a.Number, kit.BirthDate(card), card.Honseki.LGCode)
 		return
 	}
 	if *status != "" {
@@ -82,8 +82,11 @@ func main() {
 			log.Fatal("kiosk-sim: -status needs -birth YYYY-MM-DD")
 		}
 		at := *lg
-		if at == "" && len(kit.Endpoints.Municipalities) > 0 {
+		if at == "" && len(kit.Endpoints.Municipalities) == 1 {
 			at = kit.Endpoints.Municipalities[0]
+		}
+		if at == "" {
+			log.Fatalf("kiosk-sim: -status needs -lg, the 本籍地 the application was filed at (one of %v)", kit.Endpoints.Municipalities)
 		}
 		st, err := kit.RegistrationStatus(ctx, at, *terminal, *status, *birth)
 		if err != nil {

@@ -29,7 +29,7 @@ var kosekiTypes = []string{"KOSEKI_ZENBU", "KOSEKI_KOJIN", "FUHYO"}
 // user certificate and the 本籍 as the holder types it.
 func (k *Kit) ApplyRequest(card *Card, sessionID string) (*wsdlgen.ApplyHonsekiRegistration, error) {
 	if card.Honseki == nil {
-		return nil, fmt.Errorf("card %s has no \"honseki\" in the kit: its 本籍 is where its holder lives, or in no demo municipality", card.ID)
+		return nil, errors.New("the kit gives this card no \"honseki\": its holder's 本籍 is where they live, or in no demo municipality")
 	}
 	facts, err1 := os.ReadFile(filepath.Join(k.Dir, card.CardFacts))
 	sig, err2 := os.ReadFile(filepath.Join(k.Dir, card.CardFactsSig))
