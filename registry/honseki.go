@@ -256,18 +256,3 @@ var _ issuance.RateLimiter = (*RateLimiter)(nil)
 func (l *RateLimiter) Limit(ctx context.Context, kind string, values []string, limit int, window time.Duration, now time.Time) (bool, time.Duration, error) {
 	return l.Allow(ctx, RateKey(kind, values...), limit, window, now)
 }
-
-// PurgeApplicationFacts deletes the facts and the clerk's note of every
-// application decided before decidedBefore, recording when (purged_at): what
-// the audit needs (number, 本籍地, certificate, status, dates, clerk,
-// reason, member, birth check) stays. It returns how many it purged. The
-// scheduled job calls it with now minus the configured retention (90 days
-// by default).
-func (s *Store) PurgeApplicationFacts(ctx context.Context, decidedBefore, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE honseki_application SET facts = NULL, note = NULL, purged_at = $2
-		WHERE facts IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1`, decidedBefore, now)
-	if err != nil {
-		return 0, dbErr("purge application facts", err)
-	}
-	return tag.RowsAffected(), nil
-}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,7 @@ type Config struct {
 	Render         RenderConfig         `mapstructure:"render"`
 	Seal           SealConfig           `mapstructure:"seal"`
 	Sync           SyncConfig           `mapstructure:"sync"`
+	Honseki        HonsekiConfig        `mapstructure:"honseki"`
 	Municipalities []MunicipalityConfig `mapstructure:"municipalities"`
 }
 
@@ -52,9 +54,36 @@ type SOAPConfig struct {
 	MaxCopies    int           `mapstructure:"max_copies" default:"10"`
 }
 
-// WebConfig is the status, metrics and (later) console endpoint.
+// WebConfig is the web port: the operator's status page and metrics, the
+// resident's status page and the clerks' console. It speaks HTTPS when
+// TLSCert and TLSKey are set (both or neither): the console's cookies are
+// Secure, so anything beyond loopback needs them.
 type WebConfig struct {
-	Listen string `mapstructure:"listen" default:"127.0.0.1:8080"`
+	Listen  string `mapstructure:"listen" default:"127.0.0.1:8080"`
+	TLSCert string `mapstructure:"tls_cert"` // PEM certificate chain, leaf first
+	TLSKey  string `mapstructure:"tls_key"`
+}
+
+// TLS reports whether the web port speaks HTTPS.
+func (w WebConfig) TLS() bool { return w.TLSCert != "" || w.TLSKey != "" }
+
+// HonsekiConfig is 本籍地 pre-registration across the deployment
+// (docs/honseki.md); the business days and holidays that count expectedBy
+// are each municipality's.
+type HonsekiConfig struct {
+	// Retention is how long an application's facts and the clerk's note are
+	// kept after the decision; then the purge job deletes them, keeping what
+	// the audit and the status check need.
+	Retention     time.Duration `mapstructure:"retention" default:"2160h"` // 90 days
+	PurgeSchedule string        `mapstructure:"purge_schedule" default:"@every 1h"`
+	// GetRegistrationStatus answers at most StatusPerNumber times per
+	// StatusNumberWindow for one application number, and StatusPerCaller
+	// times per StatusCallerWindow for one caller (lgCode and terminal);
+	// beyond, Unavailable (issuance.StatusLimits).
+	StatusPerNumber    int           `mapstructure:"status_per_number" default:"5"`
+	StatusNumberWindow time.Duration `mapstructure:"status_number_window" default:"15m"`
+	StatusPerCaller    int           `mapstructure:"status_per_caller" default:"30"`
+	StatusCallerWindow time.Duration `mapstructure:"status_caller_window" default:"1m"`
 }
 
 // JPKIConfig lists the trusted JPKI roots (every generation) and where
@@ -107,11 +136,26 @@ type MunicipalityConfig struct {
 	// MaxStaleness overrides sync.max_staleness for this municipality, per
 	// domain (its legacy systems' own extraction rhythm).
 	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
-	// HonsekiBusinessDays is how long a 本籍 application's decision takes
-	// (expectedBy; 10 when left out); Holidays are the days off besides
-	// weekends, "YYYY-MM-DD" (docs/honseki.md).
-	HonsekiBusinessDays int      `mapstructure:"honseki_business_days"`
-	Holidays            []string `mapstructure:"holidays"`
+	// Honseki is how the municipality, as a 本籍地, answers applications.
+	Honseki MunicipalityHonsekiConfig `mapstructure:"honseki"`
+	// Holidays are the days the office is closed besides Saturdays and
+	// Sundays ("YYYY-MM-DD": national holidays, the new-year closing, the
+	// municipality's own): they are not business days.
+	Holidays []string `mapstructure:"holidays"`
+}
+
+// MunicipalityHonsekiConfig is one 本籍地's handling of applications.
+type MunicipalityHonsekiConfig struct {
+	// BusinessDays is how many business days a decision is expected to take
+	// (the expectedBy answered to an applicant).
+	BusinessDays int `mapstructure:"business_days" default:"10"`
+}
+
+// HonsekiCalendar is what counts a municipality's expectedBy:
+// issuance.AddBusinessDays(receivedAt, BusinessDays, Holidays).
+type HonsekiCalendar struct {
+	BusinessDays int
+	Holidays     map[string]bool // "YYYY-MM-DD"
 }
 
 // HoursConfig is the kiosk service time (docs/rules.md, Service hours). Each field left out
@@ -157,7 +201,9 @@ type OfferConfig struct {
 // does (a list's items separated by spaces; "<hostname>" is this machine's
 // name). Every key of a string, number, duration or string-list field is
 // bound to its ISSUANCE_* variable; lists of structs and maps come only from
-// the file (viper cannot bind them to variables).
+// the file (viper cannot bind them to variables), and a key of a list item
+// (municipalities[i].honseki.business_days) that the item leaves out takes
+// its `default` likewise (itemDefaults).
 
 // envNotConfig are ISSUANCE_* variables that are not configuration keys.
 var envNotConfig = map[string]bool{"ISSUANCE_CONFIG": true, "ISSUANCE_TEST_DATABASE_URL": true}
@@ -233,9 +279,13 @@ func loadConfig(path string) (*Config, error) {
 		}
 	}
 	var c Config
+	if raw, ok := v.Get("municipalities").([]any); ok {
+		v.Set("municipalities", datesAsWritten(raw))
+	}
 	if err := v.UnmarshalExact(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	itemDefaults(v.Get("municipalities"), reflect.ValueOf(c.Municipalities))
 	// An environment list arrives as one string: split on spaces.
 	for _, k := range configKeys {
 		if !k.list {
@@ -247,6 +297,87 @@ func loadConfig(path string) (*Config, error) {
 		}
 	}
 	return &c, nil
+}
+
+// datesAsWritten turns the dates that the YAML decoder made times (an
+// unquoted holidays: [2026-01-01]) back into the "YYYY-MM-DD" written.
+func datesAsWritten(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		if x.Equal(time.Date(x.Year(), x.Month(), x.Day(), 0, 0, 0, 0, x.Location())) {
+			return x.Format(time.DateOnly)
+		}
+		return x.Format(time.RFC3339)
+	case []any:
+		for i := range x {
+			x[i] = datesAsWritten(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = datesAsWritten(x[k])
+		}
+	}
+	return v
+}
+
+// itemDefaults gives each item of a list of structs, for every field with a
+// `default` tag that the item leaves out (raw is the list as the file has
+// it), that default; viper's own defaults cannot reach into lists.
+func itemDefaults(raw any, list reflect.Value) {
+	items, _ := raw.([]any)
+	for i := range list.Len() {
+		var m map[string]any
+		if i < len(items) {
+			m, _ = items[i].(map[string]any)
+		}
+		structDefaults(m, list.Index(i))
+	}
+}
+
+// structDefaults sets v's fields that m (the item as written) leaves out
+// to their `default` tag. A bad tag is a programming error: it panics.
+func structDefaults(m map[string]any, v reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opt, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		val, present := lookupFold(m, name)
+		def := f.Tag.Get("default")
+		switch {
+		case f.Type.Kind() == reflect.Struct && opt == "squash":
+			structDefaults(m, v.Field(i))
+		case f.Type.Kind() == reflect.Struct:
+			sub, _ := val.(map[string]any)
+			structDefaults(sub, v.Field(i))
+		case def == "" || present:
+		case f.Type == reflect.TypeFor[time.Duration]():
+			d, err := time.ParseDuration(def)
+			if err != nil {
+				panic("config: default of " + name + ": " + err.Error())
+			}
+			v.Field(i).SetInt(int64(d))
+		case f.Type.Kind() == reflect.Int:
+			n, err := strconv.Atoi(def)
+			if err != nil {
+				panic("config: default of " + name + ": " + err.Error())
+			}
+			v.Field(i).SetInt(int64(n))
+		case f.Type.Kind() == reflect.String:
+			v.Field(i).SetString(def)
+		default:
+			panic("config: a default for " + name + ", of a kind list items cannot default")
+		}
+	}
+}
+
+// lookupFold finds key in m as mapstructure matches it: case aside.
+func lookupFold(m map[string]any, key string) (any, bool) {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 func hostname() string {
@@ -333,6 +464,17 @@ func (c *Config) validateServe() error {
 	if _, err := c.staleness(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.honsekiCalendars(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Honseki.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Web.TLS() {
+		if _, err := webTLS(c.Web); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for i, mc := range c.Municipalities {
 		for field, f := range map[string]string{"seal_cert": mc.SealCert, "seal_key": mc.SealKey, "code_key": mc.CodeKey} {
 			if err := readable(f); err != nil && !(field == "seal_cert" && mc.SealCert == "" && mc.SealKeyPasswordFile != "") {
@@ -341,6 +483,89 @@ func (c *Config) validateServe() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the honseki section, naming the key at fault.
+func (h HonsekiConfig) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("honseki.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	// A week at least, for a complaint to be looked into with the facts at
+	// hand; ten years at most, the longest a 戸籍 record is kept after 除籍.
+	if h.Retention < 7*24*time.Hour || h.Retention > 10*366*24*time.Hour {
+		bad("retention", "%s is not within 168h (a week)..87840h (ten years)", h.Retention)
+	}
+	if _, err := jobSchedule(h.PurgeSchedule); err != nil {
+		bad("purge_schedule", "%v", err)
+	}
+	if h.StatusPerNumber < 1 || h.StatusPerNumber > 1000 {
+		bad("status_per_number", "%d is not within 1..1000", h.StatusPerNumber)
+	}
+	if h.StatusPerCaller < 1 || h.StatusPerCaller > 1000000 {
+		bad("status_per_caller", "%d is not within 1..1000000", h.StatusPerCaller)
+	}
+	for key, w := range map[string]time.Duration{"status_number_window": h.StatusNumberWindow, "status_caller_window": h.StatusCallerWindow} {
+		if w < time.Second || w > 7*24*time.Hour {
+			bad(key, "%s is not within 1s..168h", w)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// StatusLimits are the limits of GetRegistrationStatus for issuance.Service.
+func (h HonsekiConfig) StatusLimits() issuance.StatusLimits {
+	return issuance.StatusLimits{PerNumber: h.StatusPerNumber, NumberWindow: h.StatusNumberWindow,
+		PerCaller: h.StatusPerCaller, CallerWindow: h.StatusCallerWindow}
+}
+
+// honsekiCalendars returns each municipality's calendar for expectedBy,
+// by 団体コード, naming the key at fault.
+func (c *Config) honsekiCalendars() (map[string]HonsekiCalendar, error) {
+	out := map[string]HonsekiCalendar{}
+	var errs []error
+	for i, mc := range c.Municipalities {
+		key := fmt.Sprintf("municipalities[%d]", i)
+		cal := HonsekiCalendar{BusinessDays: mc.Honseki.BusinessDays, Holidays: map[string]bool{}}
+		if cal.BusinessDays < 1 || cal.BusinessDays > 60 {
+			errs = append(errs, fmt.Errorf("%s.honseki.business_days: %d is not within 1..60", key, cal.BusinessDays))
+		}
+		for j, d := range mc.Holidays {
+			t, err := time.ParseInLocation(time.DateOnly, d, issuance.Tokyo)
+			switch {
+			case err != nil || t.Format(time.DateOnly) != d:
+				errs = append(errs, fmt.Errorf("%s.holidays[%d]: %q is not a date YYYY-MM-DD", key, j, d))
+			case cal.Holidays[d]:
+				errs = append(errs, fmt.Errorf("%s.holidays[%d]: %s is listed twice", key, j, d))
+			}
+			cal.Holidays[d] = true
+		}
+		out[mc.Code] = cal
+	}
+	return out, errors.Join(errs...)
+}
+
+// holidaySet is a list of holidays as issuance.Municipality keeps them
+// (honsekiCalendars checks them).
+func holidaySet(days []string) map[string]bool {
+	set := map[string]bool{}
+	for _, d := range days {
+		set[d] = true
+	}
+	return set
+}
+
+// webTLS is the web port's TLS configuration: a server certificate only
+// (the console signs clerks in itself; browsers bring no certificate).
+func webTLS(c WebConfig) (*tls.Config, error) {
+	if c.TLSCert == "" || c.TLSKey == "" {
+		return nil, errors.New("web.tls_cert, web.tls_key: set both for HTTPS, or neither for plain HTTP")
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("web.tls_cert/web.tls_key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 func readable(path string) error {
@@ -407,16 +632,7 @@ func (c *Config) municipalities() (map[string]issuance.Municipality, error) {
 			bad("min_age", "%d is below the legal minimum of 15", mc.MinAge)
 		}
 		m := issuance.Municipality{Code: mc.Code, Name: mc.Name, Prefecture: mc.Prefecture, Mayor: mc.Mayor,
-			SealPNG: seal, MinAge: mc.MinAge, HonsekiBusinessDays: mc.HonsekiBusinessDays, Holidays: map[string]bool{}}
-		if mc.HonsekiBusinessDays < 0 || mc.HonsekiBusinessDays > 60 {
-			bad("honseki_business_days", "%d is not between 1 and 60", mc.HonsekiBusinessDays)
-		}
-		for j, d := range mc.Holidays {
-			if _, err := time.Parse(time.DateOnly, d); err != nil {
-				bad(fmt.Sprintf("holidays[%d]", j), "%q is not a date YYYY-MM-DD", d)
-			}
-			m.Holidays[d] = true
-		}
+			SealPNG: seal, MinAge: mc.MinAge, HonsekiBusinessDays: mc.Honseki.BusinessDays, Holidays: holidaySet(mc.Holidays)}
 		if m.Hours, err = mc.Hours.parse(issuance.DefaultHours); err != nil {
 			bad("hours", "%v", err)
 		}

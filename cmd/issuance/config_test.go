@@ -146,9 +146,11 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 	}
 	want := []string{"node", "database.url", "database.migrate_url", "database.max_conns",
 		"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
-		"soap.session_ttl", "soap.max_copies", "web.listen", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
+		"soap.session_ttl", "soap.max_copies", "web.listen", "web.tls_cert", "web.tls_key", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
 		"jpki.ocsp_url", "jpki.crl_refresh", "jpki.facts_signers", "render.font", "render.label_fonts", "render.keiin_key_file",
-		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir"}
+		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir",
+		"honseki.retention", "honseki.purge_schedule", "honseki.status_per_number", "honseki.status_number_window",
+		"honseki.status_per_caller", "honseki.status_caller_window"}
 	if !slices.Equal(names, want) {
 		t.Errorf("environment keys\n got %q\nwant %q", names, want)
 	}
@@ -161,7 +163,81 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 		c.Web.Listen != "127.0.0.1:8080" || c.JPKI.CRLRefresh != "@every 15m" ||
 		c.Render.Font != "/usr/share/fonts/truetype/ipamj/ipamjm.ttf" ||
 		!slices.Equal(c.Render.LabelFonts, []string{"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
-			"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"}) {
+			"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"}) ||
+		c.Web.TLS() || c.Honseki.Retention != 90*24*time.Hour || c.Honseki.PurgeSchedule != "@every 1h" ||
+		c.Honseki.StatusLimits() != issuance.DefaultStatusLimits {
 		t.Errorf("defaults: %+v", c)
+	}
+}
+
+// Each municipality counts expectedBy with its own business days (10 when
+// left out, also in a list item) and holidays; dates may be written quoted
+// or not; bad values are named by their key, and so are the deployment's
+// honseki keys and a web certificate without its key.
+func TestConfigHonseki(t *testing.T) {
+	seal := filepath.Join(t.TempDir(), "seal.png")
+	os.WriteFile(seal, []byte("\x89PNG\r\n\x1a\n"), 0o644)
+	c, err := loadConfig(writeConfig(t, `
+honseki: {retention: 720h}
+municipalities:
+  - {code: "131016", name: 千代田区, mayor: 区長, seal_image: `+seal+`, offers: [{type: JUMINHYO, name: 住民票, fee: 200}],
+     holidays: ["2026-12-29", 2026-12-30]}
+  - {code: "272035", name: 豊中市, mayor: 市長, seal_image: `+seal+`, offers: [{type: JUMINHYO, name: 住民票, fee: 200}],
+     honseki: {business_days: 5}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cals, err := c.honsekiCalendars()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Honseki.Retention != 30*24*time.Hour || c.Honseki.StatusPerNumber != 5 {
+		t.Errorf("honseki: %+v", c.Honseki)
+	}
+	chiyoda, toyonaka := cals["131016"], cals["272035"]
+	if chiyoda.BusinessDays != 10 || !chiyoda.Holidays["2026-12-29"] || !chiyoda.Holidays["2026-12-30"] || len(chiyoda.Holidays) != 2 {
+		t.Errorf("131016: %+v", chiyoda)
+	}
+	if toyonaka.BusinessDays != 5 || len(toyonaka.Holidays) != 0 {
+		t.Errorf("272035: %+v", toyonaka)
+	}
+	ms, err := c.municipalities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ms["131016"]; m.HonsekiBusinessDays != 10 || !m.Holidays["2026-12-30"] || ms["272035"].HonsekiBusinessDays != 5 {
+		t.Errorf("the domain's municipalities: %d %v, %d", m.HonsekiBusinessDays, m.Holidays, ms["272035"].HonsekiBusinessDays)
+	}
+	// Friday 2026-12-25 + 10 business days, 12-29 and 12-30 closed: 01-12.
+	friday := time.Date(2026, 12, 25, 15, 0, 0, 0, issuance.Tokyo)
+	if got := issuance.AddBusinessDays(friday, chiyoda.BusinessDays, chiyoda.Holidays).Format(time.DateOnly); got != "2027-01-12" {
+		t.Errorf("expectedBy %s, want 2027-01-12", got)
+	}
+
+	c, err = loadConfig(writeConfig(t, `
+honseki: {retention: 1h, purge_schedule: "every day", status_per_number: 0, status_per_caller: 0, status_number_window: 0s,
+  status_caller_window: 200h}
+web: {tls_cert: /nonexistent/web.pem}
+municipalities:
+  - {code: "131016", name: 千代田区, mayor: 区長, seal_image: `+seal+`, offers: [{type: JUMINHYO, name: 住民票, fee: 200}],
+     honseki: {business_days: 0}, holidays: ["2026-02-30", "2026-01-01", "2026-01-01"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.validateServe()
+	for _, want := range []string{"honseki.retention", "honseki.purge_schedule", "honseki.status_per_number",
+		"honseki.status_per_caller", "honseki.status_number_window", "honseki.status_caller_window", "web.tls_cert, web.tls_key: set both",
+		"municipalities[0].honseki.business_days: 0 is not within 1..60",
+		`municipalities[0].holidays[0]: "2026-02-30" is not a date YYYY-MM-DD`,
+		"municipalities[0].holidays[2]: 2026-01-01 is listed twice"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no message says %q:\n%v", want, err)
+		}
+	}
+	if _, err := loadConfig(writeConfig(t, "municipalities:\n  - {code: \"131016\", honseki: {business_dayz: 3}}\n")); err == nil ||
+		!strings.Contains(err.Error(), "business_dayz") {
+		t.Errorf("a misspelt key in a municipality: %v", err)
 	}
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +60,10 @@ type demoPerson struct {
 	Status         string    `json:"status"`
 	SupportMeasure bool      `json:"supportMeasure"`
 	Card           *demoCard `json:"card"`
+	// Honseki is the person's 本籍 when it is in another demo municipality:
+	// that municipality's 戸籍 feed has it, with this person as a member
+	// with no resident record there, the 筆頭者 (HeadName) first.
+	Honseki *kiosk.Honseki `json:"honseki"`
 }
 
 // demoCard is a demo person's My Number card and what the kit promises
@@ -67,6 +74,23 @@ type demoCard struct {
 	Generation int             `json:"generation"` // which generation of the JPKI root issued it (default 1)
 	Offers     []string        `json:"offers"`
 	Refusals   []kiosk.Refusal `json:"refusals"`
+	// Honseki, when set, is what the kit says the holder types when
+	// applying for 本籍地 registration instead of their 本籍 (the person's
+	// Honseki): a 本籍 that matches no 戸籍, for an application a clerk
+	// would reject.
+	Honseki *kiosk.Honseki `json:"honseki"`
+	// Renewed is the card that renewed this one: the 新旧紐付け is in the
+	// resident feed of where the holder lives and of their 本籍地.
+	Renewed *demoCard `json:"renewed"`
+}
+
+// cards are the person's cards, the first and then each renewal.
+func (p demoPerson) cards() []*demoCard {
+	var out []*demoCard
+	for c := p.Card; c != nil; c = c.Renewed {
+		out = append(out, c)
+	}
+	return out
 }
 
 // demoFiller is how many synthetic residents each demo municipality gets
@@ -116,7 +140,26 @@ func (d *demoCmd) run(ctx context.Context) error {
 	if err := loadDemoThroughSync(ctx, cfg, layout, data, demoFiller, d.clock); err != nil {
 		return err
 	}
-	return writeKit(cfg, layout, data)
+	if err := writeKit(cfg, layout, data); err != nil {
+		return err
+	}
+	// ---- Demo clerk accounts (var/demo/clerks.json) ----------------------
+	// The console's writeDemoClerks goes here (the lead wires it): one
+	// account per role, passwords and TOTP secrets generated at install:
+	//   if err := writeDemoClerks(ctx, cfg, filepath.Join(layout.KitDir, "clerks.json"), d.clock.Now()); err != nil {
+	//   	return err
+	//   }
+	// ----------------------------------------------------------------------
+	if !cfg.Web.TLS() {
+		// A configuration written before the web port spoke HTTPS: it is
+		// the user's, so it is not rewritten; say how to turn HTTPS on.
+		abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+		slog.Warn("the web port speaks plain HTTP: add to "+cfgPath+" under web: the development certificate made for it",
+			"tls_cert", abs(webCert(layout)), "tls_key", abs(webKey(layout)))
+	}
+	fmt.Fprintf(os.Stderr, "\n  Clerks' console:   %sconsole/\n  Demo accounts:     %s (one per role: passwords and TOTP secrets)\n  Demo kit:          %s\n",
+		webScheme(cfg.Web)+dialable(cfg.Web.Listen)+"/", filepath.Join(layout.KitDir, "clerks.json"), layout.KitDir)
+	return nil
 }
 
 func readDemoData(path string) (demoData, error) {
@@ -131,7 +174,43 @@ func readDemoData(path string) (demoData, error) {
 	if err := dec.Decode(&data); err != nil {
 		return data, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := data.check(); err != nil {
+		return data, fmt.Errorf("%s: %w", path, err)
+	}
 	return data, nil
+}
+
+// check refuses demo data whose 本籍 entries could not be kept: a 本籍 in
+// the municipality where the person lives (the ordinary case needs no
+// entry), in no demo municipality, or one address with two 筆頭者 or whose
+// 筆頭者 is not the first of its members.
+func (d demoData) check() error {
+	munis := map[string]bool{}
+	for _, m := range d.Municipalities {
+		munis[m.Code] = true
+	}
+	heads := map[string]string{} // lgCode + address → 筆頭者
+	for _, h := range d.Households {
+		for _, p := range h.Members {
+			hk := p.Honseki
+			if hk == nil {
+				continue
+			}
+			key := hk.LGCode + " " + hk.Address
+			switch name := (issuance.Person{FamilyName: p.Family, GivenName: p.Given}).FullName(); {
+			case !munis[hk.LGCode] || hk.LGCode == h.LGCode:
+				return fmt.Errorf("person %s: honseki.lgCode %s is not another demo municipality", p.ID, hk.LGCode)
+			case hk.Address == "" || hk.HeadName == "":
+				return fmt.Errorf("person %s: honseki needs its address and headName", p.ID)
+			case heads[key] == "" && hk.HeadName != name:
+				return fmt.Errorf("person %s: the first member of the 戸籍 at %s must be its 筆頭者 %s", p.ID, hk.Address, hk.HeadName)
+			case heads[key] != "" && heads[key] != hk.HeadName:
+				return fmt.Errorf("person %s: the 戸籍 at %s has 筆頭者 %s, not %s", p.ID, hk.Address, heads[key], hk.HeadName)
+			}
+			heads[key] = hk.HeadName
+		}
+	}
+	return nil
 }
 
 // prepareDemoFiles creates the development PKI (keys under varDir/keys, the
@@ -142,21 +221,23 @@ func prepareDemoFiles(varDir, font string, data demoData, now time.Time) (devpki
 	var cards []devpki.DevCard
 	for _, h := range data.Households {
 		for _, p := range h.Members {
-			if p.Card == nil {
-				continue
+			for _, c := range p.cards() {
+				kind, err := cardKind(c.Kind)
+				if err != nil {
+					return layout, fmt.Errorf("card %s: %w", c.ID, err)
+				}
+				// The card's printed facts, as J-LIS signs them for the
+				// 券面事項入力補助AP.
+				facts := &pki.CardFacts{Name: issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
+					Address: h.Address, BirthDate: p.Birth, Sex: p.Sex}
+				cards = append(cards, devpki.DevCard{ID: c.ID, Kind: kind, Generation: c.Generation, Facts: facts})
 			}
-			kind, err := cardKind(p.Card.Kind)
-			if err != nil {
-				return layout, fmt.Errorf("card %s: %w", p.Card.ID, err)
-			}
-			// The card's printed facts, as J-LIS signs them for the
-			// 券面事項入力補助AP.
-			facts := &pki.CardFacts{Name: issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
-				Address: h.Address, BirthDate: p.Birth, Sex: p.Sex}
-			cards = append(cards, devpki.DevCard{ID: p.Card.ID, Kind: kind, Generation: p.Card.Generation, Facts: facts})
 		}
 	}
 	if err := devpki.GenerateDev(layout, cards, now); err != nil {
+		return layout, err
+	}
+	if err := ensureWebCert(layout, now); err != nil {
 		return layout, err
 	}
 	var munis []devpki.DevMunicipality
@@ -209,6 +290,10 @@ soap:
   client_ca: {{.Keys}}/centre-ca.pem
 web:
   listen: "127.0.0.1:8080"
+  # HTTPS with a development certificate from the CA the demo kit trusts
+  # (var/demo/centre/server-ca.pem); leave both out for plain HTTP.
+  tls_cert: {{.Keys}}/web.pem
+  tls_key: {{.Keys}}/web-key.pem
 jpki:
   roots:
 {{- range .Roots}}
@@ -237,12 +322,42 @@ municipalities:
     # The demo serves around the clock so that it can be tried at any hour.
     # Without 'hours', a municipality gets 06:30-23:00 except 12-29..01-03.
     hours: {open: "00:00", close: "24:00", closed: []}
+    # 本籍地 registration: a decision is expected within business_days
+    # (Monday to Friday except the holidays below).
+    honseki: {business_days: 10}
+    holidays:
+{{- range $.Holidays}}
+      - "{{.Date}}"  # {{.Name}}
+{{- end}}
     offers:
 {{- range .Offers}}
       - {type: {{.Type}}, name: {{.Name}}, fee: {{.Fee}}}
 {{- end}}
 {{- end}}
 `))
+
+// demoHolidays are the days a demo municipality's office is closed besides
+// weekends: Japan's national holidays of 2026 and 2027 (国民の祝日に関する法律,
+// with the 振替休日 and 国民の休日 they entail) and the new-year closing,
+// 12-29 to 01-03.
+var demoHolidays = []struct{ Date, Name string }{
+	{"2026-01-01", "元日"}, {"2026-01-02", "年始休業"}, {"2026-01-03", "年始休業"},
+	{"2026-01-12", "成人の日"}, {"2026-02-11", "建国記念の日"}, {"2026-02-23", "天皇誕生日"},
+	{"2026-03-20", "春分の日"}, {"2026-04-29", "昭和の日"}, {"2026-05-03", "憲法記念日"},
+	{"2026-05-04", "みどりの日"}, {"2026-05-05", "こどもの日"}, {"2026-05-06", "振替休日"},
+	{"2026-07-20", "海の日"}, {"2026-08-11", "山の日"}, {"2026-09-21", "敬老の日"},
+	{"2026-09-22", "国民の休日"}, {"2026-09-23", "秋分の日"}, {"2026-10-12", "スポーツの日"},
+	{"2026-11-03", "文化の日"}, {"2026-11-23", "勤労感謝の日"},
+	{"2026-12-29", "年末休業"}, {"2026-12-30", "年末休業"}, {"2026-12-31", "年末休業"},
+	{"2027-01-01", "元日"}, {"2027-01-02", "年始休業"}, {"2027-01-03", "年始休業"},
+	{"2027-01-11", "成人の日"}, {"2027-02-11", "建国記念の日"}, {"2027-02-23", "天皇誕生日"},
+	{"2027-03-21", "春分の日"}, {"2027-03-22", "振替休日"}, {"2027-04-29", "昭和の日"},
+	{"2027-05-03", "憲法記念日"}, {"2027-05-04", "みどりの日"}, {"2027-05-05", "こどもの日"},
+	{"2027-07-19", "海の日"}, {"2027-08-11", "山の日"}, {"2027-09-20", "敬老の日"},
+	{"2027-09-23", "秋分の日"}, {"2027-10-11", "スポーツの日"}, {"2027-11-03", "文化の日"},
+	{"2027-11-23", "勤労感謝の日"},
+	{"2027-12-29", "年末休業"}, {"2027-12-30", "年末休業"}, {"2027-12-31", "年末休業"},
+}
 
 func writeDemoConfig(path string, l devpki.DevLayout, data demoData) error {
 	keys, err := filepath.Abs(l.KeysDir)
@@ -260,7 +375,8 @@ func writeDemoConfig(path string, l devpki.DevLayout, data demoData) error {
 		f.Close()
 		return err
 	}
-	if err := demoConfig.Execute(f, map[string]any{"Keys": keys, "Var": varDir, "Roots": abs.AuthRoots(), "Munis": data.Municipalities}); err != nil {
+	if err := demoConfig.Execute(f, map[string]any{"Keys": keys, "Var": varDir, "Roots": abs.AuthRoots(), "Munis": data.Municipalities,
+		"Holidays": demoHolidays}); err != nil {
 		f.Close()
 		return err
 	}
@@ -287,10 +403,14 @@ func (p demoPerson) person(lg, household, address string) (issuance.Person, erro
 	if status == "" {
 		status = issuance.StatusResident
 	}
-	return issuance.Person{LGCode: lg, ID: p.ID, FamilyName: p.Family, GivenName: p.Given,
+	person := issuance.Person{LGCode: lg, ID: p.ID, FamilyName: p.Family, GivenName: p.Given,
 		FamilyKana: p.FamilyKana, GivenKana: p.GivenKana, FormerSurname: p.FormerSurname, BirthDate: birth,
 		Sex: issuance.Sex(p.Sex), HouseholdID: household, Relationship: p.Relationship, Address: address,
-		BecameResidentOn: since, AddressSince: addr, Status: status, SupportMeasure: p.SupportMeasure}, nil
+		BecameResidentOn: since, AddressSince: addr, Status: status, SupportMeasure: p.SupportMeasure}
+	if p.Honseki != nil {
+		person.Honseki, person.Hittousha = p.Honseki.Address, p.Honseki.HeadName
+	}
+	return person, nil
 }
 
 // writeKit writes endpoints.json and cards.json; paths in them are relative
@@ -306,8 +426,8 @@ func writeKit(cfg *Config, l devpki.DevLayout, data demoData) error {
 	ep := kiosk.Endpoints{
 		SOAP:       "https://" + dialable(cfg.SOAP.Listen) + "/wide-area/v4",
 		WSDL:       "https://" + dialable(cfg.SOAP.Listen) + "/wide-area/v4?wsdl",
-		Web:        "http://" + dialable(cfg.Web.Listen) + "/",
-		Metrics:    "http://" + dialable(cfg.Web.Listen) + "/metrics",
+		Web:        webScheme(cfg.Web) + dialable(cfg.Web.Listen) + "/",
+		Metrics:    webScheme(cfg.Web) + dialable(cfg.Web.Listen) + "/metrics",
 		ClientCert: rel(l.ClientCert()), ClientKey: rel(l.ClientKey()), CABundle: rel(l.KitServerCA()),
 	}
 	for _, m := range cfg.Municipalities {
@@ -316,22 +436,26 @@ func writeKit(cfg *Config, l devpki.DevLayout, data demoData) error {
 	var cards []kiosk.Card
 	for _, h := range data.Households {
 		for _, p := range h.Members {
-			if p.Card == nil {
-				continue
+			renewalOf := ""
+			for _, dc := range p.cards() {
+				c := kiosk.Card{ID: dc.ID, LGCode: h.LGCode,
+					Name:    issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
+					AuthKey: rel(l.CardKey(dc.ID)), AuthCert: rel(l.CardCert(dc.ID)),
+					Offers: dc.Offers, Refusals: dc.Refusals,
+					CardFacts: rel(l.CardFacts(dc.ID)), CardFactsSig: rel(l.CardFactsSig(dc.ID)),
+					CardFactsSigner: rel(l.KitFactsSigner()), Honseki: p.Honseki, RenewalOf: renewalOf}
+				if dc.Honseki != nil {
+					c.Honseki = dc.Honseki
+				}
+				if c.Offers == nil {
+					c.Offers = []string{}
+				}
+				if c.Refusals == nil {
+					c.Refusals = []kiosk.Refusal{}
+				}
+				cards = append(cards, c)
+				renewalOf = dc.ID
 			}
-			c := kiosk.Card{ID: p.Card.ID, LGCode: h.LGCode,
-				Name:    issuance.Person{FamilyName: p.Family, GivenName: p.Given}.FullName(),
-				AuthKey: rel(l.CardKey(p.Card.ID)), AuthCert: rel(l.CardCert(p.Card.ID)),
-				Offers: p.Card.Offers, Refusals: p.Card.Refusals,
-				CardFacts: rel(l.CardFacts(p.Card.ID)), CardFactsSig: rel(l.CardFactsSig(p.Card.ID)),
-				CardFactsSigner: rel(l.KitFactsSigner())}
-			if c.Offers == nil {
-				c.Offers = []string{}
-			}
-			if c.Refusals == nil {
-				c.Refusals = []kiosk.Refusal{}
-			}
-			cards = append(cards, c)
 		}
 	}
 	for name, v := range map[string]any{"endpoints.json": ep, "cards.json": cards} {
@@ -345,6 +469,62 @@ func writeKit(cfg *Config, l devpki.DevLayout, data demoData) error {
 	}
 	slog.Info("demo kit written", "dir", l.KitDir)
 	return nil
+}
+
+// webScheme is how the web port is reached.
+func webScheme(w WebConfig) string {
+	if w.TLS() {
+		return "https://"
+	}
+	return "http://"
+}
+
+// webCert and webKey are the web port's development certificate and key.
+func webCert(l devpki.DevLayout) string { return filepath.Join(l.KeysDir, "web.pem") }
+func webKey(l devpki.DevLayout) string  { return filepath.Join(l.KeysDir, "web-key.pem") }
+
+// ensureWebCert issues the web port's development certificate from the
+// development server CA, which the kit's caBundle holds, so that a client
+// with the kit alone (or a browser told to trust that CA) reaches the
+// console over HTTPS. It has its own key: the SOAP port's is not shared
+// with a port that browsers reach. An existing certificate is kept while
+// that CA signed it and it stays current for another 30 days.
+func ensureWebCert(l devpki.DevLayout, now time.Time) error {
+	ca, err := devpki.LoadPair(l.ServerCA(), l.ServerCAKey())
+	if err != nil {
+		return fmt.Errorf("web certificate: %w", err)
+	}
+	if p, err := devpki.LoadPair(webCert(l), webKey(l)); err == nil && p.Cert.CheckSignatureFrom(ca.Cert) == nil &&
+		!now.Before(p.Cert.NotBefore) && now.AddDate(0, 0, 30).Before(p.Cert.NotAfter) && p.Cert.VerifyHostname("127.0.0.1") == nil {
+		return nil
+	}
+	key, err := devpki.NewECKey()
+	if err != nil {
+		return err
+	}
+	p, err := devpki.Issue(&x509.Certificate{
+		Subject:     pkix.Name{Country: []string{"JP"}, Organization: []string{"Issuance development PKI"}, CommonName: "localhost (web)"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:   now.AddDate(0, 0, -1),
+		// Browsers refuse server certificates valid for more than 398 days.
+		NotAfter:    now.AddDate(0, 0, 397),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, key, &ca)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	// The key first: an interrupted run leaves a key without its
+	// certificate, which the next run replaces.
+	if err := os.WriteFile(webKey(l), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(webCert(l), devpki.PEMCert(p.Cert), 0o644)
 }
 
 // dialable turns a listen address into one a client can dial (0.0.0.0 and ::

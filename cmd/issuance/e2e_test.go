@@ -239,7 +239,7 @@ func TestOperatorEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + ts.webLn.Addr().String() + path)
+		resp, err := kitWebClient(t, ts.kit).Get(ts.webURL() + strings.TrimPrefix(path, "/"))
 		if err != nil {
 			t.Fatal(err)
 		}

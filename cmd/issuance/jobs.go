@@ -14,8 +14,9 @@ import (
 
 // Advisory lock keys of the scheduled jobs: each runs on one node at a time.
 const (
-	lockExpireSessions = 0x15_5a_4e_10
-	lockPurgeReplay    = 0x15_5a_4e_11
+	lockExpireSessions    = 0x15_5a_4e_10
+	lockPurgeReplay       = 0x15_5a_4e_11
+	lockPurgeApplications = 0x15_5a_4e_12
 )
 
 // replayRetention is how long answers are kept for requestId replay: long
@@ -40,6 +41,40 @@ func (s *server) startJobs() (*cron.Cron, error) {
 	logger := cron.VerbosePrintfLogger(slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn))
 	c := cron.New(cron.WithLocation(issuance.Tokyo),
 		cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))
+	// Every node keeps its own revocation cache, so the CRL refresh runs on
+	// each node, outside the once-per-deployment lock.
+	if _, err := c.AddFunc(s.cfg.JPKI.CRLRefresh, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.rev.Refresh(ctx); err != nil {
+			slog.Error("revocation refresh failed", "err", err)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("jpki.crl_refresh: %w", err)
+	}
+	for _, j := range s.jobs() {
+		sched, err := jobSchedule(j.spec)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", j.name, err)
+		}
+		c.Schedule(sched, cron.FuncJob(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
+			defer cancel()
+			ran, err := s.runJob(ctx, j, s.clock.Now())
+			if err != nil {
+				slog.Error("job failed", "job", j.name, "err", err)
+			} else if !ran {
+				slog.Debug("job run by another node", "job", j.name)
+			}
+		}))
+	}
+	c.Start()
+	return c, nil
+}
+
+// jobs are the scheduled jobs that run once per period across the
+// deployment.
+func (s *server) jobs() []exclusiveJob {
 	jobs := []exclusiveJob{
 		{"@every 1m", "expire-sessions", lockExpireSessions, 5 * time.Minute, func(ctx context.Context) error {
 			n, err := s.store.ExpireSessions(ctx, s.clock.Now())
@@ -65,40 +100,21 @@ func (s *server) startJobs() (*cron.Cron, error) {
 			}
 			return err
 		}},
+		// The facts of decided 本籍 applications are personal data kept only
+		// for honseki.retention after the decision (docs/honseki.md).
+		{s.cfg.Honseki.PurgeSchedule, "purge-applications", lockPurgeApplications, 10 * time.Minute, func(ctx context.Context) error {
+			n, err := s.store.PurgeApplications(ctx, s.clock.Now(), s.cfg.Honseki.Retention)
+			if n > 0 {
+				slog.Info("application facts purged", "count", n)
+			}
+			return err
+		}},
 	}
 	if s.cfg.Sync.Schedule != "" {
 		// Replacing a million-person snapshot takes about a minute.
 		jobs = append(jobs, exclusiveJob{s.cfg.Sync.Schedule, "sync", registry.SyncLock, time.Hour, syncJob(s.pool, s.cfg.Sync, municipalityCodes(s.cfg), s.clock)})
 	}
-	// Every node keeps its own revocation cache, so the CRL refresh runs on
-	// each node, outside the once-per-deployment lock.
-	if _, err := c.AddFunc(s.cfg.JPKI.CRLRefresh, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.rev.Refresh(ctx); err != nil {
-			slog.Error("revocation refresh failed", "err", err)
-		}
-	}); err != nil {
-		return nil, fmt.Errorf("jpki.crl_refresh: %w", err)
-	}
-	for _, j := range jobs {
-		sched, err := jobSchedule(j.spec)
-		if err != nil {
-			return nil, fmt.Errorf("job %s: %w", j.name, err)
-		}
-		c.Schedule(sched, cron.FuncJob(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), j.timeout)
-			defer cancel()
-			ran, err := s.runJob(ctx, j, s.clock.Now())
-			if err != nil {
-				slog.Error("job failed", "job", j.name, "err", err)
-			} else if !ran {
-				slog.Debug("job run by another node", "job", j.name)
-			}
-		}))
-	}
-	c.Start()
-	return c, nil
+	return jobs
 }
 
 // runJob is one firing of j at now: it runs j for the period of its

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/lgwan/issuance/issuance"
+	"github.com/lgwan/issuance/registry"
+	"github.com/lgwan/issuance/registry/dbtest"
 )
 
 // A job's period is the same on every node: the latest activation of its
@@ -38,5 +44,91 @@ func TestPeriodStart(t *testing.T) {
 	}
 	if _, err := jobSchedule("@every nonsense"); err == nil {
 		t.Error("a bad spec parsed")
+	}
+}
+
+// The scheduled purge, as nodes fire it: an application decided at 10:00 on
+// 5 January keeps its facts through the retention (90 days by default) and
+// loses them at the first hourly run past it, once across three nodes.
+func TestPurgeApplicationsJob(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := registry.NewMyNumberKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decided := time.Date(2026, 1, 5, 10, 0, 0, 0, issuance.Tokyo)
+	number := issuance.NewApplicationNumber()
+	facts := issuance.ApplicationFacts{Name: "前田 優子", Address: "東京都千代田区西神田二丁目4番5号", BirthDate: "1979-11-03",
+		Sex: issuance.Female, HonsekiAddress: "大阪府豊中市岡上の町二丁目1番地", HeadName: "前田 健二"}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO honseki_application (application_number, lg_code, channel, issuer_key_id,
+		serial, birth_check, facts, received_at, expected_by) VALUES ($1, '272035', 'internet', 'aa', '42', $2, $3, $4, '2026-01-19')`,
+		number, key.BirthCheck(number, facts.BirthDate), key.SealApplicationFacts(number, facts), decided.Add(-72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	store := registry.NewStore(db.Pool, registry.WithMyNumberKey(key))
+	if err := store.Decide(ctx, "272035", number, registry.Decision{Clerk: "koseki1", Reason: issuance.RejectNoRecord, Note: "該当なし"}, decided); err != nil {
+		t.Fatal(err)
+	}
+	clock := issuance.NewManualClock(decided)
+	var nodes []*server
+	for i := range 3 {
+		c := *cfg
+		c.Node = fmt.Sprintf("node-%d", i+1)
+		nodes = append(nodes, &server{cfg: &c, clock: clock, pool: db.Pool, store: store})
+	}
+	var job exclusiveJob
+	for _, j := range nodes[0].jobs() {
+		if j.name == "purge-applications" {
+			job = j
+		}
+	}
+	if job.fn == nil {
+		t.Fatal("no purge-applications job")
+	}
+	purged := func() bool {
+		var p bool
+		if err := db.Pool.QueryRow(ctx, `SELECT facts IS NULL AND note IS NULL AND purged_at IS NOT NULL
+			FROM honseki_application WHERE application_number = $1`, number).Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fire := func() (runs int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		ran := make([]bool, len(nodes))
+		for i, n := range nodes {
+			wg.Go(func() {
+				var err error
+				if ran[i], err = n.runJob(ctx, job, clock.Now()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, r := range ran {
+			if r {
+				runs++
+			}
+		}
+		return runs
+	}
+	clock.Set(decided.Add(cfg.Honseki.Retention - time.Minute))
+	if runs := fire(); runs != 1 || purged() {
+		t.Fatalf("a minute before the retention ends: %d runs, purged %v", runs, purged())
+	}
+	clock.Set(decided.Add(cfg.Honseki.Retention + time.Hour))
+	if runs := fire(); runs != 1 || !purged() {
+		t.Fatalf("an hour past the retention: %d runs, purged %v", runs, purged())
+	}
+	var status, reason, by string
+	if err := db.Pool.QueryRow(ctx, `SELECT status, reject_reason, decided_by FROM honseki_application`).Scan(&status, &reason, &by); err != nil ||
+		status != "REJECTED" || reason != string(issuance.RejectNoRecord) || by != "koseki1" {
+		t.Fatalf("after the purge: %s %s %s %v", status, reason, by, err)
 	}
 }

@@ -164,6 +164,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		Applications:   store,
 		Facts:          pki.NewFactsVerifier(factsSigners, clock),
 		Limiter:        registry.NewRateLimiter(pool),
+		StatusLimits:   cfg.Honseki.StatusLimits(),
 	})
 	if err != nil {
 		return nil, err
@@ -191,6 +192,11 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		ReadTimeout: 60 * time.Second, WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn)}
 	s.web = &http.Server{Handler: s.webHandler(munis), ReadHeaderTimeout: 10 * time.Second}
+	if cfg.Web.TLS() {
+		if s.web.TLSConfig, err = webTLS(cfg.Web); err != nil {
+			return nil, err
+		}
+	}
 	if s.soapLn, err = net.Listen("tcp", cfg.SOAP.Listen); err != nil {
 		return nil, fmt.Errorf("soap.listen: %w", err)
 	}
@@ -200,6 +206,15 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	}
 	ok = true
 	return s, nil
+}
+
+// webURL is the web port's base URL, https when it speaks TLS.
+func (s *server) webURL() string {
+	scheme := "http://"
+	if s.web.TLSConfig != nil {
+		scheme = "https://"
+	}
+	return scheme + s.webLn.Addr().String() + "/"
 }
 
 // serverTLS requires a client certificate chaining to the centre's CA: a
@@ -235,11 +250,17 @@ func (s *server) run(ctx context.Context) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- s.soap.ServeTLS(s.soapLn, "", "") }()
-	go func() { errc <- s.web.Serve(s.webLn) }()
-	soapURL, webURL := "https://"+s.soapLn.Addr().String()+"/wide-area/v4", "http://"+s.webLn.Addr().String()+"/"
+	go func() {
+		if s.web.TLSConfig != nil {
+			errc <- s.web.ServeTLS(s.webLn, "", "")
+		} else {
+			errc <- s.web.Serve(s.webLn)
+		}
+	}()
+	soapURL, webURL := "https://"+s.soapLn.Addr().String()+"/wide-area/v4", s.webURL()
 	slog.Info("serving", "node", s.cfg.Node, "soap", soapURL, "web", webURL)
-	fmt.Fprintf(os.Stderr, "\n  SOAP (mutual TLS): %s\n  WSDL:              %s?wsdl\n  Status page:       %s\n  Metrics:           %smetrics\n\n",
-		soapURL, soapURL, webURL, webURL)
+	fmt.Fprintf(os.Stderr, "\n  SOAP (mutual TLS): %s\n  WSDL:              %s?wsdl\n  Status page:       %s\n  Metrics:           %smetrics\n  Clerks' console:   %sconsole/\n\n",
+		soapURL, soapURL, webURL, webURL, webURL)
 	// SIGHUP re-reads the seal keys: a rotated key takes over without a
 	// restart, and a reload that fails keeps the keys in use.
 	hup := make(chan os.Signal, 1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -44,50 +45,81 @@ func loadDemoThroughSync(ctx context.Context, cfg *Config, l devpki.DevLayout, d
 	}
 	defer pool.Close()
 	now := clock.Now()
-	var munis []synth.Params
+	identity := func(cardID string) (issuance.CertIdentity, error) {
+		certs, err := pki.LoadCertificates(l.CardCert(cardID))
+		if err != nil {
+			return issuance.CertIdentity{}, err
+		}
+		return pki.Identity(certs[0]), nil
+	}
+	fixed := map[string]*synth.Fixed{}
 	for _, m := range data.Municipalities {
-		fixed := &synth.Fixed{Refusals: map[string][]issuance.Reason{}}
-		for _, h := range data.Households {
-			if h.LGCode != m.Code {
-				continue
+		fixed[m.Code] = &synth.Fixed{Refusals: map[string][]issuance.Reason{}}
+	}
+	honseki := map[string]int{} // lgCode + address → index in Fixed.Honseki
+	for _, h := range data.Households {
+		f := fixed[h.LGCode]
+		if f == nil {
+			return fmt.Errorf("household %s: unknown municipality %s", h.ID, h.LGCode)
+		}
+		hh := issuance.Household{LGCode: h.LGCode, ID: h.ID, Address: h.Address}
+		for _, p := range h.Members {
+			person, err := p.person(h.LGCode, h.ID, h.Address)
+			if err != nil {
+				return fmt.Errorf("person %s: %w", p.ID, err)
 			}
-			hh := issuance.Household{LGCode: h.LGCode, ID: h.ID, Address: h.Address}
-			for _, p := range h.Members {
-				person, err := p.person(h.LGCode, h.ID, h.Address)
-				if err != nil {
-					return fmt.Errorf("person %s: %w", p.ID, err)
+			if p.Relationship == "世帯主" {
+				hh.Head = p.ID
+			}
+			hh.Members = append(hh.Members, person)
+			// Where the 本籍 is: a 戸籍 of people living elsewhere.
+			if hk := p.Honseki; hk != nil {
+				key := hk.LGCode + " " + hk.Address
+				i, ok := honseki[key]
+				if !ok {
+					i = len(fixed[hk.LGCode].Honseki)
+					honseki[key] = i
+					fixed[hk.LGCode].Honseki = append(fixed[hk.LGCode].Honseki, synth.HonsekiHere{Address: hk.Address})
 				}
-				if p.Relationship == "世帯主" {
-					hh.Head = p.ID
-				}
-				hh.Members = append(hh.Members, person)
-				if p.Card == nil {
-					continue
-				}
-				certs, err := pki.LoadCertificates(l.CardCert(p.Card.ID))
+				fixed[hk.LGCode].Honseki[i].Members = append(fixed[hk.LGCode].Honseki[i].Members, person)
+			}
+			// The first card is linked to its holder; each renewal to the
+			// card it renewed, where the holder lives and at their 本籍地.
+			cards := p.cards()
+			for i, c := range cards {
+				id, err := identity(c.ID)
 				if err != nil {
 					return err
 				}
-				id := pki.Identity(certs[0])
-				fixed.Links = append(fixed.Links, registry.CertLink{IssuerKeyID: id.IssuerKeyID, Serial: id.Serial, PersonID: p.ID})
-				for _, r := range p.Card.Refusals {
-					if r.Type != "*" {
-						fixed.Refusals[p.ID] = append(fixed.Refusals[p.ID], issuance.Reason(r.Reason))
+				if i == 0 {
+					f.Links = append(f.Links, registry.CertLink{IssuerKeyID: id.IssuerKeyID, Serial: id.Serial, PersonID: p.ID})
+				} else {
+					old, err := identity(cards[i-1].ID)
+					if err != nil {
+						return err
+					}
+					r := synth.Renewal{NewIssuerKeyID: id.IssuerKeyID, NewSerial: id.Serial, OldIssuerKeyID: old.IssuerKeyID, OldSerial: old.Serial}
+					f.Renewals = append(f.Renewals, r)
+					if p.Honseki != nil {
+						fixed[p.Honseki.LGCode].Renewals = append(fixed[p.Honseki.LGCode].Renewals, r)
+					}
+				}
+				for _, r := range c.Refusals {
+					if r.Type != "*" && !slices.Contains(f.Refusals[p.ID], issuance.Reason(r.Reason)) {
+						f.Refusals[p.ID] = append(f.Refusals[p.ID], issuance.Reason(r.Reason))
 					}
 				}
 			}
-			if hh.Head == "" {
-				return fmt.Errorf("household %s has no 世帯主", h.ID)
-			}
-			fixed.Households = append(fixed.Households, hh)
 		}
-		munis = append(munis, synth.Params{LGCode: m.Code, Prefecture: m.Prefecture, City: m.Name,
-			People: filler, Seed: 1, AsOf: now, Fixed: fixed})
+		if hh.Head == "" {
+			return fmt.Errorf("household %s has no 世帯主", h.ID)
+		}
+		f.Households = append(f.Households, hh)
 	}
-	for _, h := range data.Households {
-		if !slicesContainsCode(data, h.LGCode) {
-			return fmt.Errorf("household %s: unknown municipality %s", h.ID, h.LGCode)
-		}
+	var munis []synth.Params
+	for _, m := range data.Municipalities {
+		munis = append(munis, synth.Params{LGCode: m.Code, Prefecture: m.Prefecture, City: m.Name,
+			People: filler, Seed: 1, AsOf: now, Fixed: fixed[m.Code]})
 	}
 	rep, made, err := synth.LoadDemo(ctx, pool, filepath.Join(filepath.Dir(l.KeysDir), "demo-feeds"), key, clock, munis...)
 	if err != nil {
@@ -102,13 +134,4 @@ func loadDemoThroughSync(ctx context.Context, cfg *Config, l devpki.DevLayout, d
 	}
 	slog.Info("demo data applied", "batches", len(rep.Batches))
 	return nil
-}
-
-func slicesContainsCode(data demoData, code string) bool {
-	for _, m := range data.Municipalities {
-		if m.Code == code {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/pki"
+	"github.com/lgwan/issuance/pki/devpki"
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/registry/dbtest"
 	"github.com/lgwan/issuance/registry/feed"
@@ -49,17 +50,54 @@ func TestDemoDataThroughTheSync(t *testing.T) {
 				if err != nil || len(got) != 1 || got[0].FamilyName != p.Family || got[0].HouseholdID != h.ID {
 					t.Fatalf("%s: %+v %v", p.ID, got, err)
 				}
-				if p.Card == nil {
-					continue
+				// Every card, renewed ones through 新旧紐付け, finds its holder.
+				for _, c := range p.cards() {
+					certs, err := pki.LoadCertificates(l.CardCert(c.ID))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if q, err := store.PersonByCertificate(ctx, h.LGCode, pki.Identity(certs[0])); err != nil || q.ID != p.ID {
+						t.Fatalf("card %s: %+v %v", c.ID, q, err)
+					}
 				}
-				certs, err := pki.LoadCertificates(l.CardCert(p.Card.ID))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if q, err := store.PersonByCertificate(ctx, h.LGCode, pki.Identity(certs[0])); err != nil || q.ID != p.ID {
-					t.Fatalf("card %s: %+v %v", p.Card.ID, q, err)
+				if p.Honseki != nil {
+					checkHonsekiElsewhere(t, db, l, p)
 				}
 			}
+		}
+	}
+}
+
+// checkHonsekiElsewhere: the 本籍地 of a person living elsewhere keeps their
+// 戸籍 (the 本籍 and 筆頭者 the kit gives, the person a current member with
+// no resident record there) and the 新旧紐付け of their renewed cards, whose
+// old certificates are linked to nobody there.
+func checkHonsekiElsewhere(t *testing.T, db *dbtest.DB, l devpki.DevLayout, p demoPerson) {
+	t.Helper()
+	ctx := context.Background()
+	var n int
+	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM koseki k, json_array_elements(k.body->'members') m
+		WHERE k.lg_code = $1 AND k.honseki = $2 AND k.hittousha = $3 AND m->>'family' = $4 AND m->>'given' = $5
+		  AND m->>'birth' = $6 AND coalesce(m->>'personId', '') = '' AND coalesce((m->>'removed')::boolean, false) = false`,
+		p.Honseki.LGCode, p.Honseki.Address, p.Honseki.HeadName, p.Family, p.Given, p.Birth).Scan(&n)
+	if err != nil || n != 1 {
+		body := ""
+		db.Pool.QueryRow(ctx, `SELECT body::text FROM koseki WHERE lg_code = $1 AND honseki = $2`, p.Honseki.LGCode, p.Honseki.Address).Scan(&body)
+		t.Fatalf("%s: %d matching members of a 戸籍 at %s %s (%v); the 戸籍: %s", p.ID, n, p.Honseki.LGCode, p.Honseki.Address, err, body)
+	}
+	cards := p.cards()
+	for i := 1; i < len(cards); i++ {
+		renewed, err1 := pki.LoadCertificates(l.CardCert(cards[i].ID))
+		old, err2 := pki.LoadCertificates(l.CardCert(cards[i-1].ID))
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		nid, oid := pki.Identity(renewed[0]), pki.Identity(old[0])
+		err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM jpki_renewal WHERE lg_code = $1 AND new_issuer_key_id = $2
+			AND new_serial = $3 AND old_issuer_key_id = $4 AND old_serial = $5`, p.Honseki.LGCode, nid.IssuerKeyID, nid.Serial,
+			oid.IssuerKeyID, oid.Serial).Scan(&n)
+		if err != nil || n != 1 {
+			t.Fatalf("card %s: %d renewal rows at the 本籍地 %s (%v)", cards[i].ID, n, p.Honseki.LGCode, err)
 		}
 	}
 }

@@ -6,10 +6,14 @@
 //	go run ./cmd/kiosk-sim -card p002 -scope HOUSEHOLD -relationship -out household.pdf
 //	go run ./cmd/kiosk-sim -check                # every card: offers available, refusals refused
 //	go run ./cmd/kiosk-sim -load 2000 -kiosks 16 # load: 2000 visits by 16 kiosks at once
+//	go run ./cmd/kiosk-sim -apply p031           # 本籍地 registration at the kiosk → application number
+//	go run ./cmd/kiosk-sim -apply p031 -internet # the same, relayed from the internet (no session)
+//	go run ./cmd/kiosk-sim -status 247426400611 -birth 1979-11-03 -lg 272035
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -20,6 +24,7 @@ import (
 	"time"
 
 	"github.com/lgwan/issuance/soap/kiosk"
+	"github.com/lgwan/issuance/soap/wsdlgen"
 )
 
 func main() {
@@ -35,6 +40,11 @@ func main() {
 	check := flag.Bool("check", false, "run every card of the kit and check its offers and refusals")
 	load := flag.Int("load", 0, "run this many visits (cards offered -type, in turn) and report throughput and latency")
 	kiosks := flag.Int("kiosks", 16, "with -load: kiosks working at once")
+	applyCard := flag.String("apply", "", "file an application for 本籍地 registration for this card (one with \"honseki\" in cards.json)")
+	internet := flag.Bool("internet", false, "with -apply: file it as the centre relays an internet application, without a kiosk session")
+	status := flag.String("status", "", "print the status of this application number (with -birth)")
+	birth := flag.String("birth", "", "with -status: the applicant's birth date, YYYY-MM-DD")
+	lg := flag.String("lg", "", "with -status: the 本籍地 the application was filed at (its kiosk asks); required when the kit has several municipalities")
 	flag.Parse()
 
 	kit, err := kiosk.LoadKit(*kitDir)
@@ -43,9 +53,53 @@ func main() {
 	}
 	ctx := context.Background()
 	if *check {
-		if err := kit.Check(ctx, *terminal, os.Stdout); err != nil {
+		err := errors.Join(kit.Check(ctx, *terminal, os.Stdout), kit.CheckRegistrations(ctx, *terminal, os.Stdout))
+		if err != nil {
 			log.Fatal("kiosk-sim: ", err)
 		}
+		return
+	}
+	if *applyCard != "" {
+		card, err := kit.Card(*applyCard)
+		if err != nil {
+			log.Fatal("kiosk-sim: ", err)
+		}
+		a, err := kit.Apply(ctx, card, *terminal, *internet)
+		if err != nil {
+			log.Fatalf("kiosk-sim: card %s: %v", card.ID, err)
+		}
+		channel := "internet (no session)"
+		if a.Offer != nil {
+			channel = "kiosk " + *terminal + ", offer " + kiosk.OfferTypes([]*wsdlgen.Offer{a.Offer})
+		}
+		fmt.Printf("card %s (%s): application for 本籍地 registration at %s, %s\n  application number %s, decision expected by %s\n"+
+			"  status: go run ./cmd/kiosk-sim -status %s -birth %s -lg %s\n",
+			card.ID, card.Name, card.Honseki.LGCode, channel, a.Number, a.ExpectedBy, a.Number, kit.BirthDate(card), card.Honseki.LGCode)
+		return
+	}
+	if *status != "" {
+		if *birth == "" {
+			log.Fatal("kiosk-sim: -status needs -birth YYYY-MM-DD")
+		}
+		at := *lg
+		if at == "" && len(kit.Endpoints.Municipalities) == 1 {
+			at = kit.Endpoints.Municipalities[0]
+		}
+		if at == "" {
+			log.Fatalf("kiosk-sim: -status needs -lg, the 本籍地 the application was filed at (one of %v)", kit.Endpoints.Municipalities)
+		}
+		st, err := kit.RegistrationStatus(ctx, at, *terminal, *status, *birth)
+		if err != nil {
+			log.Fatal("kiosk-sim: ", err)
+		}
+		fmt.Printf("application %s: %s", *status, st.Status)
+		if st.Status != "RECEIVED" {
+			fmt.Printf(", decided %s", st.DecidedAt.ToGoTime().Format(time.RFC3339))
+		}
+		if st.Reason != "" {
+			fmt.Printf(", reason %s", st.Reason)
+		}
+		fmt.Println()
 		return
 	}
 	if *load > 0 {

@@ -40,10 +40,28 @@ type Params struct {
 // 本籍 elsewhere; KosekiPending: their household's 戸籍 pending; StopListed:
 // on the stop list; SupportMeasure, for a 筆頭者 not under it themself: a
 // spouse in their 戸籍 who lives elsewhere under 支援措置).
+//
+// A person whose Honseki is set lives here with their 本籍 elsewhere: no
+// 戸籍 here. Honseki are the 戸籍 kept here of people who live elsewhere,
+// and Renewals link renewed cards to their predecessors (新旧紐付け), also
+// where the old card is linked to nobody (the 本籍地 of a person living
+// elsewhere).
 type Fixed struct {
 	Households []issuance.Household
 	Links      []registry.CertLink
+	Renewals   []Renewal
 	Refusals   map[string][]issuance.Reason // person id → promised refusals
+	Honseki    []HonsekiHere
+}
+
+// HonsekiHere is a 戸籍 kept here whose members all live elsewhere: its
+// 本籍 address (in this municipality) and its members in 戸籍 order, the
+// 筆頭者 first, each as registered where they live (name, birth date, sex,
+// relationship to the 筆頭者, address). They get no person id here, as a
+// 本籍地 has no resident record of them.
+type HonsekiHere struct {
+	Address string
+	Members []issuance.Person
 }
 
 // Renewal links a renewed card's certificate to its predecessor.
@@ -538,9 +556,12 @@ func (g *gen) koseki(members []issuance.Person, pending bool) issuance.Koseki {
 		p := of[i]
 		fe := issuance.FuhyoEntry{FamilyName: km.FamilyName, GivenName: km.GivenName}
 		if p.ID == "" {
-			// Living elsewhere: the family's address from the 婚姻, then their own.
-			fe.Addresses = []issuance.AddressPeriod{{Address: p.PreviousAddress, Since: formed},
-				{Address: p.Address, Since: later(formed.AddDate(0, 0, 1), p.AddressSince)}}
+			// Living elsewhere: the family's address from the 婚姻 (when
+			// known), then their own.
+			if p.PreviousAddress != "" {
+				fe.Addresses = append(fe.Addresses, issuance.AddressPeriod{Address: p.PreviousAddress, Since: formed})
+			}
+			fe.Addresses = append(fe.Addresses, issuance.AddressPeriod{Address: p.Address, Since: later(formed.AddDate(0, 0, 1), p.AddressSince)})
 			k.Fuhyo = append(k.Fuhyo, fe)
 			continue
 		}
@@ -574,6 +595,7 @@ func childRel(sex issuance.Sex, n int) string {
 func (g *gen) fixed(f *Fixed) error {
 	m := g.m
 	m.Links = append(m.Links, f.Links...)
+	m.Renewals = append(m.Renewals, f.Renewals...)
 	promised := func(id string, r issuance.Reason) bool { return slices.Contains(f.Refusals[id], r) }
 	for _, h := range f.Households {
 		if h.LGCode != m.LGCode {
@@ -615,7 +637,7 @@ func (g *gen) fixed(f *Fixed) error {
 			}
 			switch {
 			case p.Foreign != nil:
-			case promised(p.ID, issuance.HonsekiNotHere):
+			case promised(p.ID, issuance.HonsekiNotHere), p.Honseki != "":
 				if p.Honseki == "" {
 					p.Honseki = g.elsewhere()
 				}
@@ -639,6 +661,17 @@ func (g *gen) fixed(f *Fixed) error {
 			}
 		}
 		m.Households = append(m.Households, h)
+	}
+	for _, hk := range f.Honseki {
+		if len(hk.Members) == 0 || hk.Address == "" {
+			return fmt.Errorf("synth: a 戸籍 of people living elsewhere needs its 本籍 and members")
+		}
+		members := slices.Clone(hk.Members)
+		for i := range members {
+			members[i].ID = ""
+		}
+		g.koseki(members, false)
+		m.Koseki[len(m.Koseki)-1].Honseki = hk.Address
 	}
 	return nil
 }

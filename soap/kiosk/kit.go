@@ -46,9 +46,25 @@ type Card struct {
 	CardFacts       string `json:"cardFacts,omitempty"`
 	CardFactsSig    string `json:"cardFactsSig,omitempty"`
 	CardFactsSigner string `json:"cardFactsSigner,omitempty"`
+	// Honseki is the 本籍 the holder types when applying for 本籍地
+	// registration, when it is in another demo municipality (or, for a
+	// person whose application a clerk would reject, one that matches no
+	// 戸籍 there).
+	Honseki *Honseki `json:"honseki,omitempty"`
+	// RenewalOf is the id of the card this one renewed: J-LIS links the two
+	// certificates (新旧紐付け), so a registration follows the renewal.
+	RenewalOf string `json:"renewalOf,omitempty"`
 
 	cert []byte        // DER
 	key  crypto.Signer // the card's private key (on a real card it never leaves the chip)
+}
+
+// Honseki is a 本籍 as an applicant types it: the 本籍地 (where the
+// application is filed), the address and the 筆頭者.
+type Honseki struct {
+	LGCode   string `json:"lgCode"`
+	Address  string `json:"address"`
+	HeadName string `json:"headName"`
 }
 
 // Kit is the demo kit: everything a centre needs to talk to the server.
