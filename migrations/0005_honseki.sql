@@ -58,16 +58,18 @@ CREATE INDEX honseki_decision_application ON honseki_decision (application_numbe
 -- A renewed card finds it through jpki_renewal (新旧紐付け). It lasts while
 -- the member is a current member of that 戸籍; after 除籍 it is shown as
 -- ended (computed from the 戸籍, so it can never disagree with it).
+-- A certificate may be registered again after its registration ended (the
+-- person left one 戸籍 and was approved for another): the newest counts.
 CREATE TABLE honseki_registration (
+    application_number text        PRIMARY KEY REFERENCES honseki_application,
     lg_code            char(6)     NOT NULL,
     issuer_key_id      text        NOT NULL,
     serial             text        NOT NULL,
     koseki_id          text        NOT NULL,
     member_seq         int         NOT NULL,
-    application_number text        NOT NULL UNIQUE REFERENCES honseki_application,
-    registered_at      timestamptz NOT NULL,
-    PRIMARY KEY (lg_code, issuer_key_id, serial)
+    registered_at      timestamptz NOT NULL
 );
+CREATE INDEX honseki_registration_cert ON honseki_registration (lg_code, issuer_key_id, serial, registered_at DESC);
 CREATE INDEX honseki_registration_member ON honseki_registration (lg_code, koseki_id, member_seq);
 
 REVOKE ALL ON honseki_application, honseki_decision, honseki_registration FROM issuance_app;
