@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"image/png"
 	"regexp"
 	"slices"
 	"strconv"
@@ -62,8 +64,23 @@ type Credentials struct {
 	TOTPURI    string
 }
 
-// TOTPKey returns the enrolment as a pquerna/otp key (for its QR code).
-func (c Credentials) TOTPKey() (*otp.Key, error) { return otp.NewKeyFromURL(c.TOTPURI) }
+// QRCode is the enrolment's otpauth:// URI as a QR code, a PNG of size
+// pixels square, for an authenticator app to scan.
+func (c Credentials) QRCode(size int) ([]byte, error) {
+	key, err := otp.NewKeyFromURL(c.TOTPURI)
+	if err != nil {
+		return nil, err
+	}
+	img, err := key.Image(size, size)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
 
 // TOTPIssuer names the server in authenticator apps.
 const TOTPIssuer = "証明書交付サーバ"
@@ -72,6 +89,8 @@ const TOTPIssuer = "証明書交付サーバ"
 var (
 	ErrNoClerk     = errors.New("no such console account")
 	ErrClerkExists = errors.New("a console account with that username exists")
+	// ErrBadAccount is what an invalid username, role or scope wraps.
+	ErrBadAccount = errors.New("invalid console account")
 	// ErrSignIn is the one answer to a wrong username, password or code,
 	// and to a disabled account: they are not told apart.
 	ErrSignIn = errors.New("the username, password or code is not right")
@@ -133,7 +152,7 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,31}$`)
 // CheckUsername says what is wrong with a username, naming the field.
 func CheckUsername(u string) error {
 	if !usernameRE.MatchString(u) {
-		return fmt.Errorf("username %q: 2 to 32 characters: lower-case letters, digits, '.', '_', '-', starting with a letter or digit", u)
+		return fmt.Errorf("%w: username %q: 2 to 32 characters: lower-case letters, digits, '.', '_', '-', starting with a letter or digit", ErrBadAccount, u)
 	}
 	return nil
 }
@@ -143,14 +162,14 @@ func checkAccount(username string, role Role, lgCodes []string) error {
 		return err
 	}
 	if !slices.Contains(Roles, role) {
-		return fmt.Errorf("role %q: not one of %v", role, Roles)
+		return fmt.Errorf("%w: role %q: not one of %v", ErrBadAccount, role, Roles)
 	}
 	if len(lgCodes) == 0 {
-		return errors.New("lgCodes: at least one municipality is required")
+		return fmt.Errorf("%w: lgCodes: at least one municipality is required", ErrBadAccount)
 	}
 	for _, c := range lgCodes {
 		if len(c) != 6 || strings.Trim(c, "0123456789") != "" {
-			return fmt.Errorf("lgCodes: %q is not a 団体コード (6 digits)", c)
+			return fmt.Errorf("%w: lgCodes: %q is not a 団体コード (6 digits)", ErrBadAccount, c)
 		}
 	}
 	return nil
