@@ -121,6 +121,15 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"role":   roleLabel,
 	"sex":    sexLabel,
 	"fact":   factLabel,
+	"note": func(n string) string {
+		switch n {
+		case issuance.NoteVariant:
+			return "異体字として一致"
+		case issuance.NoteNotation:
+			return "表記ゆれとして一致"
+		}
+		return n
+	},
 }).ParseFS(templateFS, "templates/*.html"))
 
 // page is what every template gets.
