@@ -300,7 +300,7 @@ func (s *Store) newCredentials(username string) (Credentials, string, []byte, er
 	if err != nil {
 		return Credentials{}, "", nil, err
 	}
-	hash := HashPassword(pw)
+	hash := hashPassword(pw, s.passwordCost())
 	return Credentials{Username: username, Password: pw, TOTPSecret: key.Secret(), TOTPURI: key.URL()},
 		hash, s.key.SealTOTP(username, key.Secret()), nil
 }
@@ -332,12 +332,33 @@ func randIntn(n int) int {
 	}
 }
 
-// The argon2id parameters: RFC 9106 §4, the second recommended option
-// (t=3, m=64 MiB, p=4, 128-bit salt, 256-bit tag).
+// PasswordCost is the argon2id cost of new password hashes. Each hash
+// records its own parameters (PHC string), so a hash made at one cost still
+// verifies after the cost changes.
+type PasswordCost struct {
+	Time      uint32 // passes
+	MemoryKiB uint32
+	Threads   uint8
+}
+
+// RFC9106Second is the default cost: RFC 9106 §4, the second recommended
+// option (t=3, m=64 MiB, p=4; with a 128-bit salt and a 256-bit tag), for
+// machines that cannot give a sign-in 2 GiB.
+var RFC9106Second = PasswordCost{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+
+// WithPasswordCost sets the cost of new console password hashes (and of the
+// stand-in verified for an unknown username, so both take as long). Only
+// tests that sign in many times lower it; RFC9106Second is the default.
+func WithPasswordCost(c PasswordCost) StoreOption { return func(s *Store) { s.pwCost = c } }
+
+func (s *Store) passwordCost() PasswordCost {
+	if s.pwCost == (PasswordCost{}) {
+		return RFC9106Second
+	}
+	return s.pwCost
+}
+
 const (
-	argonTime    = 3
-	argonMemory  = 64 * 1024 // KiB
-	argonThreads = 4
 	argonSaltLen = 16
 	argonKeyLen  = 32
 )
@@ -352,16 +373,19 @@ func argonKey(password, salt []byte, t, m uint32, p uint8, n uint32) []byte {
 	return argon2.IDKey(password, salt, t, m, p, n)
 }
 
-// HashPassword returns the argon2id hash of a password as a PHC string:
-// $argon2id$v=19$m=65536,t=3,p=4$<salt>$<tag> (unpadded base64).
-func HashPassword(password string) string {
+// HashPassword returns the argon2id hash of a password at the default cost
+// (RFC9106Second) as a PHC string: $argon2id$v=19$m=65536,t=3,p=4$<salt>$<tag>
+// (unpadded base64).
+func HashPassword(password string) string { return hashPassword(password, RFC9106Second) }
+
+func hashPassword(password string, c PasswordCost) string {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		panic(err)
 	}
-	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(password), salt, c.Time, c.MemoryKiB, c.Threads, argonKeyLen)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryKiB, c.Time, c.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
@@ -387,11 +411,24 @@ func VerifyPassword(phc, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummyHash is verified against for an unknown or disabled username, so
-// that the answer takes as long as for a wrong password.
-// Made on first use: a hash costs 64 MiB, not to be paid by every binary
-// importing this package.
-var dummyHash = sync.OnceValue(func() string { return HashPassword("no account has this password") })
+// dummyHash is verified against for an unknown username, so that the
+// answer takes as long as for a wrong password. Made on first use (a hash
+// is not to be paid by every binary importing this package), one per cost.
+func dummyHash(c PasswordCost) string {
+	dummies.Lock()
+	defer dummies.Unlock()
+	if h, ok := dummies.m[c]; ok {
+		return h
+	}
+	h := hashPassword("no account has this password", c)
+	dummies.m[c] = h
+	return h
+}
+
+var dummies = struct {
+	sync.Mutex
+	m map[PasswordCost]string
+}{m: map[PasswordCost]string{}}
 
 // totpOpts: RFC 6238 defaults, as authenticator apps expect.
 var totpOpts = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
@@ -432,7 +469,7 @@ func (s *Store) SignIn(ctx context.Context, username, password, code, address st
 		return "", ConsoleSession{}, dbErr("sign in", err)
 	}
 	if !known {
-		hash = dummyHash()
+		hash = dummyHash(s.passwordCost())
 	}
 	okPw, err := VerifyPassword(hash, password)
 	if err != nil {
