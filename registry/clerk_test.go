@@ -44,26 +44,39 @@ func totpCode(t *testing.T, secret string, at time.Time) string {
 	return c
 }
 
+// TestPasswordHashPHC: an account's password is hashed with argon2id at the
+// RFC 9106 cost by default, as a PHC string that verifies the password and
+// nothing else; the TOTP seed is stored sealed.
 func TestPasswordHashPHC(t *testing.T) {
-	h := registry.HashPassword("correct horse")
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=65536,t=3,p=4$") {
-		t.Fatalf("hash %q: not argon2id with the RFC 9106 parameters", h)
+	store, db := clerkStore(t, registry.WithPasswordCost(registry.PasswordCost{}))
+	ctx := context.Background()
+	cr, err := store.AddClerk(ctx, "k01", registry.RoleKosekiClerk, []string{"131016"}, clerkT0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if h2 := registry.HashPassword("correct horse"); h2 == h {
-		t.Fatal("two hashes of one password are equal: no salt")
+	var hash string
+	var sealed []byte
+	if err := db.Pool.QueryRow(ctx, `SELECT password_hash, totp_secret FROM clerk WHERE username = 'k01'`).Scan(&hash, &sealed); err != nil {
+		t.Fatal(err)
 	}
-	for pw, want := range map[string]bool{"correct horse": true, "correct horse ": false, "": false} {
-		if ok, err := registry.VerifyPassword(h, pw); err != nil || ok != want {
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=65536,t=3,p=4$") || len(strings.Split(hash, "$")[4]) != 22 {
+		t.Fatalf("hash %q: not argon2id with the RFC 9106 parameters and a 16-byte salt", hash)
+	}
+	if bytes.Contains(sealed, []byte(cr.TOTPSecret)) || len(sealed) < 40 {
+		t.Fatalf("TOTP seed stored in clear or not at all (%d bytes)", len(sealed))
+	}
+	for pw, want := range map[string]bool{cr.Password: true, cr.Password + " ": false} {
+		if ok, err := registry.VerifyPassword(hash, pw); err != nil || ok != want {
 			t.Errorf("VerifyPassword(%q) = %v, %v; want %v", pw, ok, err, want)
 		}
 	}
-	if _, err := registry.VerifyPassword("$argon2i$v=19$m=8,t=1,p=1$AAAA$AAAA", "x"); err == nil {
+	if _, err := registry.VerifyPassword("$argon2i$v=19$m=8,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA", "x"); err == nil {
 		t.Error("a hash of another kind verified")
 	}
 }
 
 func TestAddClerkRefusesBadInput(t *testing.T) {
-	store, db := clerkStore(t, registry.WithPasswordCost(registry.PasswordCost{}))
+	store, db := clerkStore(t)
 	ctx := context.Background()
 	for _, c := range []struct {
 		user  string
@@ -91,15 +104,8 @@ func TestAddClerkRefusesBadInput(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM clerk`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d accounts (%v), want 1", n, err)
 	}
-	// The password is hashed at the RFC 9106 cost; the seed is sealed.
-	var hash string
-	var sealed []byte
-	cl, _ := store.ClerkByName(ctx, "k01")
-	if err := db.Pool.QueryRow(ctx, `SELECT password_hash, totp_secret FROM clerk WHERE username = 'k01'`).Scan(&hash, &sealed); err != nil {
-		t.Fatal(err)
-	}
-	if cl.Role != registry.RoleKosekiClerk || !strings.HasPrefix(hash, "$argon2id$v=19$m=65536,t=3,p=4$") || len(sealed) < 40 {
-		t.Fatalf("account %+v, hash %.32s..., sealed seed of %d bytes", cl, hash, len(sealed))
+	if cl, err := store.ClerkByName(ctx, "k01"); err != nil || cl.Role != registry.RoleKosekiClerk {
+		t.Fatalf("account %+v: %v", cl, err)
 	}
 }
 
