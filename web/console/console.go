@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -159,11 +160,21 @@ func (h *handler) render(w http.ResponseWriter, status int, name string, p page)
 	if p.Session != nil {
 		p.CSRF = p.Session.CSRF
 	}
+	h.write(w, status, name, p)
+}
+
+// write renders a page whole before answering, so a template failure is a
+// 500, not half a page under a 200.
+func (h *handler) write(w http.ResponseWriter, status int, name string, p page) {
+	var b bytes.Buffer
+	if err := pages.ExecuteTemplate(&b, name, p); err != nil {
+		h.o.Log.Error("console: render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := pages.ExecuteTemplate(w, name, p); err != nil {
-		h.o.Log.Error("console: render", "page", name, "err", err)
-	}
+	w.Write(b.Bytes())
 }
 
 // fail answers with a page saying what went wrong.
@@ -292,12 +303,8 @@ func (h *handler) showLogin(w http.ResponseWriter, status int, p page, username 
 	setCookie(w, loginCookie, token, "/console/login", 3600)
 	p.CSRF = token
 	p.Data = struct{ Username string }{username}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
 	p.Munis = h.o.Municipalities
-	if err := pages.ExecuteTemplate(w, "login", p); err != nil {
-		h.o.Log.Error("console: render", "page", "login", "err", err)
-	}
+	h.write(w, status, "login", p)
 }
 
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {

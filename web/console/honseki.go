@@ -22,7 +22,8 @@ import (
 var queueStatuses = []string{string(issuance.ApplicationReceived), string(issuance.ApplicationApproved),
 	string(issuance.ApplicationRejected), string(issuance.ApplicationWithdrawn), "all"}
 
-func statusLabel(s issuance.ApplicationStatus) string {
+func statusLabel(v any) string {
+	s := issuance.ApplicationStatus(fmt.Sprint(v))
 	switch s {
 	case issuance.ApplicationReceived:
 		return "受付（未決定）"
