@@ -305,8 +305,9 @@ func (s *Store) newCredentials(username string) (Credentials, string, []byte, er
 		hash, s.key.SealTOTP(username, key.Secret()), nil
 }
 
-// NewPassword draws a password: 20 characters of a 32-letter alphabet
-// without look-alikes (100 bits), in groups of five to be copied by hand.
+// NewPassword draws a password: 20 characters of a 31-letter alphabet
+// without look-alikes (about 99 bits), in groups of five to be copied by
+// hand.
 func NewPassword() string {
 	const alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
 	var b strings.Builder
