@@ -98,6 +98,26 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("stored: %s %s", w.status(older), w.status(newer))
 	}
 
+	// The queue now holds the undecided one; the filter shows all three.
+	rows := func() []string {
+		t.Helper()
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+			`Array.from(document.querySelectorAll("#queue tbody tr")).map(r => r.dataset.status)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	do("queue", chromedp.Navigate(base+"/console/honseki"), chromedp.WaitVisible("#queue"))
+	if r := rows(); strings.Join(r, " ") != "RECEIVED" {
+		t.Fatalf("open applications: %v", r)
+	}
+	// Only the filtered page has a decided row: waiting for it waits for the page.
+	do("filter", chromedp.Click(`#filters a[href$="status=all"]`), chromedp.WaitVisible(`#queue tr[data-status="APPROVED"]`))
+	if r := rows(); strings.Join(r, " ") != "APPROVED REJECTED RECEIVED" {
+		t.Fatalf("all applications: %v", r)
+	}
+
 	// Idle for 16 minutes: the decision posted then is not taken, and the
 	// clerk is asked to sign in again.
 	do("open the third", chromedp.Navigate(base+"/console/honseki/"+third), chromedp.WaitVisible("#reject-form"),
