@@ -122,12 +122,13 @@ type SignInPolicy struct {
 	// From BackoffAfter failures on, each further try waits 2^(n-BackoffAfter)
 	// seconds after the last failure (n failures so far).
 	BackoffAfter int
-	LockUser     int // failures of one username that lock it for the rest of Window
-	LockAddress  int // failures from one address that lock that address likewise
+	LockUser     int // failures of one username within Window that lock it, until fewer remain within Window
+	LockAddress  int // failures from one address within Window that lock that address likewise
 }
 
-// DefaultSignInPolicy: a pause from the third failure, lock-out at the
-// fifth for 15 minutes; an address trying many names is stopped at 20.
+// DefaultSignInPolicy: a pause from the third failure, and at most five
+// failures per username per 15 minutes (then locked); an address trying
+// many names is stopped at 20.
 var DefaultSignInPolicy = SignInPolicy{Window: 15 * time.Minute, BackoffAfter: 3, LockUser: 5, LockAddress: 20}
 
 // SessionPolicy is how long a console session lives.
@@ -535,10 +536,10 @@ func (s *Store) throttled(ctx context.Context, pol SignInPolicy, now time.Time, 
 		return &ThrottledError{Locked: true, RetryAfter: addrFirst.Add(pol.Window).Sub(now)}
 	}
 	if userN >= pol.LockUser {
-		// Locked until the failure that reached the limit leaves the window:
-		// the lock lasts Window from the locking failure.
+		// Locked until fewer than LockUser failures remain in the window:
+		// until the oldest of the last LockUser failures leaves it.
 		err := s.pool.QueryRow(ctx, `SELECT at FROM login_failure WHERE key = $1 AND at > $2
-			ORDER BY at DESC OFFSET $3 LIMIT 1`, userKey, now.Add(-pol.Window), userN-pol.LockUser).Scan(&userNth)
+			ORDER BY at DESC OFFSET $3 LIMIT 1`, userKey, now.Add(-pol.Window), pol.LockUser-1).Scan(&userNth)
 		if err != nil {
 			return dbErr("sign in", err)
 		}

@@ -249,6 +249,12 @@ func (h *handler) decide(w http.ResponseWriter, r *http.Request, sess *registry.
 	if !ok {
 		return
 	}
+	if v.Status != issuance.ApplicationReceived {
+		// Decided since the clerk opened the page (Decide would say so too,
+		// but the candidates are only offered while undecided).
+		h.alreadyDecided(w, sess, v)
+		return
+	}
 	sent := decisionForm{Decision: f.Get("decision"), Member: f.Get("member"), Reason: f.Get("reason"), Note: f.Get("note")}
 	v.Form = sent
 	again := func(status int, msg string) {
@@ -298,8 +304,7 @@ func (h *handler) decide(w http.ResponseWriter, r *http.Request, sess *registry.
 	case errors.Is(err, registry.ErrAlreadyDecided):
 		// Another clerk's decision stands: show it.
 		if v2, ok := h.load(w, r, sess); ok {
-			h.render(w, http.StatusConflict, "application", page{Title: "申請 " + issuance.FormatApplicationNumber(v.Number),
-				Session: sess, Data: v2, Error: "この申請は、ほかの職員がすでに決定しました。あなたの決定は記録されていません。下の決定履歴を確認してください。"})
+			h.alreadyDecided(w, sess, v2)
 		}
 	case errors.Is(err, registry.ErrNotCurrentMember):
 		again(http.StatusConflict, "選んだ人は、いま戸籍の在籍者ではありません（除籍、または戸籍が更新されました）。候補を確認してください。")
@@ -309,6 +314,13 @@ func (h *handler) decide(w http.ResponseWriter, r *http.Request, sess *registry.
 		h.o.Log.Info("console: application decided", "clerk", sess.Clerk.Username, "lgCode", v.LGCode, "decision", sent.Decision)
 		http.Redirect(w, r, "/console/honseki/"+v.Number+"?done=true", http.StatusSeeOther)
 	}
+}
+
+// alreadyDecided answers a decision on an application decided meanwhile:
+// 409, and the page with the decision that stands.
+func (h *handler) alreadyDecided(w http.ResponseWriter, sess *registry.ConsoleSession, v applicationView) {
+	h.render(w, http.StatusConflict, "application", page{Title: "申請 " + issuance.FormatApplicationNumber(v.Number),
+		Session: sess, Data: v, Error: "この申請は、ほかの職員がすでに決定しました。あなたの決定は記録されていません。下の決定履歴を確認してください。"})
 }
 
 // checkNote says what is wrong with an internal note, or "".
