@@ -42,6 +42,12 @@ type Municipality struct {
 	TypeHours map[CertType]ServiceHours
 	// Maintenance are planned windows in which nothing is issued.
 	Maintenance []Window
+	// HonsekiBusinessDays is how many business days a 本籍 application
+	// takes to be decided (expectedBy; DefaultHonsekiBusinessDays when 0);
+	// Holidays are the municipality's days off besides weekends, as
+	// "YYYY-MM-DD" (docs/honseki.md).
+	HonsekiBusinessDays int
+	Holidays            map[string]bool
 }
 
 // Open reports whether kiosks may use the service at t: within the service

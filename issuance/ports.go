@@ -18,6 +18,9 @@ import (
 //	Renderer      render.Renderer, and the sealing wrapper in cmd/issuance
 //	Replay        registry.Replay (used by the wire, package soap; it is
 //	              declared here so that the database never imports the wire)
+//	Applications  registry.Store
+//	FactsVerifier pki.FactsVerifier
+//	RateLimiter   registry.RateLimiter
 
 // Clock is the one source of time for domain logic; nothing in the rules calls
 // time.Now directly, so tests can set the day (era boundaries, expiry).
@@ -91,6 +94,10 @@ type Registry interface {
 	People(ctx context.Context, lgCode string, ids []string) ([]Person, error)
 	// MyNumbers opens the 個人番号 of the given persons (those that have one).
 	MyNumbers(ctx context.Context, lgCode string, ids []string) (map[string]string, error)
+	// Koseki returns the 戸籍 kept at lgCode with that id, removed members
+	// included, or nil when there is none (a registrant's 戸籍 is found by
+	// the member the registration names, not by a resident record).
+	Koseki(ctx context.Context, lgCode, kosekiID string) (*Koseki, error)
 }
 
 // CertVerifier validates a card's user-authentication certificate and its
@@ -99,6 +106,29 @@ type Registry interface {
 // RevocationUnknown or SignatureInvalid.
 type CertVerifier interface {
 	Verify(ctx context.Context, certDER, signature, message []byte) (CertIdentity, error)
+	// Validate applies every check of Verify but the signature: chain,
+	// validity, key usage, policy and revocation. It is for a certificate
+	// the centre has authenticated itself (an application filed over the
+	// internet channel), never for a kiosk session.
+	Validate(ctx context.Context, certDER []byte) (CertIdentity, error)
+}
+
+// FactsVerifier checks the card facts (基本4情報) J-LIS signed: the document,
+// its signature and the signer certificate, against the pinned J-LIS facts
+// signers. It returns the four facts (Name, Address, BirthDate, Sex of
+// ApplicationFacts; the typed ones empty). Failures are *Error with
+// MalformedRequest, CertificateInvalid, CertificateExpired or
+// SignatureInvalid.
+type FactsVerifier interface {
+	VerifyFacts(ctx context.Context, facts, signature, signerCertDER []byte) (ApplicationFacts, error)
+}
+
+// RateLimiter counts hits per kind of limit and limited values where every
+// node sees them (registry.RateLimiter: the values are hashed before they
+// are kept). It reports whether this hit is within limit hits per window,
+// and when not, how long until the window ends.
+type RateLimiter interface {
+	Limit(ctx context.Context, kind string, values []string, limit int, window time.Duration, now time.Time) (bool, time.Duration, error)
 }
 
 // Renderer turns a Document into a PDF. A character it cannot print exactly

@@ -33,6 +33,10 @@ const (
 	// (Municipality.TypeHours) while the service is open; a request for it
 	// is answered with the fault OutsideServiceHours.
 	OutsideTypeHours Reason = "OutsideTypeHours"
+	// 本籍地 pre-registration (docs/honseki.md).
+	RegistrationPending Reason = "RegistrationPending" // the card's application here awaits a decision
+	RegistrationEnded   Reason = "RegistrationEnded"   // the registered member has left that 戸籍 (除籍), or it is gone
+	NotRegistered       Reason = "NotRegistered"       // a session authenticated for an applicant asks for a certificate
 )
 
 // Reasons lists every reason code, for documentation and exhaustive tests.
@@ -40,5 +44,5 @@ var Reasons = []Reason{
 	Under15, MovedOut, MovingOut, Deceased, HouseholdMemberMovingOut, SupportMeasure,
 	SealNotRegistered, SealRegistrationAbolished, SealRegistrationSuspended, CardSuspended,
 	StopListed, NotOffered, NoTaxRecord, NotResidentOnJanuary1, HonsekiNotHere, KosekiPending,
-	NoHonseki, RecordIncomplete, OutsideTypeHours,
+	NoHonseki, RecordIncomplete, OutsideTypeHours, RegistrationPending, RegistrationEnded, NotRegistered,
 }

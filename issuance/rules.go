@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The eligibility rules: who may receive which certificate, what a request
@@ -318,13 +321,29 @@ func memberRef(sess Session, personID string) string {
 	return hex.EncodeToString(mac.Sum(nil)[:12])
 }
 
+// kosekiSelf names the requester within a 戸籍: a resident by their person
+// id (every entry linked to it is theirs), a registrant (docs/honseki.md),
+// who may have no resident record here, by the entry the registration
+// names; ID is then that entry's subject id.
+type kosekiSelf struct {
+	ID  string
+	Seq int // the registered entry; 0 for a resident
+}
+
+func (s kosekiSelf) is(m KosekiMember) bool {
+	if s.Seq > 0 {
+		return m.Seq == s.Seq
+	}
+	return m.PersonID == s.ID
+}
+
 // certified is the part of the 戸籍 a certificate prints: the whole record
 // for 全部事項 and the 附票, only the requester's entry for 個人事項.
-func (f *facts) certified(t CertType, self string) *Koseki {
+func (f *facts) certified(t CertType, self kosekiSelf) *Koseki {
 	k := *f.koseki
 	switch t {
 	case KosekiKojin:
-		k.Members = slices.DeleteFunc(slices.Clone(k.Members), func(m KosekiMember) bool { return m.PersonID != self })
+		k.Members = slices.DeleteFunc(slices.Clone(k.Members), func(m KosekiMember) bool { return !self.is(m) })
 		k.Fuhyo = nil
 	case KosekiZenbu:
 		k.Fuhyo = nil
@@ -334,22 +353,22 @@ func (f *facts) certified(t CertType, self string) *Koseki {
 
 // kosekiSubjects are the persons a 戸籍 certificate prints, as the ledger
 // and the stop list name them: the requester first (their person id, then
-// their entry's subject id); for 全部事項 and the 附票 then every other
-// member, by their person id when they have a resident record here and
-// always by their entry's subject id, which names a member living
-// elsewhere too.
-func (f *facts) kosekiSubjects(t CertType, self string) []string {
-	out := []string{self}
+// their entry's subject id; a registrant's id is that subject id); for
+// 全部事項 and the 附票 then every other member, by their person id when
+// they have a resident record here and always by their entry's subject id,
+// which names a member living elsewhere too.
+func (f *facts) kosekiSubjects(t CertType, self kosekiSelf) []string {
+	out := []string{self.ID}
 	for _, m := range f.koseki.Members {
-		if m.PersonID == self {
-			out = append(out, KosekiSubject(f.koseki.ID, m.Seq))
+		if subject := KosekiSubject(f.koseki.ID, m.Seq); self.is(m) && subject != self.ID {
+			out = append(out, subject)
 		}
 	}
 	if t == KosekiKojin {
 		return out
 	}
 	for _, m := range f.koseki.Members {
-		if m.PersonID == self {
+		if self.is(m) {
 			continue
 		}
 		if m.PersonID != "" && !slices.Contains(out, m.PersonID) {
@@ -440,4 +459,139 @@ func fresh(lg string, t CertType, all []DataVersion, limits map[DataDomain]time.
 		out = append(out, all[i])
 	}
 	return out, nil
+}
+
+// ---- 本籍地 registration (docs/honseki.md) ----
+
+// HonsekiRegistration is the menu entry of a session at the 本籍地 for a
+// card it does not know yet (or whose registration has ended): the kiosk
+// files an application with ApplyHonsekiRegistration. It is never issued.
+const HonsekiRegistration CertType = "HONSEKI_REGISTRATION"
+
+// RegistrationOfferName is the name the HONSEKI_REGISTRATION offer shows.
+const RegistrationOfferName = "本籍地利用登録申請"
+
+// DefaultHonsekiBusinessDays is how many business days a decision takes
+// when the municipality does not say (Municipality.HonsekiBusinessDays).
+const DefaultHonsekiBusinessDays = 10
+
+// registrantTypes are the certificates a registrant may receive at the
+// 本籍地: those printing their 戸籍, not the resident certificates.
+var registrantTypes = []CertType{KosekiZenbu, KosekiKojin, Fuhyo}
+
+// applicantID is the person id a session is bound to when authenticated for
+// an applicant: no record here names them yet. Registry ids have no ':'.
+const applicantID = "honseki:applicant"
+
+// requester is who a session is bound to, from its person id.
+type requester int
+
+const (
+	residentRequester   requester = iota // a person id of the resident registry
+	registrantRequester                  // a 戸籍 member's subject id (KosekiSubject)
+	applicantRequester                   // applicantID
+)
+
+func requesterOf(personID string) requester {
+	switch {
+	case personID == applicantID:
+		return applicantRequester
+	case strings.HasPrefix(personID, "koseki:"):
+		return registrantRequester
+	}
+	return residentRequester
+}
+
+// registeredMember returns the entry a registration names while it is a
+// current member of that 戸籍; else RegistrationEnded (除籍, or the 戸籍 is
+// no longer kept here).
+func registeredMember(k *Koseki, ref MemberRef) (KosekiMember, Reason) {
+	if k == nil || k.ID != ref.KosekiID {
+		return KosekiMember{}, RegistrationEnded
+	}
+	i := slices.IndexFunc(k.Members, func(m KosekiMember) bool { return m.Seq == ref.Seq })
+	if i < 0 || k.Members[i].Removed {
+		return KosekiMember{}, RegistrationEnded
+	}
+	return k.Members[i], ""
+}
+
+// registrantRefusal is why a registrant may not receive any certificate
+// (docs/rules.md, The person, as a 戸籍 entry tells it): the registration
+// has ended, 支援措置, or younger than the municipality's minimum age.
+func registrantRefusal(m Municipality, k *Koseki, ref MemberRef, now time.Time) Reason {
+	mem, r := registeredMember(k, ref)
+	switch {
+	case r != "":
+		return r
+	case mem.SupportMeasure:
+		return SupportMeasure
+	case standIn(m.Code, mem).AgeOn(now) < m.MinAge:
+		return Under15
+	}
+	return ""
+}
+
+// standIn is the Person a registrant's 戸籍 certificate names as requester:
+// their entry's name and birth date, their resident id here if any.
+func standIn(lg string, mem KosekiMember) Person {
+	return Person{LGCode: lg, ID: mem.PersonID, FamilyName: mem.FamilyName, GivenName: mem.GivenName,
+		BirthDate: mem.BirthDate, Sex: mem.Sex}
+}
+
+// registrationOffer is the HONSEKI_REGISTRATION menu entry; pending: an
+// application of the card is open.
+func registrationOffer(pending bool) Offer {
+	o := Offer{Type: HonsekiRegistration, Name: RegistrationOfferName, Fee: 0, Available: !pending, Languages: []string{"ja"}}
+	if pending {
+		o.UnavailableReason = RegistrationPending
+	}
+	return o
+}
+
+// maxTypedRunes bounds what a resident types into an application.
+const maxTypedRunes = 200
+
+// typedFact checks one typed item of an application (honsekiAddress,
+// headName): trimmed, not empty, valid UTF-8, at most 200 characters, no
+// control characters. The error names the field, never the value.
+func typedFact(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case !utf8.ValidString(s):
+		return "", Fault(MalformedRequest, "%s is not UTF-8", field)
+	case s == "":
+		return "", Fault(MalformedRequest, "%s is empty", field)
+	case utf8.RuneCountInString(s) > maxTypedRunes:
+		return "", Fault(MalformedRequest, "%s is longer than %d characters", field, maxTypedRunes)
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "", Fault(MalformedRequest, "%s has a control character", field)
+	}
+	return s, nil
+}
+
+// expectedBy is the day a decision is expected on an application received
+// at now: the municipality's business days later.
+func expectedBy(m Municipality, now time.Time) time.Time {
+	days := m.HonsekiBusinessDays
+	if days <= 0 {
+		days = DefaultHonsekiBusinessDays
+	}
+	return AddBusinessDays(now, days, m.Holidays)
+}
+
+// boundToMember checks that a registrant's document prints only the 戸籍 of
+// which the registered entry is a current member.
+func boundToMember(doc *Document, ref MemberRef, lg string) error {
+	fail := Fault(Unavailable, "binding check failed: the document is not the registered member's")
+	if doc.Seal != nil || doc.Tax != nil || doc.Koseki == nil || doc.Koseki.LGCode != lg {
+		return fail
+	}
+	if _, r := registeredMember(doc.Koseki, ref); r != "" {
+		return fail
+	}
+	if doc.Type == KosekiKojin && slices.ContainsFunc(doc.Koseki.Members, func(m KosekiMember) bool { return m.Seq != ref.Seq }) {
+		return fail
+	}
+	return nil
 }

@@ -199,13 +199,16 @@ func TestKosekiSubjects(t *testing.T) {
 	f := facts{koseki: koseki()}
 	for name, tc := range map[string]struct {
 		t    CertType
-		self string
+		self kosekiSelf
 		want []string
 	}{
-		"kojin":        {KosekiKojin, "P1", []string{"P1", "koseki:K1:1"}},
-		"zenbu":        {KosekiZenbu, "P1", []string{"P1", "koseki:K1:1", "P2", "koseki:K1:2", "koseki:K1:3"}},
-		"fuhyo":        {Fuhyo, "P1", []string{"P1", "koseki:K1:1", "P2", "koseki:K1:2", "koseki:K1:3"}},
-		"zenbu for P2": {KosekiZenbu, "P2", []string{"P2", "koseki:K1:2", "P1", "koseki:K1:1", "koseki:K1:3"}},
+		"kojin":        {KosekiKojin, kosekiSelf{ID: "P1"}, []string{"P1", "koseki:K1:1"}},
+		"zenbu":        {KosekiZenbu, kosekiSelf{ID: "P1"}, []string{"P1", "koseki:K1:1", "P2", "koseki:K1:2", "koseki:K1:3"}},
+		"fuhyo":        {Fuhyo, kosekiSelf{ID: "P1"}, []string{"P1", "koseki:K1:1", "P2", "koseki:K1:2", "koseki:K1:3"}},
+		"zenbu for P2": {KosekiZenbu, kosekiSelf{ID: "P2"}, []string{"P2", "koseki:K1:2", "P1", "koseki:K1:1", "koseki:K1:3"}},
+		// A registrant living elsewhere is named by their entry only.
+		"registrant kojin": {KosekiKojin, kosekiSelf{ID: "koseki:K1:3", Seq: 3}, []string{"koseki:K1:3"}},
+		"registrant zenbu": {KosekiZenbu, kosekiSelf{ID: "koseki:K1:3", Seq: 3}, []string{"koseki:K1:3", "P1", "koseki:K1:1", "P2", "koseki:K1:2"}},
 	} {
 		if got := f.kosekiSubjects(tc.t, tc.self); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %q, want %q", name, got, tc.want)
@@ -217,15 +220,18 @@ func TestCertified(t *testing.T) {
 	f := facts{koseki: koseki()}
 	for name, tc := range map[string]struct {
 		t         CertType
+		self      kosekiSelf
 		members   int
 		withFuhyo bool
+		seq       int // of the one member a 個人事項 prints
 	}{
-		"kojin": {KosekiKojin, 1, false},
-		"zenbu": {KosekiZenbu, 3, false},
-		"fuhyo": {Fuhyo, 3, true},
+		"kojin":            {KosekiKojin, kosekiSelf{ID: "P2"}, 1, false, 2},
+		"zenbu":            {KosekiZenbu, kosekiSelf{ID: "P2"}, 3, false, 0},
+		"fuhyo":            {Fuhyo, kosekiSelf{ID: "P2"}, 3, true, 0},
+		"registrant kojin": {KosekiKojin, kosekiSelf{ID: "koseki:K1:3", Seq: 3}, 1, false, 3},
 	} {
-		k := f.certified(tc.t, "P2")
-		if len(k.Members) != tc.members || (k.Fuhyo != nil) != tc.withFuhyo || tc.members == 1 && k.Members[0].PersonID != "P2" {
+		k := f.certified(tc.t, tc.self)
+		if len(k.Members) != tc.members || (k.Fuhyo != nil) != tc.withFuhyo || tc.members == 1 && k.Members[0].Seq != tc.seq {
 			t.Errorf("%s: %+v", name, k)
 		}
 	}

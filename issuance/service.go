@@ -33,7 +33,29 @@ type Service struct {
 	// DataStale. A domain without a positive entry is refused too: no
 	// bound is not "no limit" (the configuration gives every domain one).
 	MaxStaleness map[string]map[DataDomain]time.Duration
+	// Applications keeps 本籍 applications and registrations; Facts checks
+	// the card facts J-LIS signed; Limiter bounds the status checks
+	// (docs/honseki.md).
+	Applications Applications
+	Facts        FactsVerifier
+	Limiter      RateLimiter
+	// StatusLimits bound GetRegistrationStatus; a zero field takes its
+	// value from DefaultStatusLimits.
+	StatusLimits StatusLimits
 }
+
+// StatusLimits bound the status checks per application number and per
+// caller (the kiosk or relay: lgCode and terminalId), each in its window.
+type StatusLimits struct {
+	PerNumber    int
+	NumberWindow time.Duration
+	PerCaller    int
+	CallerWindow time.Duration
+}
+
+// DefaultStatusLimits: a resident mistyping their birth date a few times is
+// served; a caller walking through numbers is not.
+var DefaultStatusLimits = StatusLimits{PerNumber: 5, NumberWindow: 15 * time.Minute, PerCaller: 30, CallerWindow: time.Minute}
 
 // NewService returns the service s describes, or an error naming a port
 // left nil: every collaborator is required, so a server without one fails
@@ -48,9 +70,24 @@ func NewService(s Service) (*Service, error) {
 		{"Registry", s.Registry == nil},
 		{"Verifier", s.Verifier == nil},
 		{"Renderer", s.Renderer == nil},
+		{"Applications", s.Applications == nil},
+		{"Facts", s.Facts == nil},
+		{"Limiter", s.Limiter == nil},
 	} {
 		if p.nil {
 			return nil, fmt.Errorf("issuance: Service.%s is required", p.name)
+		}
+	}
+	l, d := &s.StatusLimits, DefaultStatusLimits
+	for _, f := range []struct {
+		n, def  *int
+		w, wdef *time.Duration
+	}{{&l.PerNumber, &d.PerNumber, &l.NumberWindow, &d.NumberWindow}, {&l.PerCaller, &d.PerCaller, &l.CallerWindow, &d.CallerWindow}} {
+		if *f.n <= 0 {
+			*f.n = *f.def
+		}
+		if *f.w <= 0 {
+			*f.w = *f.wdef
 		}
 	}
 	return &s, nil
@@ -117,8 +154,11 @@ func AuthMessage(challenge []byte, sessionID string) []byte {
 	return append(bytes.Clone(challenge), sessionID...)
 }
 
-// Authenticate validates the card's certificate and signature, finds the
-// person and binds the session to both. Any failure ends the session.
+// Authenticate validates the card's certificate and signature, finds who
+// the card is at the municipality and binds the session to both: a
+// resident; else a registrant (a 本籍 registration of the card or of the
+// card it renewed); else, where the municipality keeps 戸籍, an applicant
+// (docs/honseki.md). Any failure ends the session.
 func (s *Service) Authenticate(ctx context.Context, c Caller, sessionID string, certDER, signature []byte) ([]Offer, error) {
 	m, err := s.Municipality(c.LGCode)
 	if err != nil {
@@ -132,7 +172,7 @@ func (s *Service) Authenticate(ctx context.Context, c Caller, sessionID string, 
 	if sess.State != SessionOpen {
 		return nil, Fault(SessionUnknown, "session already authenticated")
 	}
-	person, id, err := s.identify(ctx, sess, certDER, signature)
+	who, id, err := s.identify(ctx, sess, certDER, signature)
 	if err != nil {
 		// The first authentication failure ends the session: a fresh
 		// challenge is needed for another try.
@@ -141,15 +181,21 @@ func (s *Service) Authenticate(ctx context.Context, c Caller, sessionID string, 
 		}
 		return nil, err
 	}
-	if err := s.Ledger.Authenticate(ctx, sess.ID, person.ID, id, now); err != nil {
+	if err := s.Ledger.Authenticate(ctx, sess.ID, who.id(), id, now); err != nil {
 		return nil, err
 	}
-	sess.State, sess.PersonID, sess.Cert = SessionAuthenticated, person.ID, id
-	hh, err := s.household(ctx, c.LGCode, person.HouseholdID)
+	sess.State, sess.PersonID, sess.Cert = SessionAuthenticated, who.id(), id
+	switch {
+	case who.reg != nil:
+		return s.registrantMenu(ctx, m, sess, *who.reg, now)
+	case who.person == nil:
+		return s.applicantMenu(ctx, sess)
+	}
+	hh, err := s.household(ctx, c.LGCode, who.person.HouseholdID)
 	if err != nil {
 		return nil, err
 	}
-	return s.menu(ctx, m, sess, person, hh, now)
+	return s.menu(ctx, m, sess, *who.person, hh, now)
 }
 
 // household reads a household as a kiosk 住民票 shows it: with the people
@@ -163,16 +209,62 @@ func (s *Service) household(ctx context.Context, lg, id string) (Household, erro
 	return hh, nil
 }
 
-func (s *Service) identify(ctx context.Context, sess Session, certDER, signature []byte) (Person, CertIdentity, error) {
+// identified is who a card is at a municipality: a resident (person), a
+// registrant (reg), or, neither set, an applicant.
+type identified struct {
+	person *Person
+	reg    *Registration
+}
+
+// id is what the session is bound to: the person id, the registered
+// entry's subject id, or applicantID.
+func (w identified) id() string {
+	switch {
+	case w.person != nil:
+		return w.person.ID
+	case w.reg != nil:
+		return w.reg.Member.SubjectID()
+	}
+	return applicantID
+}
+
+func (s *Service) identify(ctx context.Context, sess Session, certDER, signature []byte) (identified, CertIdentity, error) {
 	id, err := s.Verifier.Verify(ctx, certDER, signature, AuthMessage(sess.Challenge, sess.ID))
 	if err != nil {
-		return Person{}, CertIdentity{}, err
+		return identified{}, CertIdentity{}, err
 	}
 	p, err := s.Registry.PersonByCertificate(ctx, sess.LGCode, id)
-	if err != nil {
-		return Person{}, CertIdentity{}, err
+	if err == nil {
+		return identified{person: &p}, id, nil
 	}
-	return p, id, nil
+	if !errors.Is(err, PersonNotFound) {
+		return identified{}, CertIdentity{}, err
+	}
+	reg, rerr := s.Applications.RegistrationByCertificate(ctx, sess.LGCode, id)
+	if rerr != nil {
+		return identified{}, CertIdentity{}, rerr
+	}
+	if reg != nil {
+		return identified{reg: reg}, id, nil
+	}
+	keeps, kerr := s.keepsKoseki(ctx, sess.LGCode)
+	if kerr != nil {
+		return identified{}, CertIdentity{}, kerr
+	}
+	if !keeps {
+		return identified{}, CertIdentity{}, err // PersonNotFound, as without pre-registration
+	}
+	return identified{}, id, nil
+}
+
+// keepsKoseki reports whether the municipality's 戸籍 are loaded here: only
+// then can a card apply for registration at it.
+func (s *Service) keepsKoseki(ctx context.Context, lg string) (bool, error) {
+	vs, err := s.Registry.DataVersions(ctx, lg)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(vs, func(v DataVersion) bool { return v.Domain == DomainKoseki }), nil
 }
 
 func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Person, hh Household, now time.Time) ([]Offer, error) {
@@ -227,9 +319,16 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	if sess.State != SessionAuthenticated {
 		return IssuedCertificate{}, Fault(SessionUnknown, "session not authenticated")
 	}
+	kind := requesterOf(sess.PersonID)
+	if kind == applicantRequester {
+		return IssuedCertificate{}, Refuse(NotRegistered)
+	}
 	offer, err := checkRequest(m, req, now, s.MaxCopies, s.Languages)
 	if err != nil {
 		return IssuedCertificate{}, err
+	}
+	if kind == registrantRequester && !slices.Contains(registrantTypes, req.Type) {
+		return IssuedCertificate{}, Fault(UnsupportedOption, "type %q is not offered to a registrant", req.Type)
 	}
 	if !m.Serves(req.Type, now) {
 		return IssuedCertificate{}, Fault(OutsideServiceHours, "%s outside its service hours", req.Type)
@@ -237,8 +336,12 @@ func (s *Service) RequestCertificate(ctx context.Context, c Caller, req Certific
 	// A registry switch while the certificate is built makes the
 	// reservation fail (ErrDataChanged): it is built again from the new
 	// data, which decides, so nothing of the old state leaves.
+	issue := s.issue
+	if kind == registrantRequester {
+		issue = s.issueToRegistrant
+	}
 	for attempt := 1; ; attempt++ {
-		out, err := s.issue(ctx, c, m, sess, offer, req, now)
+		out, err := issue(ctx, c, m, sess, offer, req, now)
 		if errors.Is(err, ErrDataChanged) && attempt < 3 {
 			continue
 		}
@@ -337,8 +440,8 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	case TaxIncome, TaxAssessment, TaxPayment:
 		doc.Tax = f.tax
 	case KosekiZenbu, KosekiKojin, Fuhyo:
-		doc.Koseki = f.certified(req.Type, person.ID)
-		subjects = f.kosekiSubjects(req.Type, person.ID)
+		doc.Koseki = f.certified(req.Type, kosekiSelf{ID: person.ID})
+		subjects = f.kosekiSubjects(req.Type, kosekiSelf{ID: person.ID})
 	}
 	if printsHead(doc) {
 		head, ok := hh.HeadMember()
@@ -443,7 +546,7 @@ func (s *Service) gather(ctx context.Context, lg string, p Person, types []CertT
 			f.taxes, err = recs.TaxRecords(ctx, lg, p.ID)
 		case DomainKoseki:
 			if f.koseki, err = recs.KosekiOf(ctx, lg, p.ID); err == nil && f.koseki != nil {
-				err = f.others(ctx, recs, lg, p.ID)
+				err = f.others(ctx, recs, lg, kosekiSelf{ID: p.ID})
 			}
 		}
 		if err != nil {
@@ -458,17 +561,17 @@ func (s *Service) gather(ctx context.Context, lg string, p Person, types []CertT
 // a member living here the resident record holds their 支援措置; for one
 // living elsewhere only the 戸籍 does (their 住所地 notifies the 本籍地), and
 // the stop list names them by their entry (KosekiSubject).
-func (f *facts) others(ctx context.Context, recs Registry, lg, self string) error {
+func (f *facts) others(ctx context.Context, recs Registry, lg string, self kosekiSelf) error {
 	all := f.kosekiSubjects(KosekiZenbu, self)
 	mine := len(f.kosekiSubjects(KosekiKojin, self))
 	var residents []string
 	for _, m := range f.koseki.Members {
 		switch {
-		case m.SupportMeasure && m.PersonID == self:
+		case m.SupportMeasure && self.is(m):
 			f.selfSupport = true
 		case m.SupportMeasure:
 			f.othersSupport = true
-		case m.PersonID != "" && m.PersonID != self && !slices.Contains(residents, m.PersonID):
+		case m.PersonID != "" && m.PersonID != self.ID && !self.is(m) && !slices.Contains(residents, m.PersonID):
 			residents = append(residents, m.PersonID)
 		}
 	}

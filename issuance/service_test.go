@@ -54,7 +54,8 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.store = registry.NewStore(dbtest.New(t).Pool)
+	db := dbtest.New(t)
+	w.store = registry.NewStore(db.Pool)
 	w.hh = issuance.Household{LGCode: lg, ID: "H1", Head: "P1", Address: "東京都千代田区九段南一丁目2番1号", Members: []issuance.Person{
 		person("P1", "太郎", "世帯主", time.Date(1980, 4, 1, 0, 0, 0, 0, issuance.Tokyo)),
 		person("P2", "花子", "妻", time.Date(1982, 7, 15, 0, 0, 0, 0, issuance.Tokyo)),
@@ -65,7 +66,8 @@ func newWorld(t *testing.T) *world {
 		Municipalities: map[string]issuance.Municipality{lg: {Code: lg, Name: "千代田区", Mayor: "千代田区長　中村　直人",
 			SealPNG: seal, MinAge: 15, Hours: issuance.DefaultHours,
 			Offers: []issuance.OfferConfig{{Type: issuance.Juminhyo, Name: "住民票の写し", Fee: 200}}}},
-		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {issuance.DomainResident: 26 * time.Hour}}})
+		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {issuance.DomainResident: 26 * time.Hour}},
+		Applications: w.store, Facts: pki.NewFactsVerifier(nil, w.clock), Limiter: registry.NewRateLimiter(db.Pool)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -124,6 +125,30 @@ func VerifyCardFacts(factsJSON, sig, signerCertDER []byte, trusted []*x509.Certi
 		return CardFacts{}, &issuance.Error{Code: issuance.MalformedRequest, Detail: "signed card facts", Cause: err}
 	}
 	return f, nil
+}
+
+// FactsVerifier is issuance.FactsVerifier: VerifyCardFacts against a fixed
+// set of pinned J-LIS facts signers, at the clock's now.
+type FactsVerifier struct {
+	trusted []*x509.Certificate
+	clock   issuance.Clock
+}
+
+var _ issuance.FactsVerifier = (*FactsVerifier)(nil)
+
+// NewFactsVerifier trusts the given facts-signer certificates (their keys
+// are pinned). With none, every facts document is refused.
+func NewFactsVerifier(trusted []*x509.Certificate, clock issuance.Clock) *FactsVerifier {
+	return &FactsVerifier{trusted: trusted, clock: clock}
+}
+
+// VerifyFacts checks a signed facts document and returns its four facts.
+func (v *FactsVerifier) VerifyFacts(_ context.Context, facts, sig, signerCertDER []byte) (issuance.ApplicationFacts, error) {
+	f, err := VerifyCardFacts(facts, sig, signerCertDER, v.trusted, v.clock.Now())
+	if err != nil {
+		return issuance.ApplicationFacts{}, err
+	}
+	return issuance.ApplicationFacts{Name: f.Name, Address: f.Address, BirthDate: f.BirthDate, Sex: issuance.Sex(f.Sex)}, nil
 }
 
 // SignCardFacts makes a facts document and its signature as J-LIS's

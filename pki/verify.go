@@ -125,6 +125,25 @@ func (v *Verifier) Verify(ctx context.Context, certDER, signature, message []byt
 	return id, nil
 }
 
+// Validate applies every check of Verify but the signature: the
+// certificate is authentic, current, a user-authentication certificate and
+// not revoked. It is for a certificate the centre authenticated itself (an
+// application relayed over the internet channel); a kiosk session always
+// goes through Verify.
+func (v *Verifier) Validate(ctx context.Context, certDER []byte) (issuance.CertIdentity, error) {
+	now := v.clock.Now()
+	cert, issuer, err := v.check(certDER, now)
+	if err != nil {
+		return issuance.CertIdentity{}, err
+	}
+	if v.rev != nil {
+		if err := v.rev.check(ctx, cert, issuer, now); err != nil {
+			return issuance.CertIdentity{}, err
+		}
+	}
+	return Identity(cert), nil
+}
+
 // check parses certDER and applies every rule of a valid JPKI
 // user-authentication certificate at now. It returns the certificate and
 // the root that issued it.

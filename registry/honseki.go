@@ -225,7 +225,8 @@ func (s *Store) OpenApplication(ctx context.Context, lgCode string, id issuance.
 // RegistrationByCertificate returns the registration at lgCode of the
 // certificate: directly, or through the renewal links from a renewed card's
 // certificate back to a registered predecessor, as PersonByCertificate finds
-// a resident. A direct registration wins.
+// a resident. A direct registration wins; of one certificate's
+// registrations (it may be registered again after one ended) the newest.
 func (s *Store) RegistrationByCertificate(ctx context.Context, lgCode string, id issuance.CertIdentity) (*issuance.Registration, error) {
 	r := issuance.Registration{LGCode: lgCode}
 	err := s.pool.QueryRow(ctx, `WITH RECURSIVE chain (issuer, serial, depth) AS (
@@ -236,7 +237,7 @@ func (s *Store) RegistrationByCertificate(ctx context.Context, lgCode string, id
 			WHERE c.depth < 16)
 		SELECT g.issuer_key_id, g.serial, g.koseki_id, g.member_seq, g.application_number, g.registered_at FROM chain c
 		JOIN honseki_registration g ON g.lg_code = $1 AND g.issuer_key_id = c.issuer AND g.serial = c.serial
-		ORDER BY c.depth LIMIT 1`, lgCode, id.IssuerKeyID, id.Serial).Scan(&r.Cert.IssuerKeyID, &r.Cert.Serial,
+		ORDER BY c.depth, g.registered_at DESC LIMIT 1`, lgCode, id.IssuerKeyID, id.Serial).Scan(&r.Cert.IssuerKeyID, &r.Cert.Serial,
 		&r.Member.KosekiID, &r.Member.Seq, &r.ApplicationNumber, &r.RegisteredAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -246,4 +247,27 @@ func (s *Store) RegistrationByCertificate(ctx context.Context, lgCode string, id
 	}
 	r.RegisteredAt = r.RegisteredAt.In(issuance.Tokyo)
 	return &r, nil
+}
+
+var _ issuance.RateLimiter = (*RateLimiter)(nil)
+
+// Limit is Allow for the key RateKey(kind, values...): the domain names
+// what it limits, the key hashes the values.
+func (l *RateLimiter) Limit(ctx context.Context, kind string, values []string, limit int, window time.Duration, now time.Time) (bool, time.Duration, error) {
+	return l.Allow(ctx, RateKey(kind, values...), limit, window, now)
+}
+
+// PurgeApplicationFacts deletes the facts and the clerk's note of every
+// application decided before decidedBefore, recording when (purged_at): what
+// the audit needs (number, 本籍地, certificate, status, dates, clerk,
+// reason, member, birth check) stays. It returns how many it purged. The
+// scheduled job calls it with now minus the configured retention (90 days
+// by default).
+func (s *Store) PurgeApplicationFacts(ctx context.Context, decidedBefore, now time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE honseki_application SET facts = NULL, note = NULL, purged_at = $2
+		WHERE facts IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1`, decidedBefore, now)
+	if err != nil {
+		return 0, dbErr("purge application facts", err)
+	}
+	return tag.RowsAffected(), nil
 }

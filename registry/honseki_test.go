@@ -273,3 +273,37 @@ func approve(t *testing.T, db *dbtest.DB, number string, cert issuance.CertIdent
 		t.Fatal(err)
 	}
 }
+
+// Decided applications lose their facts after the retention; open ones and
+// recent decisions keep them, and the status check still works after.
+func TestPurgeApplicationFacts(t *testing.T) {
+	st, db := honsekiStore(t)
+	ctx := context.Background()
+	old, recent, open := newApplication(issuance.CertIdentity{IssuerKeyID: "ff", Serial: "1"}),
+		newApplication(issuance.CertIdentity{IssuerKeyID: "ff", Serial: "2"}), newApplication(issuance.CertIdentity{IssuerKeyID: "ff", Serial: "3"})
+	for _, a := range []issuance.Application{old, recent, open} {
+		if _, _, err := st.FileApplication(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	approve(t, db, old.Number, old.Cert, "K1", 1) // decided at t0+1h
+	if _, err := db.Pool.Exec(ctx, `UPDATE honseki_application SET status = 'REJECTED', decided_at = $2, decided_by = 'clerk',
+		reject_reason = 'FactsMismatch' WHERE application_number = $1`, recent.Number, t0.AddDate(0, 0, 30)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.PurgeApplicationFacts(ctx, t0.AddDate(0, 0, 10), t0.AddDate(0, 0, 100))
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d (%v), want 1", n, err)
+	}
+	var purged int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM honseki_application WHERE facts IS NULL AND purged_at IS NOT NULL
+		AND application_number = $1`, old.Number).Scan(&purged); err != nil || purged != 1 {
+		t.Fatalf("the old application's facts: %d %v", purged, err)
+	}
+	if a, err := st.ApplicationStatus(ctx, old.Number, old.Facts.BirthDate); err != nil || a.Status != issuance.ApplicationApproved {
+		t.Fatalf("status after the purge: %+v %v", a, err)
+	}
+	if n, err := st.PurgeApplicationFacts(ctx, t0.AddDate(0, 0, 10), t0.AddDate(0, 0, 101)); err != nil || n != 0 {
+		t.Fatalf("a second purge: %d %v", n, err)
+	}
+}

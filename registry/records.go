@@ -180,3 +180,22 @@ func (s *Store) MyNumbers(ctx context.Context, lgCode string, ids []string) (map
 	}
 	return out, nil
 }
+
+// Koseki returns the 戸籍 kept at lgCode with that id, removed members
+// included, or nil when there is none.
+func (s *Store) Koseki(ctx context.Context, lgCode, kosekiID string) (*issuance.Koseki, error) {
+	k := &issuance.Koseki{LGCode: lgCode}
+	var body []byte
+	err := s.pool.QueryRow(ctx, `SELECT koseki_id, honseki, hittousha, pending, body FROM koseki
+		WHERE lg_code = $1 AND koseki_id = $2`, lgCode, kosekiID).Scan(&k.ID, &k.Honseki, &k.Hittousha, &k.Pending, &body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, dbErr("read koseki", err)
+	}
+	if err := decodeKoseki(body, k); err != nil {
+		return nil, dbErr("read koseki", fmt.Errorf("koseki %s: %w", k.ID, err))
+	}
+	return k, nil
+}

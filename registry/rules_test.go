@@ -231,7 +231,8 @@ func newRulesWorld(t *testing.T) *rulesWorld {
 		Renderer: w.rec, SessionTTL: 10 * time.Minute, MaxCopies: 10,
 		Municipalities: map[string]issuance.Municipality{lg: {Code: lg, Name: "千代田区", Prefecture: "東京都",
 			Mayor: "千代田区長　中村　直人", SealPNG: citySeal, MinAge: 15, Hours: issuance.DefaultHours, Offers: offers}},
-		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {}}})
+		MaxStaleness: map[string]map[issuance.DataDomain]time.Duration{lg: {}},
+		Applications: w.store, Facts: pki.NewFactsVerifier(nil, w.clock), Limiter: registry.NewRateLimiter(w.db.Pool)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,13 +182,68 @@ func (fakeRegistry) MyNumbers(context.Context, string, []string) (map[string]str
 	return map[string]string{}, nil
 }
 
+func (fakeRegistry) Koseki(context.Context, string, string) (*issuance.Koseki, error) {
+	return nil, nil
+}
+
+// noApplications is the 本籍 store of a deployment where nobody has applied:
+// the wire tests of the kiosk flow never reach it with a card it could know.
+// (The 本籍 operations are tested on the real store, honseki_test.go.)
+type noApplications struct{}
+
+func (noApplications) FileApplication(context.Context, issuance.Application) (issuance.Application, bool, error) {
+	return issuance.Application{}, false, issuance.Fault(issuance.Unavailable, "no applications in the kiosk-flow tests")
+}
+
+func (noApplications) ApplicationStatus(context.Context, string, string) (issuance.Application, error) {
+	return issuance.Application{}, issuance.ErrNoApplication
+}
+
+func (noApplications) OpenApplication(context.Context, string, issuance.CertIdentity) (*issuance.Application, error) {
+	return nil, nil
+}
+
+func (noApplications) RegistrationByCertificate(context.Context, string, issuance.CertIdentity) (*issuance.Registration, error) {
+	return nil, nil
+}
+
+// noFacts trusts no facts signer, as a deployment without jpki.facts_signers.
+type noFacts struct{}
+
+func (noFacts) VerifyFacts(context.Context, []byte, []byte, []byte) (issuance.ApplicationFacts, error) {
+	return issuance.ApplicationFacts{}, issuance.Fault(issuance.CertificateInvalid, "no trusted facts signer")
+}
+
+// memLimiter counts hits per key in memory, without windows.
+type memLimiter struct {
+	mu   sync.Mutex
+	hits map[string]int
+}
+
+func (l *memLimiter) Limit(_ context.Context, kind string, values []string, limit int, window time.Duration, _ time.Time) (bool, time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.hits == nil {
+		l.hits = map[string]int{}
+	}
+	k := kind + "\x00" + strings.Join(values, "\x00")
+	l.hits[k]++
+	if l.hits[k] > limit {
+		return false, window, nil
+	}
+	return true, 0, nil
+}
+
 // Each double satisfies its port.
 var (
-	_ issuance.Ledger       = (*fakeLedger)(nil)
-	_ issuance.Registry     = fakeRegistry{}
-	_ issuance.CertVerifier = fakeVerifier{}
-	_ issuance.Renderer     = fakeRenderer{}
-	_ issuance.Replay       = (*memReplay)(nil)
+	_ issuance.Applications  = noApplications{}
+	_ issuance.FactsVerifier = noFacts{}
+	_ issuance.RateLimiter   = (*memLimiter)(nil)
+	_ issuance.Ledger        = (*fakeLedger)(nil)
+	_ issuance.Registry      = fakeRegistry{}
+	_ issuance.CertVerifier  = fakeVerifier{}
+	_ issuance.Renderer      = fakeRenderer{}
+	_ issuance.Replay        = (*memReplay)(nil)
 )
 
 // fakeVerifier accepts testCert with the "signature" sha256(message).
@@ -201,6 +257,13 @@ func (fakeVerifier) Verify(_ context.Context, cert, sig, message []byte) (issuan
 	}
 	if !bytes.Equal(sig, fakeSign(message)) {
 		return issuance.CertIdentity{}, issuance.Fault(issuance.SignatureInvalid, "bad test signature")
+	}
+	return issuance.CertIdentity{IssuerKeyID: "aa", Serial: "1"}, nil
+}
+
+func (fakeVerifier) Validate(_ context.Context, cert []byte) (issuance.CertIdentity, error) {
+	if string(cert) != testCert {
+		return issuance.CertIdentity{}, issuance.Fault(issuance.CertificateInvalid, "unknown test certificate")
 	}
 	return issuance.CertIdentity{IssuerKeyID: "aa", Serial: "1"}, nil
 }

@@ -36,10 +36,10 @@ func init() {
 		{name: "RequestCertificate", newRequest: func() any { return new(wsdlgen.RequestCertificate) }, call: requestCertificate, session: sessionInRequest},
 		{name: "ConfirmIssuance", newRequest: func() any { return new(wsdlgen.ConfirmIssuance) }, call: confirmIssuance, session: sessionOfIssuance},
 		{name: "EndSession", newRequest: func() any { return new(wsdlgen.EndSession) }, call: endSession, session: sessionInRequest},
+		{name: "ApplyHonsekiRegistration", newRequest: func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, call: applyHonsekiRegistration, session: sessionInRequest},
+		{name: "GetRegistrationStatus", newRequest: func() any { return new(wsdlgen.GetRegistrationStatus) }, call: getRegistrationStatus},
 		// Declared in the WSDL so clients can be built now; a later issue
-		// implements them.
-		{name: "ApplyHonsekiRegistration", newRequest: func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, call: notImplemented},
-		{name: "GetRegistrationStatus", newRequest: func() any { return new(wsdlgen.GetRegistrationStatus) }, call: notImplemented},
+		// implements it.
 		{name: "Reconcile", newRequest: func() any { return new(wsdlgen.Reconcile) }, call: notImplemented},
 	} {
 		op.shape = shapeOf(reflect.TypeOf(op.newRequest()))
@@ -106,6 +106,8 @@ func sessionInRequest(_ *Server, _ context.Context, req, _ any) string {
 	case *wsdlgen.RequestCertificate:
 		return r.SessionId
 	case *wsdlgen.EndSession:
+		return r.SessionId
+	case *wsdlgen.ApplyHonsekiRegistration:
 		return r.SessionId
 	}
 	return ""
@@ -232,6 +234,70 @@ func endSession(s *Server, ctx context.Context, c issuance.Caller, req any) (any
 		return nil, err
 	}
 	return &wsdlgen.EndSessionResponse{}, nil
+}
+
+// applyHonsekiRegistration files a 本籍 application (docs/honseki.md). The
+// facts are personal data: nothing of them reaches a log or a fault.
+func applyHonsekiRegistration(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	const op = "ApplyHonsekiRegistration"
+	r := req.(*wsdlgen.ApplyHonsekiRegistration)
+	a := issuance.HonsekiApplication{SessionID: r.SessionId, HonsekiAddress: r.HonsekiAddress, HeadName: r.HeadName}
+	for _, f := range []struct {
+		name string
+		in   []byte
+		out  *[]byte
+	}{
+		{"cardFacts", r.CardFacts, &a.CardFacts},
+		{"cardFactsSignature", r.CardFactsSignature, &a.CardFactsSignature},
+		{"cardFactsSignerCertificate", r.CardFactsSignerCertificate, &a.CardFactsSigner},
+		{"userCertificate", r.UserCertificate, &a.UserCertificate},
+	} {
+		var err error
+		if *f.out, err = unbase64(op, f.name, f.in); err != nil {
+			return nil, err
+		}
+	}
+	got, err := s.svc.ApplyHonsekiRegistration(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	return &wsdlgen.ApplyHonsekiRegistrationResponse{
+		ApplicationNumber: got.Number,
+		ExpectedBy:        soap.CreateXsdDate(got.ExpectedBy.In(issuance.Tokyo), false),
+	}, nil
+}
+
+// getRegistrationStatus answers the status of an application. An unknown
+// number and a wrong birth date are one fault, PersonNotFound, with its
+// fixed message: the answer tells them apart by nothing.
+func getRegistrationStatus(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	r := req.(*wsdlgen.GetRegistrationStatus)
+	if err := missing("GetRegistrationStatus", "applicationNumber", r.ApplicationNumber); err != nil {
+		return nil, err
+	}
+	birth, err := xsdDate("GetRegistrationStatus", "birthDate", r.BirthDate)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.svc.RegistrationStatus(ctx, c, r.ApplicationNumber, birth)
+	if err != nil {
+		return nil, err
+	}
+	resp := &wsdlgen.GetRegistrationStatusResponse{Status: string(a.Status), Reason: string(a.Reason)}
+	if !a.DecidedAt.IsZero() {
+		resp.DecidedAt = dateTime(a.DecidedAt)
+	}
+	return resp, nil
+}
+
+// xsdDate reads an xsd:date as YYYY-MM-DD, the date as written (a time
+// zone, if any, is ignored: a birth date is a calendar day).
+func xsdDate(op, field string, d soap.XSDDate) (string, error) {
+	t := d.ToGoTime()
+	if t.Year() <= 1 {
+		return "", malformed("%s: %s missing", op, field)
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Format(time.DateOnly), nil
 }
 
 func notImplemented(_ *Server, _ context.Context, _ issuance.Caller, req any) (any, error) {

@@ -63,6 +63,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	clock := issuance.NewManualClock(testNow)
 	svc, err := issuance.NewService(issuance.Service{
 		Clock: clock, Ledger: f.ledger, Registry: fakeRegistry{}, Verifier: fakeVerifier{}, Renderer: fakeRenderer{},
+		Applications: noApplications{}, Facts: noFacts{}, Limiter: &memLimiter{},
 		Municipalities: map[string]issuance.Municipality{testLG: {
 			Code: testLG, Name: "千代田区", Prefecture: "東京都", MinAge: 15,
 			Offers: []issuance.OfferConfig{{Type: issuance.Juminhyo, Name: "住民票の写し", Fee: 200}},
@@ -358,8 +359,6 @@ func TestServerFaultIsReleasedForRetry(t *testing.T) {
 func TestUnimplementedOperations(t *testing.T) {
 	f := newFixture(t, Config{})
 	for i, body := range []string{
-		`<w:ApplyHonsekiRegistration><w:cardFacts>AA==</w:cardFacts></w:ApplyHonsekiRegistration>`,
-		`<w:GetRegistrationStatus><w:applicationNumber>1</w:applicationNumber><w:birthDate>1980-04-01</w:birthDate></w:GetRegistrationStatus>`,
 		`<w:Reconcile><w:businessDate>2025-06-01</w:businessDate></w:Reconcile>`,
 	} {
 		id := strings.Replace(testRequestID, "0f", "0"+string(rune('a'+i)), 1)

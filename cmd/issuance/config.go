@@ -65,6 +65,10 @@ type JPKIConfig struct {
 	CRLURLs    []string `mapstructure:"crl_urls"`                         // CRL distribution points
 	OCSPURL    string   `mapstructure:"ocsp_url"`                         // optional; asked in addition to the CRL
 	CRLRefresh string   `mapstructure:"crl_refresh" default:"@every 15m"` // cron spec, e.g. "@every 15m"
+	// FactsSigners are the J-LIS card-facts signer certificates whose keys
+	// are pinned (docs/honseki.md); without any, every 本籍 application is
+	// refused (CertificateInvalid).
+	FactsSigners []string `mapstructure:"facts_signers"`
 }
 
 // SealConfig names the published bundle of 2D-code verification keys.
@@ -103,6 +107,11 @@ type MunicipalityConfig struct {
 	// MaxStaleness overrides sync.max_staleness for this municipality, per
 	// domain (its legacy systems' own extraction rhythm).
 	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
+	// HonsekiBusinessDays is how long a 本籍 application's decision takes
+	// (expectedBy; 10 when left out); Holidays are the days off besides
+	// weekends, "YYYY-MM-DD" (docs/honseki.md).
+	HonsekiBusinessDays int      `mapstructure:"honseki_business_days"`
+	Holidays            []string `mapstructure:"holidays"`
 }
 
 // HoursConfig is the kiosk service time (docs/rules.md, Service hours). Each field left out
@@ -298,6 +307,11 @@ func (c *Config) validateServe() error {
 			bad(fmt.Sprintf("jpki.roots[%d]", i), "%v", err)
 		}
 	}
+	for i, r := range c.JPKI.FactsSigners {
+		if err := readable(r); err != nil {
+			bad(fmt.Sprintf("jpki.facts_signers[%d]", i), "%v", err)
+		}
+	}
 	if c.JPKI.CRLDir == "" && len(c.JPKI.CRLURLs) == 0 {
 		bad("jpki.crl_dir", "a CRL directory or jpki.crl_urls is required: without revocation data every card is refused")
 	}
@@ -393,7 +407,16 @@ func (c *Config) municipalities() (map[string]issuance.Municipality, error) {
 			bad("min_age", "%d is below the legal minimum of 15", mc.MinAge)
 		}
 		m := issuance.Municipality{Code: mc.Code, Name: mc.Name, Prefecture: mc.Prefecture, Mayor: mc.Mayor,
-			SealPNG: seal, MinAge: mc.MinAge}
+			SealPNG: seal, MinAge: mc.MinAge, HonsekiBusinessDays: mc.HonsekiBusinessDays, Holidays: map[string]bool{}}
+		if mc.HonsekiBusinessDays < 0 || mc.HonsekiBusinessDays > 60 {
+			bad("honseki_business_days", "%d is not between 1 and 60", mc.HonsekiBusinessDays)
+		}
+		for j, d := range mc.Holidays {
+			if _, err := time.Parse(time.DateOnly, d); err != nil {
+				bad(fmt.Sprintf("holidays[%d]", j), "%q is not a date YYYY-MM-DD", d)
+			}
+			m.Holidays[d] = true
+		}
 		if m.Hours, err = mc.Hours.parse(issuance.DefaultHours); err != nil {
 			bad("hours", "%v", err)
 		}

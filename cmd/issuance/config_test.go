@@ -147,7 +147,7 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 	want := []string{"node", "database.url", "database.migrate_url", "database.max_conns",
 		"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
 		"soap.session_ttl", "soap.max_copies", "web.listen", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
-		"jpki.ocsp_url", "jpki.crl_refresh", "render.font", "render.label_fonts", "render.keiin_key_file",
+		"jpki.ocsp_url", "jpki.crl_refresh", "jpki.facts_signers", "render.font", "render.label_fonts", "render.keiin_key_file",
 		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir"}
 	if !slices.Equal(names, want) {
 		t.Errorf("environment keys\n got %q\nwant %q", names, want)

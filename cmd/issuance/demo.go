@@ -215,6 +215,7 @@ jpki:
     - {{.}}
 {{- end}}
   crl_dir: {{.Keys}}/crl
+  facts_signers: [{{.Keys}}/jlis-facts-signer.pem]
 render:
   keiin_key_file: {{.Keys}}/keiin.key
 seal:

@@ -101,6 +101,14 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		}
 		roots = append(roots, cs...)
 	}
+	var factsSigners []*x509.Certificate
+	for _, p := range cfg.JPKI.FactsSigners {
+		cs, err := pki.LoadCertificates(p)
+		if err != nil {
+			return nil, fmt.Errorf("jpki.facts_signers: %w", err)
+		}
+		factsSigners = append(factsSigners, cs...)
+	}
 	tlsCfg, err := serverTLS(cfg.SOAP)
 	if err != nil {
 		return nil, err
@@ -149,6 +157,9 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		SessionTTL:     cfg.SOAP.SessionTTL,
 		MaxCopies:      cfg.SOAP.MaxCopies,
 		MaxStaleness:   staleness,
+		Applications:   store,
+		Facts:          pki.NewFactsVerifier(factsSigners, clock),
+		Limiter:        registry.NewRateLimiter(pool),
 	})
 	if err != nil {
 		return nil, err

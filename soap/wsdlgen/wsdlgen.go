@@ -282,7 +282,7 @@ type WideArea interface {
 	// Error can be either of the following types:
 	//
 	//   - IssuanceFault
-
+	/* Opens a session on the header's terminal. A terminal has one live session: beginning a new one ends the terminal's previous session, whose unconfirmed issuances become UNCONFIRMED; that session then answers SessionUnknown. */
 	BeginSession(request *BeginSession) (*BeginSessionResponse, error)
 
 	BeginSessionContext(ctx context.Context, request *BeginSession) (*BeginSessionResponse, error)
@@ -306,7 +306,7 @@ type WideArea interface {
 	// Error can be either of the following types:
 	//
 	//   - IssuanceFault
-
+	/* Records the kiosk's outcome while the issuance's session is live (authenticated and unexpired). After the session has ended (EndSession, expiry, or a new session on the terminal) the issuance stays UNCONFIRMED for reconciliation and the answer is the fault SessionExpired. An issuance already ISSUED or VOIDED keeps its status, which is answered again. */
 	ConfirmIssuance(request *ConfirmIssuance) (*ConfirmIssuanceResponse, error)
 
 	ConfirmIssuanceContext(ctx context.Context, request *ConfirmIssuance) (*ConfirmIssuanceResponse, error)
