@@ -12,8 +12,6 @@ CREATE TABLE clerk (
     password_hash   text        NOT NULL,  -- argon2id, PHC string format (RFC 9106 parameters)
     totp_secret     bytea       NOT NULL,  -- sealed (AES-256-GCM, bound to the username)
     totp_last_step  bigint      NOT NULL DEFAULT 0,  -- a code is accepted once: steps at or before this are refused
-    failed_logins   int         NOT NULL DEFAULT 0,
-    locked_until    timestamptz,
     disabled_at     timestamptz,
     created_at      timestamptz NOT NULL,
     password_set_at timestamptz NOT NULL
@@ -32,16 +30,22 @@ CREATE TABLE console_session (
 );
 CREATE INDEX console_session_user ON console_session (username) WHERE ended_at IS NULL;
 
--- Failed sign-ins per client address (per-account failures are counted on
--- the account), for back-off; old rows are purged.
+-- Failed sign-ins, for back-off and lock-out: one row per failure and per
+-- thing limited, keyed by registry.RateKey("console-user", typed username)
+-- or RateKey("console-addr", address). Keyed by the name typed, not by the
+-- account, so that an unknown username is throttled and locked exactly as a
+-- known one (the answers cannot tell them apart); hashed, so a password
+-- typed into the username field is not kept. Rows older than a day are
+-- purged.
 CREATE TABLE login_failure (
-    address text        NOT NULL,
-    at      timestamptz NOT NULL
+    key text        NOT NULL,
+    at  timestamptz NOT NULL
 );
-CREATE INDEX login_failure_address ON login_failure (address, at);
+CREATE INDEX login_failure_key ON login_failure (key, at);
+CREATE INDEX login_failure_at ON login_failure (at);
 
 GRANT SELECT, INSERT ON clerk, console_session, login_failure TO issuance_app;
-GRANT UPDATE (role, lg_codes, password_hash, totp_secret, totp_last_step, failed_logins, locked_until,
-    disabled_at, password_set_at) ON clerk TO issuance_app;
+GRANT UPDATE (role, lg_codes, password_hash, totp_secret, totp_last_step, disabled_at, password_set_at)
+    ON clerk TO issuance_app;
 GRANT UPDATE (last_seen, ended_at, csrf) ON console_session TO issuance_app;
 GRANT DELETE ON login_failure, console_session TO issuance_app;

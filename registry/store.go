@@ -15,8 +15,9 @@ import (
 
 // Store is the database behind the domain's Ledger, Registry and Records.
 type Store struct {
-	pool *pgxpool.Pool
-	key  *MyNumberKey
+	pool   *pgxpool.Pool
+	key    *MyNumberKey
+	pwCost PasswordCost // console passwords (clerk.go); zero: RFC9106Second
 }
 
 // StoreOption configures a Store.

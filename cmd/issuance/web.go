@@ -14,6 +14,8 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry"
+	"github.com/lgwan/issuance/web"
+	"github.com/lgwan/issuance/web/console"
 )
 
 // readiness is what /readyz reports and the status page shows.
@@ -94,6 +96,12 @@ func (s *server) webHandler(munis map[string]issuance.Municipality) http.Handler
 		json.NewEncoder(w).Encode(rd)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	mux.Handle("GET /assets/", web.Assets())
+	clerkConsole, err := console.New(console.Options{Store: s.store, Clock: s.clock, Municipalities: munis})
+	if err != nil {
+		panic(err) // every option is set here, and the configuration has a municipality
+	}
+	mux.Handle(console.Path, clerkConsole)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		var list []issuance.Municipality
 		for _, m := range munis {
