@@ -143,13 +143,11 @@ func (d *demoCmd) run(ctx context.Context) error {
 	if err := writeKit(cfg, layout, data); err != nil {
 		return err
 	}
-	// ---- Demo clerk accounts (var/demo/clerks.json) ----------------------
-	// The console's writeDemoClerks goes here (the lead wires it): one
-	// account per role, passwords and TOTP secrets generated at install:
-	//   if err := writeDemoClerks(ctx, cfg, filepath.Join(layout.KitDir, "clerks.json"), d.clock.Now()); err != nil {
-	//   	return err
-	//   }
-	// ----------------------------------------------------------------------
+	// One demo clerk account per role, passwords and TOTP secrets
+	// generated at install (var/demo/clerks.json, never in the repository).
+	if err := writeDemoClerks(ctx, cfg, filepath.Join(layout.KitDir, "clerks.json"), d.clock.Now()); err != nil {
+		return err
+	}
 	if !cfg.Web.TLS() {
 		// A configuration written before the web port spoke HTTPS: it is
 		// the user's, so it is not rewritten; say how to turn HTTPS on.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,8 +12,9 @@ import (
 // answer for a number nobody has.
 func TestStatusPageMounted(t *testing.T) {
 	ts := startServer(t)
-	base := "http://" + ts.webLn.Addr().String()
-	resp, err := http.Get(base + "/status?lang=en")
+	base := ts.webURL()
+	client := kitWebClient(t, ts.kit)
+	resp, err := client.Get(base + "status?lang=en")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestStatusPageMounted(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `<html lang="en">`) || !strings.Contains(string(b), `name="applicationNumber"`) {
 		t.Fatalf("GET /status: %d\n%s", resp.StatusCode, b)
 	}
-	resp, err = http.PostForm(base+"/status?lang=ko", url.Values{"applicationNumber": {"1234-5678-9012"}, "birthDate": {"1990-04-01"}})
+	resp, err = client.PostForm(base+"status?lang=ko", url.Values{"applicationNumber": {"1234-5678-9012"}, "birthDate": {"1990-04-01"}})
 	if err != nil {
 		t.Fatal(err)
 	}
