@@ -259,8 +259,8 @@ func (s *server) run(ctx context.Context) error {
 	}()
 	soapURL, webURL := "https://"+s.soapLn.Addr().String()+"/wide-area/v4", s.webURL()
 	slog.Info("serving", "node", s.cfg.Node, "soap", soapURL, "web", webURL)
-	fmt.Fprintf(os.Stderr, "\n  SOAP (mutual TLS): %s\n  WSDL:              %s?wsdl\n  Status page:       %s\n  Metrics:           %smetrics\n  Clerks' console:   %sconsole/\n\n",
-		soapURL, soapURL, webURL, webURL, webURL)
+	fmt.Fprintf(os.Stderr, "\n  SOAP (mutual TLS): %s\n  WSDL:              %s?wsdl\n  Node status:       %s\n  Metrics:           %smetrics\n  Clerks' console:   %sconsole/\n  Residents' status: %sstatus\n\n",
+		soapURL, soapURL, webURL, webURL, webURL, webURL)
 	// SIGHUP re-reads the seal keys: a rotated key takes over without a
 	// restart, and a reload that fails keeps the keys in use.
 	hup := make(chan os.Signal, 1)

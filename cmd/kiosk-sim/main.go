@@ -44,7 +44,7 @@ func main() {
 	internet := flag.Bool("internet", false, "with -apply: file it as the centre relays an internet application, without a kiosk session")
 	status := flag.String("status", "", "print the status of this application number (with -birth)")
 	birth := flag.String("birth", "", "with -status: the applicant's birth date, YYYY-MM-DD")
-	lg := flag.String("lg", "", "with -status: the 本籍地 the application was filed at (its kiosk asks); required when the kit has several municipalities")
+	lg := flag.String("lg", "", "the municipality whose kiosk is used: with -status, the 本籍地 the application was filed at (required when the kit has several municipalities); for a certificate, the card's 本籍地 when it is registered there (default: where the card's holder lives)")
 	flag.Parse()
 
 	kit, err := kiosk.LoadKit(*kitDir)
@@ -112,7 +112,11 @@ func main() {
 	if err != nil {
 		log.Fatal("kiosk-sim: ", err)
 	}
-	c := kit.NewClient(card.LGCode, *terminal)
+	at := card.LGCode
+	if *lg != "" {
+		at = *lg
+	}
+	c := kit.NewClient(at, *terminal)
 	res, err := c.Flow(ctx, card, kiosk.Request{Type: *typ, Scope: *scope, IncludeRelationship: *rel, Copies: *copies})
 	if err != nil {
 		log.Fatalf("kiosk-sim: card %s: %v", card.ID, err)
@@ -121,7 +125,7 @@ func main() {
 		log.Fatal("kiosk-sim: ", err)
 	}
 	fmt.Printf("card %s (%s, %s): %s issuance %s, %d page(s), fee %d yen, status %s → %s\n",
-		card.ID, card.Name, card.LGCode, *typ, res.IssuanceID, res.PageCount, res.Fee, res.Status, *out)
+		card.ID, card.Name, at, *typ, res.IssuanceID, res.PageCount, res.Fee, res.Status, *out)
 }
 
 func pickCard(kit *kiosk.Kit, id, typ string) (*kiosk.Card, error) {
