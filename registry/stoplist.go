@@ -27,6 +27,7 @@ type StopEntry struct {
 	At       time.Time
 	LiftedBy string
 	LiftedAt time.Time // zero while active
+	LiftNote string    // why it was lifted (the console asks; older entries have none)
 }
 
 // ErrAlreadyStopped and ErrNotStopped are returned by Stop and Lift;
@@ -87,11 +88,16 @@ func (s *Store) StopKosekiMember(ctx context.Context, e StopEntry, kosekiID stri
 
 // Lift ends a person's active entry; the entry is kept as history.
 func (s *Store) Lift(ctx context.Context, lgCode, personID, by string, at time.Time) error {
+	return s.LiftWithNote(ctx, lgCode, personID, by, "", at)
+}
+
+// LiftWithNote is Lift recording why (an empty note records none).
+func (s *Store) LiftWithNote(ctx context.Context, lgCode, personID, by, note string, at time.Time) error {
 	if by == "" || at.IsZero() {
 		return errors.New("stop list: who and when are required")
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE stop_list SET lifted_by = $3, lifted_at = $4
-		WHERE lg_code = $1 AND person_id = $2 AND lifted_at IS NULL`, lgCode, personID, by, at)
+	tag, err := s.pool.Exec(ctx, `UPDATE stop_list SET lifted_by = $3, lifted_at = $4, lift_note = nullif($5, '')
+		WHERE lg_code = $1 AND person_id = $2 AND lifted_at IS NULL`, lgCode, personID, by, at, note)
 	if err != nil {
 		return fmt.Errorf("stop list: %w", err)
 	}
@@ -105,7 +111,7 @@ func (s *Store) Lift(ctx context.Context, lgCode, personID, by string, at time.T
 // first; with history, lifted ones too.
 func (s *Store) StopList(ctx context.Context, lgCode string, history bool) ([]StopEntry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT lg_code, person_id, note, added_by, added_at,
-		coalesce(lifted_by, ''), lifted_at FROM stop_list
+		coalesce(lifted_by, ''), lifted_at, coalesce(lift_note, '') FROM stop_list
 		WHERE lg_code = $1 AND ($2 OR lifted_at IS NULL)
 		ORDER BY lifted_at IS NOT NULL, added_at DESC, id DESC`, lgCode, history)
 	if err != nil {
@@ -114,7 +120,7 @@ func (s *Store) StopList(ctx context.Context, lgCode string, history bool) ([]St
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (StopEntry, error) {
 		var e StopEntry
 		var lifted *time.Time
-		err := row.Scan(&e.LGCode, &e.PersonID, &e.Note, &e.By, &e.At, &e.LiftedBy, &lifted)
+		err := row.Scan(&e.LGCode, &e.PersonID, &e.Note, &e.By, &e.At, &e.LiftedBy, &lifted, &e.LiftNote)
 		if lifted != nil {
 			e.LiftedAt = *lifted
 		}

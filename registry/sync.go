@@ -133,7 +133,24 @@ type pending struct {
 // municipality and domain, each in its own transaction. The error is for a
 // failure of the sync itself (database, file system); bad batches are
 // reported in the SyncReport. Run it under RunExclusive(SyncLock).
-func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
+func (s *Syncer) Run(ctx context.Context) (SyncReport, error) { return s.run(ctx, nil) }
+
+// RunExclusive is Run under RunExclusive(SyncLock), as the scheduled sync
+// runs (cmd/issuance/jobs.go): ran is false, and nothing is done, while a
+// run holds the lock on any node. With only, the run is limited to those
+// municipalities' batches: the others, and batches whose manifest cannot be
+// read (whose they are is unknown), stay in the inbox for a run of them all.
+// The console's "apply now" runs for one municipality.
+func (s *Syncer) RunExclusive(ctx context.Context, only ...string) (ran bool, rep SyncReport, err error) {
+	ran, err = RunExclusive(ctx, s.pool, SyncLock, func(ctx context.Context) error {
+		var err error
+		rep, err = s.run(ctx, only)
+		return err
+	})
+	return ran, rep, err
+}
+
+func (s *Syncer) run(ctx context.Context, only []string) (SyncReport, error) {
 	var rep SyncReport
 	entries, err := os.ReadDir(s.o.Inbox)
 	if err != nil {
@@ -142,14 +159,14 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 	groups := map[string][]pending{}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.IsDir() || name == AppliedDir || name == RejectedDir || strings.HasPrefix(name, ".") {
+		dir := filepath.Join(s.o.Inbox, name)
+		if !isBatch(dir, e) {
 			continue
 		}
-		dir := filepath.Join(s.o.Inbox, name)
-		if _, err := os.Stat(filepath.Join(dir, feed.ManifestName)); err != nil {
-			continue // not complete yet
-		}
 		m, raw, err := feed.ReadManifest(dir)
+		if len(only) > 0 && (err != nil || !slices.Contains(only, m.LGCode)) {
+			continue
+		}
 		if err == nil && !slices.Contains(s.o.Municipalities, m.LGCode) {
 			err = &feed.Error{File: feed.ManifestName, Field: "lgCode", Msg: fmt.Sprintf("unknown municipality %s: not served by this deployment", m.LGCode)}
 		}
@@ -209,6 +226,18 @@ func (s *Syncer) Run(ctx context.Context) (SyncReport, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// isBatch says whether inbox entry e (at dir) is a batch to process: a
+// directory other than applied/ and rejected/, not being written (a
+// '.'-name), and complete (its manifest, written last, is there).
+func isBatch(dir string, e os.DirEntry) bool {
+	name := e.Name()
+	if !e.IsDir() || name == AppliedDir || name == RejectedDir || strings.HasPrefix(name, ".") {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, feed.ManifestName))
+	return err == nil
 }
 
 // one decides and applies one batch.

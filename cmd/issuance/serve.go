@@ -46,6 +46,8 @@ type server struct {
 
 	// statusPage is the resident's status page (/status).
 	statusPage http.Handler
+	// staleness is the Service's MaxStaleness, shown by the console.
+	staleness map[string]map[issuance.DataDomain]time.Duration
 }
 
 func serve(ctx context.Context, cfg *Config) error {
@@ -180,7 +182,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
 		svc, replay, metrics)
 	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store,
-		replay: replay, metrics: metrics}
+		replay: replay, metrics: metrics, staleness: staleness}
 	// Its tries are counted in the shared rate windows, so every node
 	// holds the same limits.
 	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock}); err != nil {

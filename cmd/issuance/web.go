@@ -97,7 +97,8 @@ func (s *server) webHandler(munis map[string]issuance.Municipality) http.Handler
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	mux.Handle("GET /assets/", web.Assets())
-	clerkConsole, err := console.New(console.Options{Store: s.store, Clock: s.clock, Municipalities: munis})
+	clerkConsole, err := console.New(console.Options{Store: s.store, Clock: s.clock, Municipalities: munis,
+		Sync: s.consoleSync(), Inbox: s.cfg.Sync.Inbox, MaxStaleness: s.staleness})
 	if err != nil {
 		panic(err) // every option is set here, and the configuration has a municipality
 	}

@@ -43,6 +43,12 @@ type Options struct {
 	Municipalities map[string]issuance.Municipality
 	SignIn         registry.SignInPolicy
 	Session        registry.SessionPolicy
+	// Sync is the console's "apply now" (web/console/sync.go); nil where
+	// the sync is not configured. Inbox is where its batches wait, and
+	// MaxStaleness each municipality's bound per domain, the Service's.
+	Sync         SyncRunner
+	Inbox        string
+	MaxStaleness map[string]map[issuance.DataDomain]time.Duration
 	// Log receives failures of the store (never personal data, nothing a
 	// visitor typed); slog.Default() when nil.
 	Log *slog.Logger
@@ -89,6 +95,10 @@ func New(o Options) (http.Handler, error) {
 	h.mux.HandleFunc("POST /console/honseki/{number}", h.auth(h.decide))
 	h.mux.HandleFunc("GET /console/admin", h.auth(h.admin))
 	h.mux.HandleFunc("POST /console/admin", h.auth(h.adminAction))
+	h.mux.HandleFunc("GET /console/sync", h.auth(h.syncPage))
+	h.mux.HandleFunc("POST /console/sync", h.auth(h.applyNow))
+	h.mux.HandleFunc("GET /console/stoplist", h.auth(h.stopList))
+	h.mux.HandleFunc("POST /console/stoplist", h.auth(h.stopChange))
 	return web.Secure(h), nil
 }
 
@@ -367,6 +377,8 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, sess *registry.Co
 		http.Redirect(w, r, "/console/honseki", http.StatusSeeOther)
 	case registry.RoleAdmin:
 		http.Redirect(w, r, "/console/admin", http.StatusSeeOther)
+	case registry.RoleRegistryClerk:
+		http.Redirect(w, r, "/console/stoplist", http.StatusSeeOther)
 	default:
 		h.render(w, http.StatusOK, "home", page{Title: "ホーム", Session: sess})
 	}
