@@ -2,8 +2,10 @@
 // (docs/console.md; paths and form fields fixed by docs/interface.md, "The
 // web port"). Clerks sign in with a password and a TOTP code; koseki clerks
 // work the queue of 本籍 applications of their municipalities and decide
-// them beside the candidate 戸籍 members that matching finds; auditors read
-// the same pages; administrators manage the accounts.
+// them beside the candidate 戸籍 members that matching finds; registry
+// clerks watch the data sync (sync.go: versions, freshness, batches, "apply
+// now") and keep the stop list (stoplist.go); auditors read these pages;
+// administrators manage the accounts.
 //
 // Everything a request needs lives in PostgreSQL (accounts, sessions,
 // failed sign-ins: registry/clerk.go), so any node serves any request. The
