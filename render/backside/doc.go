@@ -7,7 +7,10 @@
 //
 // Compose draws the back from a rasterised front; Verify takes a scan or
 // photo of a back, registers it, checks the code against published keys and
-// descrambles the front; LoadScan reads PNG, JPEG or PDF scans. The layout
+// descrambles the front; VerifyScan does both from a file's bytes (PNG,
+// JPEG or PDF, within ScanLimits that refuse decompression bombs and active
+// PDFs before decoding), for verify-scan and the verification site alike.
+// The layout
 // and algorithm are described in docs/backside.md, so that anyone holding
 // the published keys can write their own verifier.
 //
