@@ -386,6 +386,7 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, lang string, a
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", lang)
 	w.WriteHeader(a.status)
 	if r.Method != http.MethodHead {
 		w.Write(b.Bytes())
