@@ -66,7 +66,8 @@ func TestValidScan(t *testing.T) {
 	}
 	m := regexp.MustCompile(`<img id="front" src="data:image/png;base64,([^"]+)"`).FindStringSubmatch(body)
 	if m == nil {
-		i := strings.Index(body, "<img"); t.Fatalf("no inline front image: %.200s", body[max(i, 0):])
+		i := strings.Index(body, "<img")
+		t.Fatalf("no inline front image: %.200s", body[max(i, 0):])
 	}
 	raw, err := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
 	if err != nil {
