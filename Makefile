@@ -61,9 +61,10 @@ bench-soap: deps bin/devdb
 bench-pki: deps
 	@$(GO) test -run '^$$' -bench 'PKI' -cpu 1 ./pki/ | $(BENCHFMT)
 
-bench-render: deps
+bench-render: deps bin/devdb
 	@$(GO) test -run '^$$' -bench . -cpu 1 ./render/ | $(BENCHFMT)
 	@$(GO) test -run '^$$' -bench 'VerifyScan|Compose|BacksideUnreadable' -cpu 1 ./render/backside/ | $(BENCHFMT)
+	@$(DEVDB) $(GO) test -run '^$$' -bench 'VerifySite' -cpu 1 ./web/verify/ | $(BENCHFMT)
 
 bench-sync: deps bin/devdb
 	@$(DEVDB) $(GO) test -run '^$$' -bench 'Sync' -benchtime 1x -timeout 30m ./registry/ | $(BENCHFMT)

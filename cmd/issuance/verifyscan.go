@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,11 +37,12 @@ func verifyScan(args []string) int {
 	if err != nil {
 		return fail(fmt.Errorf("published keys: %w", err))
 	}
-	scan, err := backside.LoadScan(fs.Arg(0))
+	data, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
 		return fail(err)
 	}
-	res, front, err := backside.Verify(scan, keys)
+	// The same reading and checks as the verification site (web/verify).
+	res, front, err := backside.VerifyScan(context.Background(), data, keys, backside.DefaultScanLimits)
 	if err != nil || !res.Valid {
 		if err == nil {
 			err = fmt.Errorf("not valid")

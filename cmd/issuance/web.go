@@ -16,6 +16,7 @@ import (
 	"github.com/lgwan/issuance/registry"
 	"github.com/lgwan/issuance/web"
 	"github.com/lgwan/issuance/web/console"
+	"github.com/lgwan/issuance/web/verify"
 )
 
 // readiness is what /readyz reports and the status page shows.
@@ -103,6 +104,16 @@ func (s *server) webHandler(munis map[string]issuance.Municipality) http.Handler
 		panic(err) // every option is set here, and the configuration has a municipality
 	}
 	mux.Handle(console.Path, clerkConsole)
+	// The verification site checks scans against the keys verify-scan reads.
+	codeKeys, err := verify.LoadPublishedKeys(s.cfg.Seal.CodeKeys)
+	if err != nil {
+		panic(err) // the keyring has just read the same file
+	}
+	verifySite, err := verify.New(verify.Options{Keys: codeKeys, Limiter: registry.NewRateLimiter(s.pool), Clock: s.clock})
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle(verify.Path, verifySite)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		var list []issuance.Municipality
 		for _, m := range munis {

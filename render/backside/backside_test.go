@@ -119,7 +119,7 @@ func TestLoadScan(t *testing.T) {
 		"notes.txt":   {"a scan? no", "not a PNG, JPEG or PDF"},
 		"broken.png":  {"\x89PNG\r\n\x1a\nnonsense", "broken.png"},
 		"broken.jpg":  {"\xff\xd8\xff\xe0nonsense", "broken.jpg"},
-		"broken.pdf":  {"%PDF-1.7\nnonsense", "pdftoppm"},
+		"broken.pdf":  {"%PDF-1.7\nnonsense", "damaged"},
 		"missing.png": {"", "no such file"},
 	}
 	for name, c := range bad {

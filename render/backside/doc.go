@@ -7,9 +7,11 @@
 //
 // Compose draws the back from a rasterised front; Verify takes a scan or
 // photo of a back, registers it, checks the code against published keys and
-// descrambles the front; LoadScan reads PNG, JPEG or PDF scans. The layout
-// and algorithm are described in docs/backside.md, so that anyone holding
-// the published keys can write their own verifier.
+// descrambles the front; VerifyScan does both from a file's bytes (PNG,
+// JPEG or PDF, within ScanLimits that refuse decompression bombs and active
+// PDFs before decoding), for verify-scan and the verification site alike.
+// The layout and algorithm are described in docs/backside.md, so that
+// anyone holding the published keys can write their own verifier.
 //
 // It owns the back-side image format and nothing else: it must not render
 // the front, hold or load signing keys (a Signer signs, a Keys finds

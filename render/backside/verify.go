@@ -1,20 +1,13 @@
 package backside
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
-	"image/png"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 )
 
 // Result is what verify-scan prints (docs/interface.md, Commands).
@@ -152,59 +145,4 @@ func qrCrop(g *image.Gray, l *layout, h homography) *image.Gray {
 	x0, y0 := float64(l.qr.Min.X*l.cell+in), float64(l.qr.Min.Y*l.cell+in)
 	hk := mul3(h, homography{1.0 / k, 0, x0, 0, 1.0 / k, y0, 0, 0, 1})
 	return warp(g, hk, 0, 0, n*k, n*k, max(1, int(scale(l, h)/k+0.5)))
-}
-
-// LoadScan reads a scan: PNG, JPEG, or the first page of a PDF, which
-// poppler's pdftoppm rasterises at 300 dpi.
-func LoadScan(path string) (image.Image, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("backside: %w", err)
-	}
-	switch {
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		img, err := png.Decode(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("backside: %s: %w", path, err)
-		}
-		return img, nil
-	case bytes.HasPrefix(data, []byte{0xFF, 0xD8}):
-		img, err := jpeg.Decode(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("backside: %s: %w", path, err)
-		}
-		return img, nil
-	case bytes.HasPrefix(data, []byte("%PDF-")):
-		return loadPDF(path)
-	}
-	return nil, fmt.Errorf("backside: %s is not a PNG, JPEG or PDF file", path)
-}
-
-func loadPDF(path string) (image.Image, error) {
-	tool, err := exec.LookPath("pdftoppm")
-	if err != nil {
-		return nil, fmt.Errorf("backside: reading a PDF scan needs pdftoppm (poppler-utils): %w", err)
-	}
-	dir, err := os.MkdirTemp("", "backside-scan-")
-	if err != nil {
-		return nil, fmt.Errorf("backside: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "page")
-	var stderr bytes.Buffer
-	cmd := exec.Command(tool, "-r", "300", "-gray", "-png", "-f", "1", "-l", "1", "-singlefile", path, out)
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("backside: pdftoppm %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
-	}
-	f, err := os.Open(out + ".png")
-	if err != nil {
-		return nil, fmt.Errorf("backside: %w", err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("backside: %s page 1: %w", path, err)
-	}
-	return img, nil
 }
