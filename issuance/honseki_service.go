@@ -46,6 +46,10 @@ func (s *Service) registrantMenu(ctx context.Context, m Municipality, sess Sessi
 		return nil, err
 	}
 	refused := registrantRefusal(m, f.koseki, reg.Member, now)
+	loaded, err := s.Registry.DataVersions(ctx, sess.LGCode)
+	if err != nil {
+		return nil, err
+	}
 	var offers []Offer
 	for _, oc := range m.Offers {
 		if !slices.Contains(registrantTypes, oc.Type) {
@@ -54,6 +58,9 @@ func (s *Service) registrantMenu(ctx context.Context, m Municipality, sess Sessi
 		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: offeredLanguages(oc.Type, s.Languages), UnavailableReason: refused}
 		if o.UnavailableReason == "" && !m.Serves(oc.Type, now) {
 			o.UnavailableReason = OutsideTypeHours
+		}
+		if o.UnavailableReason == "" && f.loaded[DomainKoseki] {
+			o.UnavailableReason = staleness(sess.LGCode, oc.Type, loaded, s.MaxStaleness[sess.LGCode], now)
 		}
 		if o.UnavailableReason == "" {
 			o.UnavailableReason = f.refusal(oc.Type, Person{}, now) // a 戸籍 type's refusal reads no resident record

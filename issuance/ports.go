@@ -61,6 +61,15 @@ type Ledger interface {
 	ConfirmIssuance(ctx context.Context, id string, outcome Outcome, reason string, now time.Time) (IssuanceStatus, error)
 	// ExpireSessions ends every session whose time is up; returns how many.
 	ExpireSessions(ctx context.Context, now time.Time) (int, error)
+	// Reconcile moves each issuance of lgCode reserved in [from, to) that
+	// moves names (issuance id → ISSUED or VOIDED) and that is still
+	// RESERVED or UNCONFIRMED to that status, at now; a final one is never
+	// changed, and an id of another municipality or day is not touched.
+	// Each move is atomic against ConfirmIssuance: whichever comes second
+	// finds the issuance final. It returns every issuance of lgCode
+	// reserved in [from, to) as it stands after, with the status moved
+	// from for those this call moved.
+	Reconcile(ctx context.Context, lgCode string, from, to time.Time, moves map[string]IssuanceStatus, now time.Time) ([]Reconciled, error)
 }
 
 // ErrDataChanged is what ReserveIssuance wraps when a data version the

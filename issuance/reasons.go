@@ -37,6 +37,11 @@ const (
 	RegistrationPending Reason = "RegistrationPending" // the card's application here awaits a decision
 	RegistrationEnded   Reason = "RegistrationEnded"   // the registered member has left that 戸籍 (除籍), or it is gone
 	NotRegistered       Reason = "NotRegistered"       // a session authenticated for an applicant asks for a certificate
+	// StaleData marks an offer whose data is older than its freshness
+	// bound (Service.MaxStaleness): a request for it is answered with the
+	// fault DataStale, whose code it carries (the Go name differs only
+	// because the fault's constant has that name).
+	StaleData Reason = "DataStale"
 )
 
 // Reasons lists every reason code, for documentation and exhaustive tests.
@@ -45,4 +50,5 @@ var Reasons = []Reason{
 	SealNotRegistered, SealRegistrationAbolished, SealRegistrationSuspended, CardSuspended,
 	StopListed, NotOffered, NoTaxRecord, NotResidentOnJanuary1, HonsekiNotHere, KosekiPending,
 	NoHonseki, RecordIncomplete, OutsideTypeHours, RegistrationPending, RegistrationEnded, NotRegistered,
+	StaleData,
 }

@@ -461,6 +461,21 @@ func fresh(lg string, t CertType, all []DataVersion, limits map[DataDomain]time.
 	return out, nil
 }
 
+// staleness is the menu's reason for an offer of type t whose request
+// fresh would refuse: NotOffered when a domain it needs is not loaded (the
+// municipality's data is not kept here), StaleData when one is older than
+// its bound or has none. "" when the data is fresh enough.
+func staleness(lg string, t CertType, all []DataVersion, limits map[DataDomain]time.Duration, now time.Time) Reason {
+	if _, err := fresh(lg, t, all, limits, now); err == nil {
+		return ""
+	}
+	if !slices.ContainsFunc(all, func(v DataVersion) bool { return v.Domain == domainOf(t) }) ||
+		!slices.ContainsFunc(all, func(v DataVersion) bool { return v.Domain == DomainResident }) {
+		return NotOffered
+	}
+	return StaleData
+}
+
 // ---- 本籍地 registration (docs/honseki.md) ----
 
 // HonsekiRegistration is the menu entry of a session at the 本籍地 for a

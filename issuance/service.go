@@ -276,6 +276,10 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 	if err != nil {
 		return nil, err
 	}
+	loaded, err := s.Registry.DataVersions(ctx, sess.LGCode)
+	if err != nil {
+		return nil, err
+	}
 	var offers []Offer
 	for _, oc := range m.Offers {
 		o := Offer{Type: oc.Type, Name: oc.Name, Fee: oc.Fee, Languages: offeredLanguages(oc.Type, s.Languages)}
@@ -294,6 +298,9 @@ func (s *Service) menu(ctx context.Context, m Municipality, sess Session, p Pers
 		o.UnavailableReason = refusal(m, p, now)
 		if o.UnavailableReason == "" && !m.Serves(oc.Type, now) {
 			o.UnavailableReason = OutsideTypeHours
+		}
+		if o.UnavailableReason == "" {
+			o.UnavailableReason = staleness(sess.LGCode, oc.Type, loaded, s.MaxStaleness[sess.LGCode], now)
 		}
 		if o.UnavailableReason == "" {
 			o.UnavailableReason = f.refusal(oc.Type, p, now)

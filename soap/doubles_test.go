@@ -112,6 +112,28 @@ func (l *fakeLedger) ConfirmIssuance(_ context.Context, id string, o issuance.Ou
 
 func (l *fakeLedger) ExpireSessions(context.Context, time.Time) (int, error) { return 0, nil }
 
+// Reconcile moves the open issuances of lg reserved in [from, to) that
+// moves names and returns that day's issuances, in id order.
+func (l *fakeLedger) Reconcile(_ context.Context, lg string, from, to time.Time, moves map[string]issuance.IssuanceStatus, _ time.Time) ([]issuance.Reconciled, error) {
+	l.calls.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var day []issuance.Reconciled
+	for id, is := range l.issuances {
+		if is.LGCode != lg || is.ReservedAt.Before(from) || !is.ReservedAt.Before(to) {
+			continue
+		}
+		r := issuance.Reconciled{ID: id, Status: is.Status}
+		if to, ok := moves[id]; ok && (is.Status == issuance.Reserved || is.Status == issuance.Unconfirmed) {
+			r.MovedFrom, r.Status, is.Status = is.Status, to, to
+			l.issuances[id] = is
+		}
+		day = append(day, r)
+	}
+	slices.SortFunc(day, func(a, b issuance.Reconciled) int { return strings.Compare(a.ID, b.ID) })
+	return day, nil
+}
+
 func (l *fakeLedger) ended(id string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()

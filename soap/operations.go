@@ -38,9 +38,7 @@ func init() {
 		{name: "EndSession", newRequest: func() any { return new(wsdlgen.EndSession) }, call: endSession, session: sessionInRequest},
 		{name: "ApplyHonsekiRegistration", newRequest: func() any { return new(wsdlgen.ApplyHonsekiRegistration) }, call: applyHonsekiRegistration, session: sessionInRequest},
 		{name: "GetRegistrationStatus", newRequest: func() any { return new(wsdlgen.GetRegistrationStatus) }, call: getRegistrationStatus},
-		// Declared in the WSDL so clients can be built now; a later issue
-		// implements it.
-		{name: "Reconcile", newRequest: func() any { return new(wsdlgen.Reconcile) }, call: notImplemented},
+		{name: "Reconcile", newRequest: func() any { return new(wsdlgen.Reconcile) }, call: reconcile},
 	} {
 		op.shape = shapeOf(reflect.TypeOf(op.newRequest()))
 		operations[op.name] = op
@@ -300,6 +298,34 @@ func xsdDate(op, field string, d soap.XSDDate) (string, error) {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Format(time.DateOnly), nil
 }
 
-func notImplemented(_ *Server, _ context.Context, _ issuance.Caller, req any) (any, error) {
-	return nil, issuance.Fault(issuance.UnsupportedOption, "%T is not implemented in this version", req)
+// reconcile answers the centre's record of a business day with the
+// issuances on which the server differed (issuance.Service.Reconcile).
+// It acts in no session: the answer is stored untied.
+func reconcile(s *Server, ctx context.Context, c issuance.Caller, req any) (any, error) {
+	r := req.(*wsdlgen.Reconcile)
+	day, err := xsdDate("Reconcile", "businessDate", r.BusinessDate)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]issuance.ReconcileItem, len(r.Items))
+	for i, it := range r.Items {
+		if it == nil || it.IssuanceId == "" || it.Outcome == "" {
+			return nil, malformed("Reconcile: items[%d] lacks issuanceId or outcome", i)
+		}
+		items[i] = issuance.ReconcileItem{IssuanceID: it.IssuanceId, Outcome: issuance.Outcome(it.Outcome)}
+	}
+	diffs, err := s.svc.Reconcile(ctx, c, day, items)
+	if err != nil {
+		return nil, err
+	}
+	resp := &wsdlgen.ReconcileResponse{}
+	for _, d := range diffs {
+		resp.Differences = append(resp.Differences, &wsdlgen.ReconcileDifference{
+			IssuanceId:     d.IssuanceID,
+			Outcome:        string(d.Outcome),
+			Status:         string(d.Status),
+			PreviousStatus: string(d.Previous),
+		})
+	}
+	return resp, nil
 }

@@ -144,7 +144,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, x *exchange) ans
 	}
 
 	ctx := r.Context()
-	stored, err := s.replay.Claim(ctx, x.requestID, sum[:])
+	// The claim is made whatever becomes of the client: one committed just
+	// as the client gave up, its answer lost with the cancelled context,
+	// would stay pending, unowned, and refuse every retry of the request.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	stored, err := s.replay.Claim(cctx, x.requestID, sum[:])
+	ccancel()
 	switch {
 	case err != nil:
 		// DuplicateRequest, or Unavailable while the first is answered:

@@ -356,17 +356,6 @@ func TestServerFaultIsReleasedForRetry(t *testing.T) {
 	}
 }
 
-func TestUnimplementedOperations(t *testing.T) {
-	f := newFixture(t, Config{})
-	for i, body := range []string{
-		`<w:Reconcile><w:businessDate>2025-06-01</w:businessDate></w:Reconcile>`,
-	} {
-		id := strings.Replace(testRequestID, "0f", "0"+string(rune('a'+i)), 1)
-		status, h, b := post(t, f.ts.URL, envelopeXML(id, testLG, body))
-		wantFault(t, status, h, b, issuance.UnsupportedOption)
-	}
-}
-
 // newClient is the generated client with a fresh RequestHeader, as a kiosk
 // would use it for one call.
 func newClient(url, requestID string) wsdlgen.WideArea {

@@ -5,7 +5,8 @@
 //	go run ./cmd/kiosk-sim                       # first card offering JUMINHYO → juminhyo.pdf
 //	go run ./cmd/kiosk-sim -card p002 -scope HOUSEHOLD -relationship -out household.pdf
 //	go run ./cmd/kiosk-sim -check                # every card: offers available, refusals refused
-//	go run ./cmd/kiosk-sim -load 2000 -kiosks 16 # load: 2000 visits by 16 kiosks at once
+//	go run ./cmd/kiosk-sim -load 2000 -kiosks 16 # load: 2000 visits by 16 kiosks at once, misbehaving
+//	go run ./cmd/kiosk-sim -load 500 -faults none -type JUMINHYO
 //	go run ./cmd/kiosk-sim -apply p031           # 本籍地 registration at the kiosk → application number
 //	go run ./cmd/kiosk-sim -apply p031 -internet # the same, relayed from the internet (no session)
 //	go run ./cmd/kiosk-sim -status 247426400611 -birth 1979-11-03 -lg 272035
@@ -19,8 +20,8 @@ import (
 	"log"
 	"os"
 	"slices"
-	"sync"
-	"sync/atomic"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lgwan/issuance/soap/kiosk"
@@ -38,8 +39,11 @@ func main() {
 	terminal := flag.String("terminal", "SIM-0001", "kiosk terminal id")
 	out := flag.String("out", "juminhyo.pdf", "where to write the PDF")
 	check := flag.Bool("check", false, "run every card of the kit and check its offers and refusals")
-	load := flag.Int("load", 0, "run this many visits (cards offered -type, in turn) and report throughput and latency")
+	load := flag.Int("load", 0, "run this many visits (every card's offered types in turn, or only -type when given), injecting -faults, check every PDF and reconcile the day; report throughput, latency and errors by fault code")
 	kiosks := flag.Int("kiosks", 16, "with -load: kiosks working at once")
+	faults := flag.String("faults", "abandon=0.05,failed=0.05,noconfirm=0.05,timeout=0.05", "with -load: shares of visits abandoned after Authenticate, confirmed FAILED, never confirmed, timed out in RequestCertificate; or none")
+	seed := flag.Uint64("seed", 1, "with -load: which visits misbehave")
+	verify := flag.Bool("verify", true, "with -load: check that every PDF names its requester (pdftotext)")
 	applyCard := flag.String("apply", "", "file an application for 本籍地 registration for this card (one with \"honseki\" in cards.json)")
 	internet := flag.Bool("internet", false, "with -apply: file it as the centre relays an internet application, without a kiosk session")
 	status := flag.String("status", "", "print the status of this application number (with -birth)")
@@ -103,7 +107,21 @@ func main() {
 		return
 	}
 	if *load > 0 {
-		if err := runLoad(ctx, kit, *typ, *load, *kiosks); err != nil {
+		cfg := kiosk.LoadConfig{Visits: *load, Kiosks: *kiosks, Seed: *seed, Verify: *verify}
+		flag.Visit(func(f *flag.Flag) { // -type given: that type only; else the mix of every card's offers
+			if f.Name == "type" {
+				cfg.Types = []string{*typ}
+			}
+		})
+		if cfg.Faults, err = parseFaults(*faults); err != nil {
+			log.Fatal("kiosk-sim: ", err)
+		}
+		rep, err := kit.Load(ctx, cfg)
+		if err != nil {
+			log.Fatal("kiosk-sim: ", err)
+		}
+		fmt.Print(rep.Summary())
+		if err := rep.Err(); err != nil {
 			log.Fatal("kiosk-sim: ", err)
 		}
 		return
@@ -140,77 +158,31 @@ func pickCard(kit *kiosk.Kit, id, typ string) (*kiosk.Card, error) {
 	return nil, fmt.Errorf("no card in the kit is offered %s", typ)
 }
 
-// runLoad runs n whole visits by k kiosks at once, with every card of the
-// kit that is offered typ, and checks that each certificate came back for
-// the card that asked (the answer's binding is checked on every call).
-func runLoad(ctx context.Context, kit *kiosk.Kit, typ string, n, k int) error {
-	var cards []*kiosk.Card
-	for _, c := range kit.Cards {
-		if slices.Contains(c.Offers, typ) {
-			cards = append(cards, c)
+// parseFaults reads -faults: "none", or kind=share pairs separated by
+// commas (abandon, failed, noconfirm, timeout); kinds not named are 0.
+func parseFaults(s string) (kiosk.Faults, error) {
+	var f kiosk.Faults
+	if s == "none" {
+		return f, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		share, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			return f, fmt.Errorf("-faults: %q is not kind=share", kv)
+		}
+		switch k {
+		case "abandon":
+			f.Abandon = share
+		case "failed":
+			f.PrintFail = share
+		case "noconfirm":
+			f.NoConfirm = share
+		case "timeout":
+			f.Timeout = share
+		default:
+			return f, fmt.Errorf("-faults: unknown kind %q (abandon, failed, noconfirm, timeout)", k)
 		}
 	}
-	if len(cards) == 0 || n < 1 || k < 1 {
-		return fmt.Errorf("no card is offered %s, or -load/-kiosks below 1", typ)
-	}
-	var (
-		mu        sync.Mutex
-		durations []time.Duration
-		failures  []string
-		next      atomic.Int64
-		wg        sync.WaitGroup
-	)
-	start := time.Now()
-	for i := range k {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			clients := map[string]*kiosk.Client{}
-			for {
-				v := int(next.Add(1)) - 1
-				if v >= n {
-					return
-				}
-				card := cards[v%len(cards)]
-				c := clients[card.LGCode]
-				if c == nil {
-					c = kit.NewClient(card.LGCode, fmt.Sprintf("LOAD-%03d", i))
-					clients[card.LGCode] = c
-				}
-				t0 := time.Now()
-				_, err := c.Flow(ctx, card, kiosk.Request{Type: typ})
-				d := time.Since(t0)
-				mu.Lock()
-				if err != nil {
-					failures = append(failures, fmt.Sprintf("visit %d, card %s: %v", v, card.ID, err))
-				} else {
-					durations = append(durations, d)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(durations)
-	pct := func(p int) time.Duration {
-		if len(durations) == 0 {
-			return 0
-		}
-		return durations[(len(durations)-1)*p/100]
-	}
-	fmt.Printf("%d visits (%s) by %d kiosks in %.1f s: %.1f visits/s; latency p50 %v p99 %v max %v; %d failed\n",
-		n, typ, k, elapsed.Seconds(), float64(len(durations))/elapsed.Seconds(),
-		pct(50).Round(time.Millisecond), pct(99).Round(time.Millisecond), pct(100).Round(time.Millisecond), len(failures))
-	for i, f := range failures {
-		if i == 10 {
-			fmt.Printf("... and %d more\n", len(failures)-10)
-			break
-		}
-		fmt.Println("FAIL", f)
-	}
-	if len(failures) > 0 {
-		return fmt.Errorf("%d of %d visits failed", len(failures), n)
-	}
-	return nil
+	return f, nil
 }

@@ -7,4 +7,11 @@
 // that belongs to another request is detected, never printed. It holds no
 // server code and must not import the server's packages beyond the
 // generated types.
+//
+// Kit.Load (load.go) is a load run that misbehaves as kiosks do: sessions
+// abandoned after Authenticate, ConfirmIssuance FAILED, confirmations never
+// sent, time-outs in the middle of RequestCertificate (retried with the
+// same requestId and bytes, or given up). It checks every PDF's text for
+// the requester's name and ends with a Reconcile of the day that must
+// agree with its own record of what each kiosk printed.
 package kiosk

@@ -272,9 +272,13 @@ type ReconcileDifference struct {
 	// What the centre reported; absent when it did not report this issuance.
 	Outcome string `xml:"outcome,omitempty" json:"outcome,omitempty"`
 
-	// The server's state of the issuance.
+	// The server's state of the issuance after this reconciliation. UNKNOWN: no issuance with that id is of the caller's municipality and business day (another municipality's is never touched, and answered so too).
 
 	Status string `xml:"status,omitempty" json:"status,omitempty"`
+
+	// Present when this reconciliation settled the issuance: the status it had (RESERVED or UNCONFIRMED); status is then ISSUED (PRINTED reported) or VOIDED (FAILED reported).
+
+	PreviousStatus string `xml:"previousStatus,omitempty" json:"previousStatus,omitempty"`
 }
 
 type WideArea interface {
@@ -338,7 +342,7 @@ type WideArea interface {
 	// Error can be either of the following types:
 	//
 	//   - IssuanceFault
-
+	/* The centre's record of one business day (Japan time; an issuance belongs to the day of its reservation) of the lgCode's issuances, one item per issuance. PRINTED settles a RESERVED or UNCONFIRMED issuance as ISSUED, FAILED as VOIDED; an ISSUED or VOIDED issuance is never changed, and is answered when the centre reports the other outcome. Answered: every issuance that differed (those settled now, with previousStatus), the day's issuances the centre did not report, and reported ids unknown for that municipality and day (status UNKNOWN). Sent again, it changes nothing and answers only what still differs. A repeated issuanceId, an id that is not a UUID or a businessDate after today is MalformedRequest, and nothing is changed. */
 	Reconcile(request *Reconcile) (*ReconcileResponse, error)
 
 	ReconcileContext(ctx context.Context, request *Reconcile) (*ReconcileResponse, error)
