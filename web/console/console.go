@@ -89,6 +89,10 @@ func New(o Options) (http.Handler, error) {
 	h.mux.HandleFunc("POST /console/honseki/{number}", h.auth(h.decide))
 	h.mux.HandleFunc("GET /console/admin", h.auth(h.admin))
 	h.mux.HandleFunc("POST /console/admin", h.auth(h.adminAction))
+	h.mux.HandleFunc("GET /console/issuances", h.auth(h.issuances))
+	h.mux.HandleFunc("GET /console/issuances.csv", h.auth(h.issuancesCSV))
+	h.mux.HandleFunc("GET /console/recall", h.auth(h.recall))
+	h.mux.HandleFunc("GET /console/recall.csv", h.auth(h.recallCSV))
 	return web.Secure(h), nil
 }
 
