@@ -34,28 +34,28 @@ func seesPersonal(sess *registry.ConsoleSession) bool {
 // maxLogDays bounds a search: a year of a municipality's ledger.
 const maxLogDays = 366
 
-var certTypes = []issuance.CertType{issuance.Juminhyo, issuance.Kisai, issuance.Inkan, issuance.TaxIncome,
+var logCertTypes = []issuance.CertType{issuance.Juminhyo, issuance.Kisai, issuance.Inkan, issuance.TaxIncome,
 	issuance.TaxAssessment, issuance.TaxPayment, issuance.KosekiZenbu, issuance.KosekiKojin, issuance.Fuhyo}
 
-var typeNames = map[issuance.CertType]string{
+var logTypeNames = map[issuance.CertType]string{
 	issuance.Juminhyo: "住民票の写し", issuance.Kisai: "住民票記載事項証明書", issuance.Inkan: "印鑑登録証明書",
 	issuance.TaxIncome: "所得証明書", issuance.TaxAssessment: "課税証明書", issuance.TaxPayment: "納税証明書",
 	issuance.KosekiZenbu: "戸籍全部事項証明書", issuance.KosekiKojin: "戸籍個人事項証明書", issuance.Fuhyo: "戸籍の附票の写し",
 }
 
-var issuanceStatuses = []issuance.IssuanceStatus{issuance.Reserved, issuance.Issued, issuance.Voided, issuance.Unconfirmed}
+var logStatuses = []issuance.IssuanceStatus{issuance.Reserved, issuance.Issued, issuance.Voided, issuance.Unconfirmed}
 
-var issuanceStatusNames = map[issuance.IssuanceStatus]string{
+var logStatusNames = map[issuance.IssuanceStatus]string{
 	issuance.Reserved: "予約（印刷確認待ち）", issuance.Issued: "交付済み", issuance.Voided: "取消（印刷失敗）",
 	issuance.Unconfirmed: "未確認",
 }
 
-// option is one choice of a select.
-type option struct{ Value, Label string }
+// logChoice is one option of a select.
+type logChoice struct{ Value, Label string }
 
-// query reads the GET parameters of a console page: only allowed, each at
+// logParams reads the GET parameters of a console page: only allowed, each at
 // most once, UTF-8, at most 200 bytes. The error names the parameter.
-func query(r *http.Request, allowed ...string) (url.Values, error) {
+func logParams(r *http.Request, allowed ...string) (url.Values, error) {
 	q := r.URL.Query()
 	if err := onlyFields(q, allowed...); err != nil {
 		return nil, err
@@ -71,19 +71,19 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 	return q, nil
 }
 
-// scope is the municipalities a page covers: the clerk's, or the one of
-// them lg names. Another municipality is errForbidden.
-func scope(sess *registry.ConsoleSession, lg string) ([]string, error) {
+// logScope is the municipalities a page covers: the clerk's, or the one of
+// them lg names. Another municipality is errOtherMunicipality.
+func logScope(sess *registry.ConsoleSession, lg string) ([]string, error) {
 	if lg == "" {
 		return sess.Clerk.LGCodes, nil
 	}
 	if !may(sess, lg) {
-		return nil, errForbidden
+		return nil, errOtherMunicipality
 	}
 	return []string{lg}, nil
 }
 
-var errForbidden = errors.New("この市区町村の記録を見る権限がありません。")
+var errOtherMunicipality = errors.New("この市区町村の記録を見る権限がありません。")
 
 // logForm is the search as the clerk typed it, shown again above the rows.
 type logForm struct {
@@ -116,14 +116,14 @@ func (h *handler) parseLog(q url.Values, sess *registry.ConsoleSession) (logForm
 		return f, rq, fmt.Errorf("to %s が from %s より前です", f.To, f.From)
 	case to.Sub(from) >= maxLogDays*24*time.Hour:
 		return f, rq, fmt.Errorf("from から to までは %d 日以内にしてください", maxLogDays)
-	case f.Type != "" && !slices.Contains(certTypes, issuance.CertType(f.Type)):
+	case f.Type != "" && !slices.Contains(logCertTypes, issuance.CertType(f.Type)):
 		return f, rq, fmt.Errorf("type %q: 証明書の種類ではありません", f.Type)
-	case f.Status != "" && !slices.Contains(issuanceStatuses, issuance.IssuanceStatus(f.Status)):
+	case f.Status != "" && !slices.Contains(logStatuses, issuance.IssuanceStatus(f.Status)):
 		return f, rq, fmt.Errorf("status %q: RESERVED, ISSUED, VOIDED, UNCONFIRMED のいずれかを指定してください", f.Status)
 	case len(f.Terminal) > 64:
 		return f, rq, errors.New("terminal: 64 バイトまでです")
 	}
-	codes, err := scope(sess, f.LG)
+	codes, err := logScope(sess, f.LG)
 	if err != nil {
 		return f, rq, err
 	}
@@ -138,9 +138,9 @@ func (f logForm) values() url.Values {
 	return url.Values{"from": {f.From}, "to": {f.To}, "type": {f.Type}, "terminal": {f.Terminal}, "status": {f.Status}, "lg": {f.LG}}
 }
 
-// viewer is the signed-in clerk as the access log records them, or nil
+// personalViewer is the signed-in clerk as the access log records them, or nil
 // for a role that sees no personal data.
-func (h *handler) viewer(r *http.Request, sess *registry.ConsoleSession, page string, q url.Values) *registry.Viewer {
+func (h *handler) personalViewer(r *http.Request, sess *registry.ConsoleSession, page string, q url.Values) *registry.Viewer {
 	if !seesPersonal(sess) {
 		return nil
 	}
@@ -155,30 +155,30 @@ type recordView struct {
 	SubjectNames         string
 }
 
-func views(recs []registry.IssuanceRecord) []recordView {
+func recordViews(recs []registry.IssuanceRecord) []recordView {
 	out := make([]recordView, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, recordView{IssuanceRecord: r, TypeName: typeNames[r.Type], StatusName: issuanceStatusNames[r.Status],
-			SubjectNames: subjectNames(r.Subjects)})
+		out = append(out, recordView{IssuanceRecord: r, TypeName: logTypeNames[r.Type], StatusName: logStatusNames[r.Status],
+			SubjectNames: subjectList(r.Subjects)})
 	}
 	return out
 }
 
-// subjectNames lists the people a certificate prints, by name, or by id
+// subjectList lists the people a certificate prints, by name, or by id
 // when the registry no longer has them. A resident who is also a member of
 // the 戸籍 printed is in the ledger twice (their record and their 戸籍
 // entry): listed once.
-func subjectNames(ss []registry.Subject) string {
+func subjectList(ss []registry.Subject) string {
 	var names []string
 	for _, s := range ss {
-		if n := personName(s); !slices.Contains(names, n) {
+		if n := subjectName(s); !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
 	return strings.Join(names, "、")
 }
 
-func personName(s registry.Subject) string {
+func subjectName(s registry.Subject) string {
 	if s.Name == "" {
 		return "（" + s.ID + "：記録なし）"
 	}
@@ -187,9 +187,9 @@ func personName(s registry.Subject) string {
 
 type logPage struct {
 	Form      logForm
-	Types     []option
-	Statuses  []option
-	LGs       []option
+	Types     []logChoice
+	Statuses  []logChoice
+	LGs       []logChoice
 	Rows      []recordView
 	Searched  bool
 	Personal  bool
@@ -198,28 +198,28 @@ type logPage struct {
 
 func (h *handler) logPage(sess *registry.ConsoleSession, f logForm) logPage {
 	p := logPage{Form: f, Personal: seesPersonal(sess)}
-	for _, t := range certTypes {
-		p.Types = append(p.Types, option{string(t), typeNames[t]})
+	for _, t := range logCertTypes {
+		p.Types = append(p.Types, logChoice{string(t), logTypeNames[t]})
 	}
-	for _, s := range issuanceStatuses {
-		p.Statuses = append(p.Statuses, option{string(s), issuanceStatusNames[s]})
+	for _, s := range logStatuses {
+		p.Statuses = append(p.Statuses, logChoice{string(s), logStatusNames[s]})
 	}
 	for _, lg := range sess.Clerk.LGCodes {
-		p.LGs = append(p.LGs, option{lg, page{Munis: h.o.Municipalities}.Muni(lg)})
+		p.LGs = append(p.LGs, logChoice{lg, page{Munis: h.o.Municipalities}.Muni(lg)})
 	}
 	return p
 }
 
 func (h *handler) issuances(w http.ResponseWriter, r *http.Request, sess *registry.ConsoleSession) {
 	title := "交付記録"
-	q, err := query(r, "from", "to", "type", "terminal", "status", "lg", "after")
+	q, err := logParams(r, "from", "to", "type", "terminal", "status", "lg", "after")
 	if err != nil {
 		h.render(w, http.StatusBadRequest, "issuances", page{Title: title, Session: sess, Error: err.Error(), Data: h.logPage(sess, logForm{})})
 		return
 	}
 	f, rq, err := h.parseLog(q, sess)
 	data := h.logPage(sess, f)
-	if errors.Is(err, errForbidden) {
+	if errors.Is(err, errOtherMunicipality) {
 		h.fail(w, r, sess, http.StatusForbidden, err.Error())
 		return
 	}
@@ -232,7 +232,7 @@ func (h *handler) issuances(w http.ResponseWriter, r *http.Request, sess *regist
 	if rq.After != "" {
 		v.Set("after", rq.After)
 	}
-	rq.Viewer = h.viewer(r, sess, "issuances", v)
+	rq.Viewer = h.personalViewer(r, sess, "issuances", v)
 	recs, more, err := h.o.Store.IssuanceLog(r.Context(), rq)
 	if errors.Is(err, registry.ErrBadQuery) {
 		h.render(w, http.StatusBadRequest, "issuances", page{Title: title, Session: sess, Error: err.Error(), Data: data})
@@ -242,7 +242,7 @@ func (h *handler) issuances(w http.ResponseWriter, r *http.Request, sess *regist
 		h.internal(w, r, sess, "issuance log", err)
 		return
 	}
-	data.Rows, data.Searched = views(recs), true
+	data.Rows, data.Searched = recordViews(recs), true
 	if more {
 		next := f.values()
 		next.Set("after", recs[len(recs)-1].ID)
@@ -252,31 +252,31 @@ func (h *handler) issuances(w http.ResponseWriter, r *http.Request, sess *regist
 	h.render(w, http.StatusOK, "issuances", page{Title: title, Session: sess, Data: data})
 }
 
-// csvHeader is the log's CSV columns; names are added for the roles that
+// logCSVHeader is the log's CSV columns; names are added for the roles that
 // see them.
-var csvHeader = []string{"issuanceId", "lgCode", "type", "terminal", "status", "fee", "copies", "reservedAt", "confirmedAt"}
+var logCSVHeader = []string{"issuanceId", "lgCode", "type", "terminal", "status", "fee", "copies", "reservedAt", "confirmedAt"}
 
-var csvPersonal = []string{"requesterId", "requesterName", "subjects"}
+var personalCSVColumns = []string{"requesterId", "requesterName", "subjects"}
 
-func csvTime(t time.Time) string {
+func logCSVTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	return t.In(issuance.Tokyo).Format(time.RFC3339)
 }
 
-func csvRow(r registry.IssuanceRecord, personal bool) []string {
+func logCSVRow(r registry.IssuanceRecord, personal bool) []string {
 	row := []string{r.ID, r.LGCode, string(r.Type), r.TerminalID, string(r.Status), strconv.Itoa(r.Fee),
-		strconv.Itoa(r.Copies), csvTime(r.ReservedAt), csvTime(r.ConfirmedAt)}
+		strconv.Itoa(r.Copies), logCSVTime(r.ReservedAt), logCSVTime(r.ConfirmedAt)}
 	if personal {
-		row = append(row, r.Requester.ID, r.Requester.Name, subjectNames(r.Subjects))
+		row = append(row, r.Requester.ID, r.Requester.Name, subjectList(r.Subjects))
 	}
 	return row
 }
 
-// bom reads ?bom=: with a byte-order mark (the default: Excel, which the
+// csvBOM reads ?bom=: with a byte-order mark (the default: Excel, which the
 // municipalities open CSV with, needs it to read UTF-8) or without (bom=0).
-func bom(q url.Values) (bool, error) {
+func csvBOM(q url.Values) (bool, error) {
 	switch q.Get("bom") {
 	case "", "1":
 		return true, nil
@@ -286,8 +286,8 @@ func bom(q url.Values) (bool, error) {
 	return false, fmt.Errorf("bom %q: 0 か 1 を指定してください", q.Get("bom"))
 }
 
-// writeCSV answers with the rows as a CSV file (RFC 4180, CRLF).
-func writeCSV(w http.ResponseWriter, name string, withBOM bool, header []string, rows [][]string) {
+// writeLogCSV answers with the rows as a CSV file (RFC 4180, CRLF).
+func writeLogCSV(w http.ResponseWriter, name string, withBOM bool, header []string, rows [][]string) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	if withBOM {
@@ -300,18 +300,18 @@ func writeCSV(w http.ResponseWriter, name string, withBOM bool, header []string,
 }
 
 func (h *handler) issuancesCSV(w http.ResponseWriter, r *http.Request, sess *registry.ConsoleSession) {
-	q, err := query(r, "from", "to", "type", "terminal", "status", "lg", "bom")
+	q, err := logParams(r, "from", "to", "type", "terminal", "status", "lg", "bom")
 	if err != nil {
 		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
 	}
-	withBOM, err := bom(q)
+	withBOM, err := csvBOM(q)
 	if err != nil {
 		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
 	}
 	f, rq, err := h.parseLog(q, sess)
-	if errors.Is(err, errForbidden) {
+	if errors.Is(err, errOtherMunicipality) {
 		h.fail(w, r, sess, http.StatusForbidden, err.Error())
 		return
 	}
@@ -320,7 +320,7 @@ func (h *handler) issuancesCSV(w http.ResponseWriter, r *http.Request, sess *reg
 		return
 	}
 	rq.Limit, rq.Whole = registry.CSVLimit, true
-	rq.Viewer = h.viewer(r, sess, "issuances.csv", f.values())
+	rq.Viewer = h.personalViewer(r, sess, "issuances.csv", f.values())
 	recs, _, err := h.o.Store.IssuanceLog(r.Context(), rq)
 	if errors.Is(err, registry.ErrTooMany) {
 		h.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("%d 件を超えます。期間を短くしてください。", registry.CSVLimit))
@@ -331,14 +331,14 @@ func (h *handler) issuancesCSV(w http.ResponseWriter, r *http.Request, sess *reg
 		return
 	}
 	personal := rq.Viewer != nil
-	header := csvHeader
+	header := logCSVHeader
 	if personal {
-		header = append(slices.Clone(csvHeader), csvPersonal...)
+		header = append(slices.Clone(logCSVHeader), personalCSVColumns...)
 	}
 	rows := make([][]string, 0, len(recs))
 	// The ledger's order for reconciliation: oldest first.
 	for i := len(recs) - 1; i >= 0; i-- {
-		rows = append(rows, csvRow(recs[i], personal))
+		rows = append(rows, logCSVRow(recs[i], personal))
 	}
-	writeCSV(w, fmt.Sprintf("issuances-%s-%s.csv", f.From, f.To), withBOM, header, rows)
+	writeLogCSV(w, fmt.Sprintf("issuances-%s-%s.csv", f.From, f.To), withBOM, header, rows)
 }

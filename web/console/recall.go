@@ -17,7 +17,7 @@ import (
 // hands (ISSUED or UNCONFIRMED), so that when a batch turns out wrong the
 // municipality can reach those who received certificates built from it.
 
-var domainNames = map[issuance.DataDomain]string{
+var recallDomainNames = map[issuance.DataDomain]string{
 	issuance.DomainResident: "住民記録", issuance.DomainSeal: "印鑑登録", issuance.DomainTax: "税", issuance.DomainKoseki: "戸籍",
 }
 
@@ -29,8 +29,8 @@ func (f recallForm) values() url.Values {
 	return url.Values{"lg": {f.LG}, "domain": {f.Domain}, "version": {f.Version}}
 }
 
-// currentVersion is a domain's applied version, shown beside the form.
-type currentVersion struct {
+// recallVersion is a domain's applied version, shown beside the form.
+type recallVersion struct {
 	LG, Domain string
 	Seq        int64
 	AsOf       string
@@ -38,9 +38,9 @@ type currentVersion struct {
 
 type recallPage struct {
 	Form     recallForm
-	LGs      []option
-	Domains  []option
-	Current  []currentVersion
+	LGs      []logChoice
+	Domains  []logChoice
+	Current  []recallVersion
 	Rows     []recordView
 	Searched bool
 	More     bool
@@ -61,7 +61,7 @@ func parseRecall(q url.Values, sess *registry.ConsoleSession) (recallForm, regis
 	case f.LG == "":
 		return f, rq, errors.New("lg: 市区町村を選んでください")
 	case !may(sess, f.LG):
-		return f, rq, errForbidden
+		return f, rq, errOtherMunicipality
 	case !slices.Contains(issuance.Domains, issuance.DataDomain(f.Domain)):
 		return f, rq, fmt.Errorf("domain %q: resident, seal, tax, koseki のいずれかを指定してください", f.Domain)
 	}
@@ -76,27 +76,27 @@ func parseRecall(q url.Values, sess *registry.ConsoleSession) (recallForm, regis
 func (h *handler) recallPage(r *http.Request, sess *registry.ConsoleSession, f recallForm) (recallPage, error) {
 	p := recallPage{Form: f, Personal: seesPersonal(sess), Limit: registry.RecallPageLimit}
 	for _, lg := range sess.Clerk.LGCodes {
-		p.LGs = append(p.LGs, option{lg, page{Munis: h.o.Municipalities}.Muni(lg)})
+		p.LGs = append(p.LGs, logChoice{lg, page{Munis: h.o.Municipalities}.Muni(lg)})
 		vs, err := h.o.Store.DataVersions(r.Context(), lg)
 		if err != nil {
 			return p, err
 		}
 		for _, d := range issuance.Domains {
 			if i := slices.IndexFunc(vs, func(v issuance.DataVersion) bool { return v.Domain == d }); i >= 0 {
-				p.Current = append(p.Current, currentVersion{LG: lg, Domain: string(d), Seq: vs[i].Seq,
+				p.Current = append(p.Current, recallVersion{LG: lg, Domain: string(d), Seq: vs[i].Seq,
 					AsOf: vs[i].AsOf.In(issuance.Tokyo).Format("2006-01-02 15:04")})
 			}
 		}
 	}
 	for _, d := range issuance.Domains {
-		p.Domains = append(p.Domains, option{string(d), domainNames[d] + "（" + string(d) + "）"})
+		p.Domains = append(p.Domains, logChoice{string(d), recallDomainNames[d] + "（" + string(d) + "）"})
 	}
 	return p, nil
 }
 
 func (h *handler) recall(w http.ResponseWriter, r *http.Request, sess *registry.ConsoleSession) {
 	title := "リコール（版ごとの交付）"
-	q, err := query(r, "lg", "domain", "version")
+	q, err := logParams(r, "lg", "domain", "version")
 	if err != nil {
 		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
@@ -113,7 +113,7 @@ func (h *handler) recall(w http.ResponseWriter, r *http.Request, sess *registry.
 		return
 	}
 	switch {
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, errOtherMunicipality):
 		h.fail(w, r, sess, http.StatusForbidden, err.Error())
 		return
 	case err != nil:
@@ -123,13 +123,13 @@ func (h *handler) recall(w http.ResponseWriter, r *http.Request, sess *registry.
 		h.render(w, http.StatusOK, "recall", page{Title: title, Session: sess, Data: data})
 		return
 	}
-	rq.Viewer = h.viewer(r, sess, "recall", f.values())
+	rq.Viewer = h.personalViewer(r, sess, "recall", f.values())
 	recs, more, err := h.o.Store.Recall(r.Context(), rq)
 	if err != nil {
 		h.internal(w, r, sess, "recall", err)
 		return
 	}
-	data.Rows, data.More, data.Searched = views(recs), more, true
+	data.Rows, data.More, data.Searched = recordViews(recs), more, true
 	data.CSV = "/console/recall.csv?" + f.values().Encode()
 	h.render(w, http.StatusOK, "recall", page{Title: title, Session: sess, Data: data})
 }
@@ -138,18 +138,18 @@ var recallHeader = []string{"issuanceId", "lgCode", "type", "terminal", "status"
 	"domain", "version"}
 
 func (h *handler) recallCSV(w http.ResponseWriter, r *http.Request, sess *registry.ConsoleSession) {
-	q, err := query(r, "lg", "domain", "version", "bom")
+	q, err := logParams(r, "lg", "domain", "version", "bom")
 	if err != nil {
 		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
 	}
-	withBOM, err := bom(q)
+	withBOM, err := csvBOM(q)
 	if err != nil {
 		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
 	}
 	f, rq, err := parseRecall(q, sess)
-	if errors.Is(err, errForbidden) {
+	if errors.Is(err, errOtherMunicipality) {
 		h.fail(w, r, sess, http.StatusForbidden, err.Error())
 		return
 	}
@@ -158,7 +158,7 @@ func (h *handler) recallCSV(w http.ResponseWriter, r *http.Request, sess *regist
 		return
 	}
 	rq.Limit, rq.Whole = registry.CSVLimit, true
-	rq.Viewer = h.viewer(r, sess, "recall.csv", f.values())
+	rq.Viewer = h.personalViewer(r, sess, "recall.csv", f.values())
 	recs, _, err := h.o.Store.Recall(r.Context(), rq)
 	if errors.Is(err, registry.ErrTooMany) {
 		h.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("%d 件を超えます。", registry.CSVLimit))
@@ -171,15 +171,15 @@ func (h *handler) recallCSV(w http.ResponseWriter, r *http.Request, sess *regist
 	personal := rq.Viewer != nil
 	header := recallHeader
 	if personal {
-		header = append(slices.Clone(recallHeader), csvPersonal...)
+		header = append(slices.Clone(recallHeader), personalCSVColumns...)
 	}
 	rows := make([][]string, 0, len(recs))
 	for _, rec := range recs {
-		row := append(csvRow(rec, false), f.Domain, f.Version)
+		row := append(logCSVRow(rec, false), f.Domain, f.Version)
 		if personal {
-			row = append(row, rec.Requester.ID, rec.Requester.Name, subjectNames(rec.Subjects))
+			row = append(row, rec.Requester.ID, rec.Requester.Name, subjectList(rec.Subjects))
 		}
 		rows = append(rows, row)
 	}
-	writeCSV(w, fmt.Sprintf("recall-%s-%s-%s.csv", f.LG, f.Domain, f.Version), withBOM, header, rows)
+	writeLogCSV(w, fmt.Sprintf("recall-%s-%s-%s.csv", f.LG, f.Domain, f.Version), withBOM, header, rows)
 }
