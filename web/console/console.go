@@ -99,6 +99,10 @@ func New(o Options) (http.Handler, error) {
 	h.mux.HandleFunc("POST /console/sync", h.auth(h.applyNow))
 	h.mux.HandleFunc("GET /console/stoplist", h.auth(h.stopList))
 	h.mux.HandleFunc("POST /console/stoplist", h.auth(h.stopChange))
+	h.mux.HandleFunc("GET /console/issuances", h.auth(h.issuances))
+	h.mux.HandleFunc("GET /console/issuances.csv", h.auth(h.issuancesCSV))
+	h.mux.HandleFunc("GET /console/recall", h.auth(h.recall))
+	h.mux.HandleFunc("GET /console/recall.csv", h.auth(h.recallCSV))
 	return web.Secure(h), nil
 }
 
