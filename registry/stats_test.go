@@ -49,6 +49,9 @@ func issue(st *registry.Store, lg, operator string, typ issuance.CertType, copie
 	if err := st.CreateSession(ctx, sess); err != nil {
 		return err
 	}
+	if got, err := st.Session(ctx, sess.ID); err != nil || got.OperatorCode != operator {
+		return fmt.Errorf("session's operator %q (%v), want %q", got.OperatorCode, err, operator)
+	}
 	if err := st.Authenticate(ctx, sess.ID, "p1", cert, at); err != nil {
 		return err
 	}
