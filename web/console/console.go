@@ -89,6 +89,8 @@ func New(o Options) (http.Handler, error) {
 	h.mux.HandleFunc("POST /console/honseki/{number}", h.auth(h.decide))
 	h.mux.HandleFunc("GET /console/admin", h.auth(h.admin))
 	h.mux.HandleFunc("POST /console/admin", h.auth(h.adminAction))
+	h.mux.HandleFunc("GET /console/stats", h.auth(h.stats))
+	h.mux.HandleFunc("GET /console/stats.csv", h.auth(h.statsCSV))
 	return web.Secure(h), nil
 }
 
@@ -367,6 +369,8 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, sess *registry.Co
 		http.Redirect(w, r, "/console/honseki", http.StatusSeeOther)
 	case registry.RoleAdmin:
 		http.Redirect(w, r, "/console/admin", http.StatusSeeOther)
+	case registry.RoleRegistryClerk:
+		http.Redirect(w, r, "/console/stats", http.StatusSeeOther)
 	default:
 		h.render(w, http.StatusOK, "home", page{Title: "ホーム", Session: sess})
 	}
