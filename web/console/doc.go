@@ -3,7 +3,8 @@
 // web port"). Clerks sign in with a password and a TOTP code; koseki clerks
 // work the queue of 本籍 applications of their municipalities and decide
 // them beside the candidate 戸籍 members that matching finds; auditors read
-// the same pages; administrators manage the accounts.
+// the same pages; administrators manage the accounts; registry clerks,
+// auditors and administrators read the issuance statistics (stats.go).
 //
 // Everything a request needs lives in PostgreSQL (accounts, sessions,
 // failed sign-ins: registry/clerk.go), so any node serves any request. The
