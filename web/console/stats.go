@@ -74,6 +74,9 @@ func (h *handler) parseStatsFilter(q url.Values, sess *registry.ConsoleSession, 
 	}
 	if f.LG == "" {
 		f.codes = slices.Sorted(slices.Values(sess.Clerk.LGCodes))
+		if len(f.codes) == 0 {
+			return f, &statsError{http.StatusForbidden, "このアカウントには担当の市区町村がありません。"}
+		}
 	} else {
 		if !may(sess, f.LG) {
 			return f, &statsError{http.StatusForbidden, fmt.Sprintf("lg %q: この市区町村を担当していません。", f.LG)}
@@ -171,7 +174,7 @@ func (h *handler) certName(lg string, t issuance.CertType) string {
 	return string(t)
 }
 
-// stats reads the filter and the statistics: the answer is written (and ok
+// readStats reads the filter and the statistics: the answer is written (and ok
 // false) when there is nothing to show.
 func (h *handler) readStats(w http.ResponseWriter, r *http.Request, sess *registry.ConsoleSession, extra ...string) (statsFilter, []statsLine, *statsError, bool) {
 	if !readsStats(sess) {
