@@ -73,18 +73,23 @@ func (s *Store) IssuanceStats(ctx context.Context, q StatsQuery) ([]StatsRow, er
 	}
 	// reserved_at AT TIME ZONE names the zone, so the database session's
 	// TimeZone does not move a day's boundary. The operator is the
-	// session's: a session is one visit to one kiosk.
-	rows, err := s.pool.Query(ctx, `SELECT to_char(date_trunc($4, i.reserved_at AT TIME ZONE 'Asia/Tokyo'), $5),
-			i.lg_code, i.cert_type, s.operator_code,
-			count(*) FILTER (WHERE i.status = 'ISSUED'),
-			coalesce(sum(i.copies) FILTER (WHERE i.status = 'ISSUED'), 0),
-			coalesce(sum(i.fee) FILTER (WHERE i.status = 'ISSUED'), 0),
-			count(*) FILTER (WHERE i.status = 'VOIDED'),
-			count(*) FILTER (WHERE i.status = 'UNCONFIRMED'),
-			count(*) FILTER (WHERE i.status = 'RESERVED')
-		FROM issuance i JOIN kiosk_session s ON s.session_id = i.session_id
-		WHERE i.lg_code = ANY($1) AND i.reserved_at >= $2 AND i.reserved_at < $3
-		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`, q.LGCodes, q.From, q.To, trunc, format)
+	// session's: a session is one visit to one kiosk. Grouped on the
+	// timestamp, formatted after; codes sorted bytewise, whatever the
+	// database's collation.
+	rows, err := s.pool.Query(ctx, `SELECT to_char(period, $5), lg_code, cert_type, operator_code,
+			issued, copies, fees, voided, unconfirmed, reserved
+		FROM (SELECT date_trunc($4, i.reserved_at AT TIME ZONE 'Asia/Tokyo') AS period,
+				i.lg_code, i.cert_type, s.operator_code,
+				count(*) FILTER (WHERE i.status = 'ISSUED') AS issued,
+				coalesce(sum(i.copies) FILTER (WHERE i.status = 'ISSUED'), 0) AS copies,
+				coalesce(sum(i.fee) FILTER (WHERE i.status = 'ISSUED'), 0) AS fees,
+				count(*) FILTER (WHERE i.status = 'VOIDED') AS voided,
+				count(*) FILTER (WHERE i.status = 'UNCONFIRMED') AS unconfirmed,
+				count(*) FILTER (WHERE i.status = 'RESERVED') AS reserved
+			FROM issuance i JOIN kiosk_session s ON s.session_id = i.session_id
+			WHERE i.lg_code = ANY($1) AND i.reserved_at >= $2 AND i.reserved_at < $3
+			GROUP BY 1, 2, 3, 4) g
+		ORDER BY period, lg_code, cert_type COLLATE "C", operator_code COLLATE "C"`, q.LGCodes, q.From, q.To, trunc, format)
 	if err != nil {
 		return nil, dbErr("issuance statistics", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lgwan/issuance/issuance"
@@ -213,5 +214,68 @@ func TestIssuanceStatsWhileIssuing(t *testing.T) {
 	}
 	if counted, issued, fees := total(); counted != workers*each || issued != workers*each || fees != 200*workers*each {
 		t.Fatalf("final: %d counted, %d issued, %d yen", counted, issued, fees)
+	}
+}
+
+// BenchmarkIssuanceStats measures the statistics of a year of a busy
+// municipality: 1,000 issuances a day (365,000; a tenth voided or
+// unconfirmed) over 50 terminals of 3 operators and 4 types, read by day
+// (stats_year_by_day_ms) and by month (stats_year_by_month_ms).
+//
+// Run: bin/devdb -ephemeral -- go test -run '^$' -bench IssuanceStats -benchtime 10x ./registry/
+func BenchmarkIssuanceStats(b *testing.B) {
+	db := dbtest.New(b)
+	st := registry.NewStore(db.Pool)
+	ctx := context.Background()
+	from := jst(1, 1, 0, 0).AddDate(0, 12, 0) // 2027-01-01
+	const perDay, days = 1000, 365
+	// Written as the ledger writes them (sessions open, issuances RESERVED,
+	// then moved), in bulk: the guard triggers run for every row.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO kiosk_session (session_id, lg_code, terminal_id, operator_code,
+			challenge, created_at, expires_at, state)
+		SELECT gen_random_uuid(), '131016', 'b' || g, (ARRAY['SEJ','LAW','FAM'])[1 + g % 3], '\x00',
+			$1::timestamptz + (g * interval '1 day' / $2), $1::timestamptz + (g * interval '1 day' / $2) + interval '10 minutes', 'open'
+		FROM generate_series(0, $3 - 1) g`, from, perDay, perDay*days); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO issuance (issuance_id, session_id, lg_code, terminal_id, person_id,
+			issuer_key_id, serial, cert_type, copies, fee, page_count, pdf_sha256, subjects, status, reserved_at, data_versions)
+		SELECT gen_random_uuid(), session_id, lg_code, terminal_id, 'p1', 'ab', '7',
+			(ARRAY['JUMINHYO','INKAN','TAX_INCOME','KOSEKI_ZENBU'])[1 + (hashtext(terminal_id) & 3)], 1, 300, 1,
+			'\x00', '{p1}', 'RESERVED', created_at, '{}'
+		FROM kiosk_session`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE issuance SET confirmed_at = reserved_at + interval '1 minute',
+		status = CASE WHEN hashtext(terminal_id) % 20 = 0 THEN 'VOIDED' WHEN hashtext(terminal_id) % 20 = 1 THEN 'UNCONFIRMED' ELSE 'ISSUED' END`); err != nil {
+		b.Fatal(err)
+	}
+	// As autovacuum would after such a load (only the owner may ANALYZE).
+	owner, err := pgx.Connect(ctx, db.OwnerURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	if _, err := owner.Exec(ctx, `ANALYZE issuance; ANALYZE kiosk_session`); err != nil {
+		b.Fatal(err)
+	}
+	for _, by := range []registry.StatsPeriod{registry.ByDay, registry.ByMonth} {
+		q := registry.StatsQuery{LGCodes: []string{"131016"}, From: from, To: from.AddDate(0, 0, days), By: by}
+		var total int
+		start := time.Now()
+		for range b.N {
+			rows, err := st.IssuanceStats(ctx, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total = 0
+			for _, r := range rows {
+				total += r.Issued + r.Voided + r.Unconfirmed + r.Reserved
+			}
+		}
+		if total != perDay*days {
+			b.Fatalf("by %s: %d counted, want %d", by, total, perDay*days)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "BENCH:stats_year_by_"+string(by)+"_ms:ms")
 	}
 }
