@@ -111,8 +111,6 @@ func (h *handler) parseStatsFilter(q url.Values, sess *registry.ConsoleSession, 
 		if f.Month == "" {
 			now := h.o.Clock.Now().In(issuance.Tokyo)
 			f.from = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, issuance.Tokyo)
-			// Named, so the form and the CSV link say which month was shown.
-			f.Month = f.from.Format("2006-01")
 		} else {
 			m, err := time.ParseInLocation("2006-01", f.Month, issuance.Tokyo)
 			if err != nil {
@@ -234,6 +232,12 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request, sess *registry.C
 		if s != "" {
 			q.Set(k, s)
 		}
+	}
+	if f.Month == "" && f.From == "" {
+		// The month shown, named: the CSV is that month's even if it is
+		// downloaded after midnight on the last day. The form stays empty,
+		// so that typing a range there needs no clearing of the month.
+		q.Set("month", f.from.Format("2006-01"))
 	}
 	v.CSV = "/console/stats.csv?" + q.Encode()
 	p.Data = v
