@@ -122,6 +122,8 @@ func (s *Service) BeginSession(ctx context.Context, c Caller) (SessionStart, err
 		CreatedAt:  now,
 		ExpiresAt:  now.Add(s.SessionTTL),
 		State:      SessionOpen,
+
+		OperatorCode: c.OperatorCode,
 	}
 	if err := s.Ledger.CreateSession(ctx, sess); err != nil {
 		return SessionStart{}, err

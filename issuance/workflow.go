@@ -24,6 +24,10 @@ type Session struct {
 	State      SessionState
 	PersonID   string       // set by authentication
 	Cert       CertIdentity // set by authentication
+
+	// OperatorCode is the kiosk operator (コンビニ事業者) of the
+	// RequestHeader at BeginSession: the statistics count by operator.
+	OperatorCode string
 }
 
 // IssuanceStatus is the state of one issued certificate.
@@ -96,6 +100,8 @@ type DataVersion struct {
 type Caller struct {
 	LGCode     string
 	TerminalID string
+
+	OperatorCode string // recorded on a session it begins
 }
 
 // SessionStart is the answer to BeginSession.

@@ -37,9 +37,9 @@ func (s *Store) CreateSession(ctx context.Context, sess issuance.Session) error 
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO kiosk_session
-			(session_id, lg_code, terminal_id, challenge, created_at, expires_at, state)
-			VALUES ($1, $2, $3, $4, $5, $6, 'open')`,
-			sess.ID, sess.LGCode, sess.TerminalID, sess.Challenge, sess.CreatedAt, sess.ExpiresAt)
+			(session_id, lg_code, terminal_id, operator_code, challenge, created_at, expires_at, state)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'open')`,
+			sess.ID, sess.LGCode, sess.TerminalID, sess.OperatorCode, sess.Challenge, sess.CreatedAt, sess.ExpiresAt)
 		return err
 	}))
 }
@@ -73,9 +73,9 @@ func (s *Store) Session(ctx context.Context, id string) (issuance.Session, error
 		sess                      issuance.Session
 		person, issuerKey, serial *string
 	)
-	err := s.pool.QueryRow(ctx, `SELECT session_id::text, lg_code, terminal_id, challenge, created_at, expires_at,
-		state, person_id, issuer_key_id, serial FROM kiosk_session WHERE session_id = $1`, id).
-		Scan(&sess.ID, &sess.LGCode, &sess.TerminalID, &sess.Challenge, &sess.CreatedAt, &sess.ExpiresAt,
+	err := s.pool.QueryRow(ctx, `SELECT session_id::text, lg_code, terminal_id, operator_code, challenge, created_at,
+		expires_at, state, person_id, issuer_key_id, serial FROM kiosk_session WHERE session_id = $1`, id).
+		Scan(&sess.ID, &sess.LGCode, &sess.TerminalID, &sess.OperatorCode, &sess.Challenge, &sess.CreatedAt, &sess.ExpiresAt,
 			&sess.State, &person, &issuerKey, &serial)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return issuance.Session{}, issuance.Fault(issuance.SessionUnknown, "no such session")

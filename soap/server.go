@@ -187,7 +187,7 @@ func (s *Server) dispatch(ctx context.Context, x *exchange, req *request) (a ans
 			a = s.fault(x, issuance.Fault(issuance.Unavailable, "panic: %v", p))
 		}
 	}()
-	c := issuance.Caller{LGCode: req.header.LGCode, TerminalID: req.header.TerminalID}
+	c := issuance.Caller{LGCode: req.header.LGCode, TerminalID: req.header.TerminalID, OperatorCode: req.header.OperatorCode}
 	resp, err := req.op.call(s, ctx, c, req.payload)
 	var session string
 	if req.op.session != nil {

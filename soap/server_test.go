@@ -2,6 +2,7 @@ package soap
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -406,6 +407,10 @@ func TestBeginSessionRoundTripThroughGeneratedTypes(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "<expiresAt>2025-06-02T10:10:00+09:00</expiresAt>") {
 		t.Errorf("expiresAt not in +09:00:\n%s", b)
+	}
+	// The header's operator is recorded on the session (the statistics by operator).
+	if sess, err := f.ledger.Session(context.Background(), resp.SessionId); err != nil || sess.OperatorCode != "OP" {
+		t.Errorf("session's operator %q (%v), want the header's OP", sess.OperatorCode, err)
 	}
 }
 

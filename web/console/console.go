@@ -103,6 +103,8 @@ func New(o Options) (http.Handler, error) {
 	h.mux.HandleFunc("GET /console/issuances.csv", h.auth(h.issuancesCSV))
 	h.mux.HandleFunc("GET /console/recall", h.auth(h.recall))
 	h.mux.HandleFunc("GET /console/recall.csv", h.auth(h.recallCSV))
+	h.mux.HandleFunc("GET /console/stats", h.auth(h.stats))
+	h.mux.HandleFunc("GET /console/stats.csv", h.auth(h.statsCSV))
 	return web.Secure(h), nil
 }
 

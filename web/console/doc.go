@@ -4,7 +4,9 @@
 // work the queue of 本籍 applications of their municipalities and decide
 // them beside the candidate 戸籍 members that matching finds; registry
 // clerks watch the data sync (sync.go: versions, freshness, batches, "apply
-// now") and keep the stop list (stoplist.go); auditors read these pages;
+// now") and keep the stop list (stoplist.go); registry clerks, auditors and
+// administrators read the issuance statistics (stats.go), the issuance log
+// and the recall lists (issuances.go, recall.go); auditors read the rest;
 // administrators manage the accounts.
 //
 // Everything a request needs lives in PostgreSQL (accounts, sessions,

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -40,41 +39,6 @@ func (w *world) person(lg, id, family, given string) {
 	}
 }
 
-// issue records an issuance of person at terminal, built from version of
-// the resident data, at the given time; outcome "" leaves it unconfirmed
-// (the session ends).
-func (w *world) issue(lg, terminal, person string, ty issuance.CertType, version int64, at time.Time, outcome issuance.Outcome) string {
-	w.t.Helper()
-	ctx := context.Background()
-	if _, err := w.db.Pool.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at)
-		VALUES ($1, 'resident', $2, 'delta', $3, $3) ON CONFLICT (lg_code, domain) DO UPDATE SET seq = $2`, lg, version, at); err != nil {
-		w.t.Fatal(err)
-	}
-	s := issuance.Session{ID: issuance.NewID(), LGCode: lg, TerminalID: terminal, Challenge: bytes.Repeat([]byte{1}, 32),
-		CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute)}
-	cert := issuance.CertIdentity{IssuerKeyID: "ab01", Serial: person}
-	if err := w.store.CreateSession(ctx, s); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := w.store.Authenticate(ctx, s.ID, person, cert, at); err != nil {
-		w.t.Fatal(err)
-	}
-	is := issuance.Issuance{ID: issuance.NewID(), SessionID: s.ID, LGCode: lg, TerminalID: terminal, PersonID: person,
-		Cert: cert, Type: ty, Copies: 1, Fee: 300, PageCount: 1, PDFSHA256: bytes.Repeat([]byte{2}, 32),
-		Subjects: []string{person}, DataVersions: []issuance.DataVersion{{Domain: issuance.DomainResident, Seq: version}}}
-	if err := w.store.ReserveIssuance(ctx, is, at); err != nil {
-		w.t.Fatal(err)
-	}
-	if outcome == "" {
-		if err := w.store.EndSession(ctx, s.ID, at.Add(time.Minute)); err != nil {
-			w.t.Fatal(err)
-		}
-	} else if _, err := w.store.ConfirmIssuance(ctx, is.ID, outcome, "", at.Add(time.Minute)); err != nil {
-		w.t.Fatal(err)
-	}
-	return is.ID
-}
-
 // newLedger records, in 千代田区:
 //
 //	c4  yesterday      T-A  P2 佐藤 花子  JUMINHYO    ISSUED       resident 3
@@ -88,11 +52,11 @@ func newLedger(w *world) ledger {
 	w.person(chiyoda, "P2", "佐藤", "花子")
 	w.person(toyonaka, "Q1", "大阪", "次郎")
 	l := ledger{ids: map[string]string{}}
-	l.ids["c4"] = w.issue(chiyoda, "T-A", "P2", issuance.Juminhyo, 3, t0.Add(-24*time.Hour), issuance.Printed)
-	l.ids["c1"] = w.issue(chiyoda, "T-A", "P1", issuance.Juminhyo, 3, t0.Add(-3*time.Hour), issuance.Printed)
-	l.ids["c2"] = w.issue(chiyoda, "T-B", "P2", issuance.Inkan, 3, t0.Add(-2*time.Hour), issuance.Failed)
-	l.ids["o1"] = w.issue(toyonaka, "T-A", "Q1", issuance.Juminhyo, 3, t0.Add(-90*time.Minute), issuance.Printed)
-	l.ids["c3"] = w.issue(chiyoda, "T-A", "P1", issuance.TaxIncome, 4, t0.Add(-time.Hour), "")
+	l.ids["c4"] = w.issue(issued{lg: chiyoda, terminal: "T-A", person: "P2", typ: issuance.Juminhyo, version: 3, at: t0.Add(-24 * time.Hour), outcome: issuance.Printed})
+	l.ids["c1"] = w.issue(issued{lg: chiyoda, terminal: "T-A", person: "P1", typ: issuance.Juminhyo, version: 3, at: t0.Add(-3 * time.Hour), outcome: issuance.Printed})
+	l.ids["c2"] = w.issue(issued{lg: chiyoda, terminal: "T-B", person: "P2", typ: issuance.Inkan, version: 3, at: t0.Add(-2 * time.Hour), outcome: issuance.Failed})
+	l.ids["o1"] = w.issue(issued{lg: toyonaka, terminal: "T-A", person: "Q1", typ: issuance.Juminhyo, version: 3, at: t0.Add(-90 * time.Minute), outcome: issuance.Printed})
+	l.ids["c3"] = w.issue(issued{lg: chiyoda, terminal: "T-A", person: "P1", typ: issuance.TaxIncome, version: 4, at: t0.Add(-time.Hour), outcome: ""})
 	return l
 }
 
