@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -26,26 +27,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx := browsertest.New(t)
 	base := w.srv.URL
 
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	text := browserText(t, ctx)
+	do := browserDo(t, ctx)
 
 	// Sign in: password and the code of the moment.
-	do("sign in", chromedp.Navigate(base+"/console/login"),
-		chromedp.SetValue("#username", cr.Username), chromedp.SetValue("#password", cr.Password),
-		chromedp.SetValue("#otp", w.otp(cr)), chromedp.Click("#signin"),
-		chromedp.WaitVisible("#queue"))
+	do("sign in", append(w.browserSignIn(cr), chromedp.WaitVisible("#queue"))...)
 	lang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
 	if err != nil || lang != "ja" {
 		t.Errorf("lang %q (%v)", lang, err)
@@ -136,4 +122,34 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SetValue("#otp", w.otp(cr)), chromedp.Click("#signin"), chromedp.WaitVisible("#queue"),
 		chromedp.Click("#logout"), chromedp.WaitVisible("#signin"),
 		chromedp.Navigate(base+"/console/honseki"), chromedp.WaitVisible("#signin"))
+}
+
+// browserDo runs steps in the tab, failing the test with what.
+func browserDo(t *testing.T, ctx context.Context) func(what string, steps ...chromedp.Action[chromedp.Void]) {
+	return func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
+// browserSignIn are the steps signing cr in at the login form, with the
+// password and the code of the moment; the caller waits for its page.
+func (w *world) browserSignIn(cr registry.Credentials) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{chromedp.Navigate(w.srv.URL + "/console/login"),
+		chromedp.SetValue("#username", cr.Username), chromedp.SetValue("#password", cr.Password),
+		chromedp.SetValue("#otp", w.otp(cr)), chromedp.Click("#signin")}
+}
+
+// browserText reads the text of the element sel in the tab.
+func browserText(t *testing.T, ctx context.Context) func(sel string) string {
+	return func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
 }

@@ -1,7 +1,7 @@
 package console
 
 import (
-	"encoding/csv"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -274,71 +274,26 @@ func logCSVRow(r registry.IssuanceRecord, personal bool) []string {
 	return row
 }
 
-// csvBOM reads ?bom=: with a byte-order mark (the default: Excel, which the
-// municipalities open CSV with, needs it to read UTF-8) or without (bom=0).
-func csvBOM(q url.Values) (bool, error) {
-	switch q.Get("bom") {
-	case "", "1":
-		return true, nil
-	case "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("bom %q: 0 か 1 を指定してください", q.Get("bom"))
-}
-
-// writeLogCSV answers with the rows as a CSV file (RFC 4180, CRLF).
-func writeLogCSV(w http.ResponseWriter, name string, withBOM bool, header []string, rows [][]string) {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	if withBOM {
-		w.Write([]byte("\ufeff"))
-	}
-	c := csv.NewWriter(w)
-	c.UseCRLF = true
-	c.Write(header)
-	c.WriteAll(rows)
-}
-
 func (h *handler) issuancesCSV(w http.ResponseWriter, r *http.Request, sess *registry.ConsoleSession) {
-	q, err := logParams(r, "from", "to", "type", "terminal", "status", "lg", "bom")
-	if err != nil {
-		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
-		return
-	}
-	withBOM, err := csvBOM(q)
-	if err != nil {
-		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
-		return
-	}
-	f, rq, err := h.parseLog(q, sess)
-	if errors.Is(err, errOtherMunicipality) {
-		h.fail(w, r, sess, http.StatusForbidden, err.Error())
-		return
-	}
-	if err != nil {
-		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
-		return
-	}
-	rq.Limit, rq.Whole = registry.CSVLimit, true
-	rq.Viewer = h.personalViewer(r, sess, "issuances.csv", f.values())
-	recs, _, err := h.o.Store.IssuanceLog(r.Context(), rq)
-	if errors.Is(err, registry.ErrTooMany) {
-		h.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("%d 件を超えます。期間を短くしてください。", registry.CSVLimit))
-		return
-	}
-	if err != nil {
-		h.internal(w, r, sess, "issuance log CSV", err)
-		return
-	}
-	personal := rq.Viewer != nil
-	header := logCSVHeader
-	if personal {
-		header = append(slices.Clone(logCSVHeader), personalCSVColumns...)
-	}
-	rows := make([][]string, 0, len(recs))
-	// The ledger's order for reconciliation: oldest first.
-	for i := len(recs) - 1; i >= 0; i-- {
-		rows = append(rows, logCSVRow(recs[i], personal))
-	}
-	writeLogCSV(w, fmt.Sprintf("issuances-%s-%s.csv", f.From, f.To), withBOM, header, rows)
+	recordsCSV(h, w, r, sess, recordsCSVSpec[logForm, registry.IssuanceQuery]{
+		page:   "issuances.csv",
+		params: []string{"from", "to", "type", "terminal", "status", "lg"},
+		parse:  h.parseLog,
+		fetch: func(ctx context.Context, rq registry.IssuanceQuery, v *registry.Viewer) ([]registry.IssuanceRecord, bool, error) {
+			rq.Limit, rq.Whole, rq.Viewer = registry.CSVLimit, true, v
+			return h.o.Store.IssuanceLog(ctx, rq)
+		},
+		tooMany: fmt.Sprintf("%d 件を超えます。期間を短くしてください。", registry.CSVLimit),
+		what:    "issuance log CSV",
+		header:  logCSVHeader,
+		rows: func(f logForm, recs []registry.IssuanceRecord, personal bool) [][]string {
+			rows := make([][]string, 0, len(recs))
+			// The ledger's order for reconciliation: oldest first.
+			for i := len(recs) - 1; i >= 0; i-- {
+				rows = append(rows, logCSVRow(recs[i], personal))
+			}
+			return rows
+		},
+		name: func(f logForm) string { return fmt.Sprintf("issuances-%s-%s.csv", f.From, f.To) },
+	})
 }

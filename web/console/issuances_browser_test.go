@@ -20,12 +20,7 @@ func TestIssuanceLogInBrowser(t *testing.T) {
 	l := newLedger(w)
 	cr := w.account("reg01", registry.RoleRegistryClerk, chiyoda)
 	ctx := browsertest.New(t)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	do := browserDo(t, ctx)
 	rows := func(table string) []string {
 		t.Helper()
 		ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
@@ -44,10 +39,8 @@ func TestIssuanceLogInBrowser(t *testing.T) {
 		return out
 	}
 
-	do("sign in", chromedp.Navigate(w.srv.URL+"/console/login"),
-		chromedp.SetValue("#username", cr.Username), chromedp.SetValue("#password", cr.Password),
-		chromedp.SetValue("#otp", w.otp(cr)), chromedp.Click("#signin"), chromedp.WaitVisible("#signed-in-as"),
-		chromedp.Click(`nav a[href="/console/issuances"]`), chromedp.WaitVisible("#search"))
+	do("sign in", append(w.browserSignIn(cr), chromedp.WaitVisible("#signed-in-as"),
+		chromedp.Click(`nav a[href="/console/issuances"]`), chromedp.WaitVisible("#search"))...)
 	// The first view is today's log.
 	do("today", chromedp.WaitVisible("#issuances"))
 	if got := rows("issuances"); !slices.Equal(got, []string{"c3", "c2", "c1"}) {

@@ -267,7 +267,7 @@ func TestIssuanceLogCSV(t *testing.T) {
 	c.signIn(reg)
 
 	a := c.do("GET", "/console/issuances.csv?from=2026-11-30", nil)
-	if a.status != http.StatusOK || a.header.Get("Content-Type") != "text/csv; charset=utf-8" ||
+	if a.status != http.StatusOK || a.header.Get("Content-Type") != "text/csv; charset=utf-8; header=present" ||
 		!strings.Contains(a.header.Get("Content-Disposition"), `filename="issuances-2026-11-30-2026-12-01.csv"`) {
 		t.Fatalf("CSV: %d %v", a.status, a.header)
 	}

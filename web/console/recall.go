@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -138,48 +139,28 @@ var recallHeader = []string{"issuanceId", "lgCode", "type", "terminal", "status"
 	"domain", "version"}
 
 func (h *handler) recallCSV(w http.ResponseWriter, r *http.Request, sess *registry.ConsoleSession) {
-	q, err := logParams(r, "lg", "domain", "version", "bom")
-	if err != nil {
-		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
-		return
-	}
-	withBOM, err := csvBOM(q)
-	if err != nil {
-		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
-		return
-	}
-	f, rq, err := parseRecall(q, sess)
-	if errors.Is(err, errOtherMunicipality) {
-		h.fail(w, r, sess, http.StatusForbidden, err.Error())
-		return
-	}
-	if err != nil {
-		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
-		return
-	}
-	rq.Limit, rq.Whole = registry.CSVLimit, true
-	rq.Viewer = h.personalViewer(r, sess, "recall.csv", f.values())
-	recs, _, err := h.o.Store.Recall(r.Context(), rq)
-	if errors.Is(err, registry.ErrTooMany) {
-		h.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("%d 件を超えます。", registry.CSVLimit))
-		return
-	}
-	if err != nil {
-		h.internal(w, r, sess, "recall CSV", err)
-		return
-	}
-	personal := rq.Viewer != nil
-	header := recallHeader
-	if personal {
-		header = append(slices.Clone(recallHeader), personalCSVColumns...)
-	}
-	rows := make([][]string, 0, len(recs))
-	for _, rec := range recs {
-		row := append(logCSVRow(rec, false), f.Domain, f.Version)
-		if personal {
-			row = append(row, rec.Requester.ID, rec.Requester.Name, subjectList(rec.Subjects))
-		}
-		rows = append(rows, row)
-	}
-	writeLogCSV(w, fmt.Sprintf("recall-%s-%s-%s.csv", f.LG, f.Domain, f.Version), withBOM, header, rows)
+	recordsCSV(h, w, r, sess, recordsCSVSpec[recallForm, registry.RecallQuery]{
+		page:   "recall.csv",
+		params: []string{"lg", "domain", "version"},
+		parse:  parseRecall,
+		fetch: func(ctx context.Context, rq registry.RecallQuery, v *registry.Viewer) ([]registry.IssuanceRecord, bool, error) {
+			rq.Limit, rq.Whole, rq.Viewer = registry.CSVLimit, true, v
+			return h.o.Store.Recall(ctx, rq)
+		},
+		tooMany: fmt.Sprintf("%d 件を超えます。", registry.CSVLimit),
+		what:    "recall CSV",
+		header:  recallHeader,
+		rows: func(f recallForm, recs []registry.IssuanceRecord, personal bool) [][]string {
+			rows := make([][]string, 0, len(recs))
+			for _, rec := range recs {
+				row := append(logCSVRow(rec, false), f.Domain, f.Version)
+				if personal {
+					row = append(row, rec.Requester.ID, rec.Requester.Name, subjectList(rec.Subjects))
+				}
+				rows = append(rows, row)
+			}
+			return rows
+		},
+		name: func(f recallForm) string { return fmt.Sprintf("recall-%s-%s-%s.csv", f.LG, f.Domain, f.Version) },
+	})
 }

@@ -1,8 +1,6 @@
 package console
 
 import (
-	"bytes"
-	"encoding/csv"
 	"fmt"
 	"math"
 	"net/http"
@@ -260,32 +258,21 @@ func (h *handler) statsCSV(w http.ResponseWriter, r *http.Request, sess *registr
 		h.fail(w, r, sess, bad.status, bad.msg)
 		return
 	}
-	var b bytes.Buffer
-	switch bom := r.URL.Query().Get("bom"); bom {
-	case "", "1":
-		b.WriteString("\uFEFF")
-	case "0":
-	default:
-		h.fail(w, r, sess, http.StatusBadRequest, fmt.Sprintf("bom %q: 1（BOM 付き、既定）か 0（BOM なし）を指定してください", bom))
+	withBOM, err := csvBOM(r.URL.Query())
+	if err != nil {
+		h.fail(w, r, sess, http.StatusBadRequest, err.Error())
 		return
 	}
-	cw := csv.NewWriter(&b)
-	cw.UseCRLF = true
-	cw.Write(csvHeader)
+	rows := make([][]string, 0, len(lines))
 	for _, l := range lines {
-		cw.Write([]string{l.Period, l.LGCode, cell(h.o.Municipalities[l.LGCode].Name), cell(string(l.CertType)),
+		rows = append(rows, []string{l.Period, l.LGCode, cell(h.o.Municipalities[l.LGCode].Name), cell(string(l.CertType)),
 			cell(l.CertName), cell(l.OperatorCode), strconv.Itoa(l.Issued), strconv.Itoa(l.Copies),
 			strconv.FormatInt(l.Fees, 10), strconv.Itoa(l.Voided), strconv.Itoa(l.Unconfirmed), strconv.Itoa(l.Reserved)})
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		h.internal(w, r, sess, "statistics csv", err)
-		return
-	}
 	name := "issuance-stats-" + strings.ReplaceAll(f.from.Format("2006-01-02")+"_"+f.to.AddDate(0, 0, -1).Format("2006-01-02"), "-", "") + "-" + f.By + ".csv"
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8; header=present")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	w.Write(b.Bytes())
+	if err := writeCSV(w, name, withBOM, csvHeader, rows); err != nil {
+		h.internal(w, r, sess, "statistics csv", err)
+	}
 }
 
 // cell keeps a text a spreadsheet would take for a formula as text: the

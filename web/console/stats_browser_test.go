@@ -18,12 +18,7 @@ func TestStatsInBrowser(t *testing.T) {
 	w := statsWorld(t)
 	cr := w.account("reg01", registry.RoleRegistryClerk, chiyoda)
 	ctx := browsertest.New(t)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	do := browserDo(t, ctx)
 	eval := func(js string) []string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](js))
@@ -33,11 +28,8 @@ func TestStatsInBrowser(t *testing.T) {
 		return v
 	}
 
-	do("sign in", chromedp.Navigate(w.srv.URL+"/console/login"),
-		chromedp.SetValue("#username", cr.Username), chromedp.SetValue("#password", cr.Password),
-		chromedp.SetValue("#otp", w.otp(cr)), chromedp.Click("#signin"),
-		chromedp.WaitVisible("#signed-in-as"), chromedp.Click(`nav a[href="/console/stats"]`),
-		chromedp.WaitVisible("#stats-chart"))
+	do("sign in", append(w.browserSignIn(cr), chromedp.WaitVisible("#signed-in-as"), chromedp.Click(`nav a[href="/console/stats"]`),
+		chromedp.WaitVisible("#stats-chart"))...)
 
 	// December 2026 (the test clock's month) by day: 31 places, the first
 	// two with bars, issued in the accent colour and drawn with a height.

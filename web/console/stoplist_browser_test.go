@@ -20,23 +20,9 @@ func TestStopListInBrowser(t *testing.T) {
 	person := o.muni[chiyoda].Households[0].Members[0]
 	cr := o.account("r01", registry.RoleRegistryClerk, chiyoda)
 	ctx := browsertest.New(t)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	do("sign in", chromedp.Navigate(o.srv.URL+"/console/login"),
-		chromedp.SetValue("#username", cr.Username), chromedp.SetValue("#password", cr.Password),
-		chromedp.SetValue("#otp", o.otp(cr)), chromedp.Click("#signin"), chromedp.WaitVisible("#add-form"))
+	do := browserDo(t, ctx)
+	text := browserText(t, ctx)
+	do("sign in", append(o.browserSignIn(cr), chromedp.WaitVisible("#add-form"))...)
 
 	do("add", chromedp.SetValue("#add-person", person.ID), chromedp.SetValue("#add-note", "不正取得の疑い（本人から電話）"),
 		chromedp.Click("#add"), chromedp.WaitVisible("#message"))

@@ -35,17 +35,11 @@ type Store interface {
 	ApplicationStatus(ctx context.Context, number, birthDate string) (issuance.Application, error)
 }
 
-// Limiter counts tries (registry.RateLimiter in production, shared by every
-// node through PostgreSQL).
-type Limiter interface {
-	Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Duration, error)
-}
+// Limiter counts tries (registry.RateLimiter in production).
+type Limiter = web.Limiter
 
 // Limit is at most Tries status checks per Window.
-type Limit struct {
-	Tries  int
-	Window time.Duration
-}
+type Limit = web.Limit
 
 // The default limits: a person mistyping a few times is never stopped; a
 // caller trying birth dates for one number, or numbers from one address,
@@ -79,35 +73,21 @@ type handler struct {
 // security headers itself (web.Secure); the style sheet it links is
 // web.Assets, under /assets/.
 func New(o Options) (http.Handler, error) {
-	var missing []string
-	if o.Store == nil {
-		missing = append(missing, "Store")
+	if err := web.Required("status page", []web.Option{
+		{Name: "Store", Set: o.Store != nil}, {Name: "Limiter", Set: o.Limiter != nil}, {Name: "Clock", Set: o.Clock != nil}}); err != nil {
+		return nil, err
 	}
-	if o.Limiter == nil {
-		missing = append(missing, "Limiter")
+	var err error
+	if o.PerAddress, err = o.PerAddress.OrDefault("status page", "PerAddress", DefaultPerAddress); err != nil {
+		return nil, err
 	}
-	if o.Clock == nil {
-		missing = append(missing, "Clock")
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("status page: %s required", strings.Join(missing, ", "))
-	}
-	for _, l := range []struct {
-		name string
-		l    *Limit
-		def  Limit
-	}{{"PerAddress", &o.PerAddress, DefaultPerAddress}, {"PerNumber", &o.PerNumber, DefaultPerNumber}} {
-		switch {
-		case *l.l == Limit{}:
-			*l.l = l.def
-		case l.l.Tries < 1 || l.l.Window < time.Second:
-			return nil, fmt.Errorf("status page: %s: want at least 1 try per at least 1s, got %d per %s", l.name, l.l.Tries, l.l.Window)
-		}
+	if o.PerNumber, err = o.PerNumber.OrDefault("status page", "PerNumber", DefaultPerNumber); err != nil {
+		return nil, err
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	if err := catalogue.complete(); err != nil {
+	if err := complete(catalogue); err != nil {
 		return nil, err
 	}
 	return web.Secure(&handler{o: o}), nil
@@ -128,7 +108,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := newPage(web.Language(r))
 	if bad := unexpected(r.URL.Query(), "lang"); bad != "" {
-		p.Errors = append(p.Errors, fieldError{Message: p.tf("error.unexpected", "name", bad)})
+		p.Errors = append(p.Errors, fieldError{Message: p.Msgf("error.unexpected", "name", bad)})
 		h.render(w, http.StatusBadRequest, p)
 		return
 	}
@@ -139,7 +119,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.check(w, r, p)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		p.Notice = &notice{Title: p.t("error.request.title"), Text: p.t("error.request.text")}
+		p.Notice = &notice{Title: p.Msg("error.request.title"), Text: p.Msg("error.request.text")}
 		h.render(w, http.StatusMethodNotAllowed, p)
 	}
 }
@@ -148,7 +128,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) check(w http.ResponseWriter, r *http.Request, p *page) {
 	ctx := r.Context()
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-		p.Notice = &notice{Title: p.t("error.request.title"), Text: p.t("error.request.text")}
+		p.Notice = &notice{Title: p.Msg("error.request.title"), Text: p.Msg("error.request.text")}
 		h.render(w, http.StatusUnsupportedMediaType, p)
 		return
 	}
@@ -158,7 +138,7 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request, p *page) {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			status = http.StatusRequestEntityTooLarge
 		}
-		p.Notice = &notice{Title: p.t("error.request.title"), Text: p.t("error.request.text")}
+		p.Notice = &notice{Title: p.Msg("error.request.title"), Text: p.Msg("error.request.text")}
 		h.render(w, status, p)
 		return
 	}
@@ -173,22 +153,22 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request, p *page) {
 	typedBirth := strings.TrimSpace(form.Get(fieldBirthDate))
 	p.Number, p.BirthDate = typedNumber, typedBirth
 	if bad := unexpected(form, fieldNumber, fieldBirthDate); bad != "" {
-		p.Errors = append(p.Errors, fieldError{Message: p.tf("error.unexpected", "name", bad)})
+		p.Errors = append(p.Errors, fieldError{Message: p.Msgf("error.unexpected", "name", bad)})
 	}
 	for _, f := range []string{fieldNumber, fieldBirthDate} {
 		if len(form[f]) > 1 {
-			p.Errors = append(p.Errors, fieldError{Field: f, Message: p.tf("error.repeated", "name", f)})
+			p.Errors = append(p.Errors, fieldError{Field: f, Message: p.Msgf("error.repeated", "name", f)})
 		}
 	}
 	if typedNumber == "" {
-		p.Errors = append(p.Errors, fieldError{Field: fieldNumber, Message: p.t("error.applicationNumber.missing")})
+		p.Errors = append(p.Errors, fieldError{Field: fieldNumber, Message: p.Msg("error.applicationNumber.missing")})
 	}
 	birth, err := parseBirthDate(typedBirth, now)
 	switch {
 	case typedBirth == "":
-		p.Errors = append(p.Errors, fieldError{Field: fieldBirthDate, Message: p.t("error.birthDate.missing")})
+		p.Errors = append(p.Errors, fieldError{Field: fieldBirthDate, Message: p.Msg("error.birthDate.missing")})
 	case err != nil:
-		p.Errors = append(p.Errors, fieldError{Field: fieldBirthDate, Message: p.t("error.birthDate.format")})
+		p.Errors = append(p.Errors, fieldError{Field: fieldBirthDate, Message: p.Msg("error.birthDate.format")})
 	}
 	if len(p.Errors) > 0 {
 		h.render(w, http.StatusBadRequest, p)
@@ -217,7 +197,7 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request, p *page) {
 		h.render(w, http.StatusOK, p)
 	case err != nil:
 		h.o.Log.ErrorContext(ctx, "status page: application status", "err", err)
-		p.Notice = &notice{Title: p.t("unavailable.title"), Text: p.t("unavailable.text")}
+		p.Notice = &notice{Title: p.Msg("unavailable.title"), Text: p.Msg("unavailable.text")}
 		h.render(w, http.StatusServiceUnavailable, p)
 	default:
 		p.Number = ""
@@ -233,7 +213,7 @@ func (h *handler) allow(w http.ResponseWriter, p *page, key string, l Limit, now
 	ok, after, err := h.o.Limiter.Allow(ctx, key, l.Tries, l.Window, now)
 	if err != nil {
 		h.o.Log.ErrorContext(ctx, "status page: rate limit", "err", err)
-		p.Notice = &notice{Title: p.t("unavailable.title"), Text: p.t("unavailable.text")}
+		p.Notice = &notice{Title: p.Msg("unavailable.title"), Text: p.Msg("unavailable.text")}
 		h.render(w, http.StatusServiceUnavailable, p)
 		return false
 	}
@@ -243,8 +223,8 @@ func (h *handler) allow(w http.ResponseWriter, p *page, key string, l Limit, now
 	secs := max(1, int(math.Ceil(after.Seconds())))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	p.Number, p.BirthDate = "", ""
-	p.Notice = &notice{Title: p.t("tooMany.title"),
-		Text: p.tf("tooMany.text", "minutes", strconv.Itoa((secs+59)/60))}
+	p.Notice = &notice{Title: p.Msg("tooMany.title"),
+		Text: p.Msgf("tooMany.text", "minutes", strconv.Itoa((secs+59)/60))}
 	h.render(w, http.StatusTooManyRequests, p)
 	return false
 }

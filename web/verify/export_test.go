@@ -15,19 +15,10 @@ var MessageKeys = messageKeys
 
 // CheckCatalogue runs the completeness check on a catalogue given as
 // language -> key -> message (the real one, or a damaged copy).
-func CheckCatalogue(m map[string]map[string]string) error { return messages(m).complete() }
+func CheckCatalogue(m map[string]map[string]string) error { return complete(m) }
 
 // Catalogue returns a deep copy of the real catalogue.
-func Catalogue() map[string]map[string]string {
-	c := map[string]map[string]string{}
-	for lang, msgs := range catalogue {
-		c[lang] = map[string]string{}
-		for k, v := range msgs {
-			c[lang][k] = v
-		}
-	}
-	return c
-}
+func Catalogue() map[string]map[string]string { return catalogue.Copy() }
 
 // NewWithTurns is New, also returning the node's turns: a test takes them
 // all to see an upload find none.

@@ -2,14 +2,9 @@ package verify
 
 import (
 	"embed"
-	"encoding/json"
-	"fmt"
 	"html/template"
-	"io/fs"
-	"path"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/render/backside"
@@ -19,7 +14,7 @@ import (
 //go:embed messages/*.json templates/page.html
 var files embed.FS
 
-var pageTemplate = template.Must(template.ParseFS(files, "templates/page.html"))
+var pageTemplate = web.PageTemplate(files, "templates/page.html")
 
 // uiKeys are the messages the page itself uses; messageKeys adds one text
 // per reason a scan does not verify and one name per certificate type.
@@ -55,139 +50,38 @@ func messageKeys() []string {
 	return keys
 }
 
-// messages maps a language to its messages.
-type messages map[string]map[string]string
+var catalogue = web.LoadCatalogue(files)
 
-var catalogue = loadCatalogue()
-
-// loadCatalogue reads messages/<lang>.json for every language. A broken
-// file is a programming error, found by any test of this package.
-func loadCatalogue() messages {
-	m := messages{}
-	err := fs.WalkDir(files, "messages", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := files.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		var one map[string]string
-		if err := json.Unmarshal(b, &one); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		m[strings.TrimSuffix(path.Base(p), ".json")] = one
-		return nil
-	})
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-// complete reports every language of web.Languages lacking a message, every
-// message no page uses, and every file for another language.
-func (m messages) complete() error {
-	var problems []string
-	keys := messageKeys()
-	for _, lang := range web.Languages {
-		msgs, ok := m[lang]
-		if !ok {
-			problems = append(problems, "no messages/"+lang+".json")
-			continue
-		}
-		for _, k := range keys {
-			if strings.TrimSpace(msgs[k]) == "" {
-				problems = append(problems, lang+": missing "+k)
-			}
-		}
-		for k := range msgs {
-			if !slices.Contains(keys, k) {
-				problems = append(problems, lang+": unknown key "+k)
-			}
-		}
-	}
-	for lang := range m {
-		if !slices.Contains(web.Languages, lang) {
-			problems = append(problems, "messages/"+lang+".json: not a language of web.Languages")
-		}
-	}
-	if len(problems) > 0 {
-		slices.Sort(problems)
-		return fmt.Errorf("verification site messages:\n  %s", strings.Join(problems, "\n  "))
-	}
-	return nil
-}
+// complete checks the catalogue against messageKeys.
+func complete(c web.Catalogue) error { return c.Complete("verification site", messageKeys()) }
 
 // page is what the template renders.
 type page struct {
-	Lang   string
+	web.Page
 	Result *backside.Result // a scan that verified
 	Front  template.URL     // its recovered front, inline
 	Facts  []fact           // its facts, by key
 	Reason string           // why a scan did not verify
 	Notice *notice          // about the request: 400, 413, 429, 503 …
 	maxMiB int64            // the upload bound, for the hint
-	msgs   map[string]string
 }
 
 type fact struct{ Key, Value string }
 
 type notice struct{ Title, Text string }
 
-type language struct {
-	Tag, Name string
-	Current   bool
-}
-
-func newPage(lang string) *page { return &page{Lang: lang, msgs: catalogue[lang]} }
-
-// T returns the message key in the page's language; an unknown key stops
-// the template (the tests render every state in every language).
-func (p *page) T(key string) (string, error) {
-	m, ok := p.msgs[key]
-	if !ok {
-		return "", fmt.Errorf("no message %q in %s", key, p.Lang)
-	}
-	return m, nil
-}
-
-func (p *page) t(key string) string {
-	m, err := p.T(key)
-	if err != nil {
-		panic(err) // keys in Go code are constants, checked by the tests
-	}
-	return m
-}
-
-// tf fills the {name} placeholders of a message from name/value pairs.
-func (p *page) tf(key string, kv ...string) string {
-	m := p.t(key)
-	for i := 0; i+1 < len(kv); i += 2 {
-		m = strings.ReplaceAll(m, "{"+kv[i]+"}", kv[i+1])
-	}
-	return m
-}
+func newPage(lang string) *page { return &page{Page: web.NewPage(catalogue, Path, lang)} }
 
 // ScanHint is the upload field's hint, with the upload bound.
 func (p *page) ScanHint() string {
-	return p.tf("field.scan.hint", "mib", strconv.FormatInt(p.maxMiB, 10))
+	return p.Msgf("field.scan.hint", "mib", strconv.FormatInt(p.maxMiB, 10))
 }
 
 // TypeName is the certificate type's name in the page's language, or its
 // code for a type this server does not know (a newer issuer's).
 func (p *page) TypeName(code string) string {
-	if m, ok := p.msgs["type."+code]; ok {
-		return m
+	if p.Has("type." + code) {
+		return p.Msg("type." + code)
 	}
 	return code
-}
-
-// Languages is the language switcher: each language named in itself.
-func (p *page) Languages() []language {
-	var ls []language
-	for _, l := range web.Languages {
-		ls = append(ls, language{Tag: l, Name: catalogue[l]["lang.name"], Current: l == p.Lang})
-	}
-	return ls
 }

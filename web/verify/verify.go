@@ -2,7 +2,6 @@ package verify
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -33,17 +32,11 @@ const Path = "/verify"
 // Field is the upload's form field, fixed by the interface.
 const Field = "scan"
 
-// Limiter counts tries (registry.RateLimiter in production, shared by every
-// node through PostgreSQL).
-type Limiter interface {
-	Allow(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (bool, time.Duration, error)
-}
+// Limiter counts tries (registry.RateLimiter in production).
+type Limiter = web.Limiter
 
 // Limit is at most Tries uploads per Window.
-type Limit struct {
-	Tries  int
-	Window time.Duration
-}
+type Limit = web.Limit
 
 // Defaults. A clerk checking a pile of certificates one by one is not
 // stopped; a script uploading without end is. The upload bound fits a
@@ -106,25 +99,13 @@ func New(o Options) (http.Handler, error) {
 }
 
 func newHandler(o Options) (*handler, error) {
-	var missing []string
-	if o.Keys == nil {
-		missing = append(missing, "Keys")
+	if err := web.Required("verification site", []web.Option{
+		{Name: "Keys", Set: o.Keys != nil}, {Name: "Limiter", Set: o.Limiter != nil}, {Name: "Clock", Set: o.Clock != nil}}); err != nil {
+		return nil, err
 	}
-	if o.Limiter == nil {
-		missing = append(missing, "Limiter")
-	}
-	if o.Clock == nil {
-		missing = append(missing, "Clock")
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("verification site: %s required", strings.Join(missing, ", "))
-	}
-	switch {
-	case o.PerAddress == Limit{}:
-		o.PerAddress = DefaultPerAddress
-	case o.PerAddress.Tries < 1 || o.PerAddress.Window < time.Second:
-		return nil, fmt.Errorf("verification site: PerAddress: want at least 1 try per at least 1s, got %d per %s",
-			o.PerAddress.Tries, o.PerAddress.Window)
+	var err error
+	if o.PerAddress, err = o.PerAddress.OrDefault("verification site", "PerAddress", DefaultPerAddress); err != nil {
+		return nil, err
 	}
 	if o.MaxUpload < 0 || o.Concurrency < 0 || o.QueueWait < 0 || o.UploadTimeout < 0 {
 		return nil, errors.New("verification site: MaxUpload, Concurrency, QueueWait and UploadTimeout cannot be negative")
@@ -147,7 +128,7 @@ func newHandler(o Options) (*handler, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	if err := catalogue.complete(); err != nil {
+	if err := complete(catalogue); err != nil {
 		return nil, err
 	}
 	return &handler{o: o, sem: make(chan struct{}, o.Concurrency), busy: func() {}}, nil
@@ -364,7 +345,7 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, lang string, a
 	p.maxMiB = h.o.MaxUpload >> 20
 	switch {
 	case a.notice != nil:
-		p.Notice = &notice{Title: p.t(a.notice.title), Text: p.tf(a.notice.text, a.notice.args...)}
+		p.Notice = &notice{Title: p.Msg(a.notice.title), Text: p.Msgf(a.notice.text, a.notice.args...)}
 	case a.front != nil:
 		p.Result = &a.res
 		front, err := dataURI(a.front)
