@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -17,6 +18,7 @@ const (
 	lockExpireSessions    = 0x15_5a_4e_10
 	lockPurgeReplay       = 0x15_5a_4e_11
 	lockPurgeApplications = 0x15_5a_4e_12
+	lockPurgeWeb          = 0x15_5a_4e_13
 )
 
 // replayRetention is how long answers are kept for requestId replay: long
@@ -108,6 +110,17 @@ func (s *server) jobs() []exclusiveJob {
 				slog.Info("application facts purged", "count", n)
 			}
 			return err
+		}},
+		// Console sessions and failed sign-ins (with the client's address)
+		// and the rate-limit windows are needed for a day at most: the
+		// longest window is minutes, a session lasts eight hours.
+		{"@every 1h", "purge-web", lockPurgeWeb, 10 * time.Minute, func(ctx context.Context) error {
+			now := s.clock.Now()
+			n, err := registry.NewRateLimiter(s.pool).Purge(ctx, now.Add(-24*time.Hour))
+			if n > 0 {
+				slog.Info("rate-limit windows purged", "count", n)
+			}
+			return errors.Join(err, s.store.PurgeConsole(ctx, now))
 		}},
 	}
 	if s.cfg.Sync.Schedule != "" {

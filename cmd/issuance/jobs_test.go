@@ -132,3 +132,44 @@ func TestPurgeApplicationsJob(t *testing.T) {
 		t.Fatalf("after the purge: %s %s %s %v", status, reason, by, err)
 	}
 }
+
+// TestPurgeWebJob: the hourly job deletes rate-limit windows, console
+// sessions and failed sign-ins older than a day, and keeps the recent ones.
+func TestPurgeWebJob(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, issuance.Tokyo)
+	lim := registry.NewRateLimiter(db.Pool)
+	for _, at := range []time.Time{now.Add(-48 * time.Hour), now.Add(-time.Hour)} {
+		if _, _, err := lim.Allow(ctx, registry.RateKey("status-addr", "192.0.2.1"), 10, time.Minute, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO login_failure (key, at) VALUES ('addr:x', $1), ('addr:x', $2)`,
+		now.Add(-48*time.Hour), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cfg: cfg, clock: issuance.NewManualClock(now), pool: db.Pool, store: registry.NewStore(db.Pool)}
+	var job exclusiveJob
+	for _, j := range s.jobs() {
+		if j.name == "purge-web" {
+			job = j
+		}
+	}
+	if job.fn == nil {
+		t.Fatal("no purge-web job")
+	}
+	if ran, err := s.runJob(ctx, job, now); err != nil || !ran {
+		t.Fatalf("purge-web: ran %v, %v", ran, err)
+	}
+	var windows, failures int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM rate_window`).Scan(&windows)
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM login_failure`).Scan(&failures)
+	if windows != 1 || failures != 1 {
+		t.Fatalf("after the purge: %d rate windows, %d failed sign-ins; want the recent one of each", windows, failures)
+	}
+}

@@ -90,7 +90,7 @@ func stoplist(ctx context.Context, cfg *Config, args []string, out io.Writer) er
 		}
 		fmt.Fprintf(out, "stopped: %s %s (in effect on every node now)\n", *lg, *person)
 	case "lift":
-		if err := store.Lift(ctx, *lg, *person, *by, now); err != nil {
+		if err := store.LiftWithNote(ctx, *lg, *person, *by, *note, now); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "lifted: %s %s\n", *lg, *person)
@@ -103,6 +103,9 @@ func stoplist(ctx context.Context, cfg *Config, args []string, out io.Writer) er
 			state := "active"
 			if !e.LiftedAt.IsZero() {
 				state = "lifted " + e.LiftedAt.In(issuance.Tokyo).Format(time.DateTime) + " by " + e.LiftedBy
+				if e.LiftNote != "" {
+					state += ": " + e.LiftNote
+				}
 			}
 			fmt.Fprintf(out, "%s\t%s\t%s by %s\t%s\t%s\n", e.LGCode, e.PersonID, e.At.In(issuance.Tokyo).Format(time.DateTime), e.By, state, e.Note)
 		}

@@ -29,10 +29,10 @@ func TestStoplistCommand(t *testing.T) {
 	if err := run("list", "-lg", "131016"); err != nil || !strings.Contains(out.String(), "P0001") || !strings.Contains(out.String(), "active") {
 		t.Fatalf("list: %q %v", out.String(), err)
 	}
-	if err := run("lift", "-lg", "131016", "-person", "P0001", "-by", "clerk01"); err != nil {
+	if err := run("lift", "-lg", "131016", "-person", "P0001", "-by", "clerk01", "-note", "本人確認済み"); err != nil {
 		t.Fatal(err)
 	}
-	if err := run("list", "-lg", "131016", "-history"); err != nil || !strings.Contains(out.String(), "lifted") {
+	if err := run("list", "-lg", "131016", "-history"); err != nil || !strings.Contains(out.String(), "by clerk01: 本人確認済み") {
 		t.Fatalf("history: %q %v", out.String(), err)
 	}
 	for args, want := range map[string]string{
