@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -179,25 +178,18 @@ func (s *Store) kosekiByID(ctx context.Context, lgCode string, ids []string) ([]
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT koseki_id, honseki, hittousha, pending, body FROM koseki
-		WHERE lg_code = $1 AND koseki_id = ANY($2)`, lgCode, ids)
+	rows, err := s.pool.Query(ctx, `SELECT `+kosekiColumns+` FROM koseki k
+		WHERE k.lg_code = $1 AND k.koseki_id = ANY($2)`, lgCode, ids)
 	if err != nil {
 		return nil, dbErr("read koseki", err)
 	}
-	byID := map[string]*issuance.Koseki{}
-	var id, honseki, hittousha string
-	var pending bool
-	var body []byte
-	_, err = pgx.ForEachRow(rows, []any{&id, &honseki, &hittousha, &pending, &body}, func() error {
-		k := &issuance.Koseki{LGCode: lgCode, ID: id, Honseki: honseki, Hittousha: hittousha, Pending: pending}
-		if err := decodeKoseki(body, k); err != nil {
-			return fmt.Errorf("koseki %s: %w", id, err)
-		}
-		byID[id] = k
-		return nil
-	})
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*issuance.Koseki, error) { return scanKoseki(row, lgCode) })
 	if err != nil {
-		return nil, dbErr("read koseki", err)
+		return nil, err
+	}
+	byID := map[string]*issuance.Koseki{}
+	for _, k := range all {
+		byID[k.ID] = k
 	}
 	out := make([]*issuance.Koseki, 0, len(ids))
 	for _, id := range ids {

@@ -86,11 +86,20 @@ func (s *Store) TaxRecords(ctx context.Context, lgCode, personID string) ([]issu
 // KosekiOf returns the 戸籍 kept here of which the person is a current
 // member, or nil.
 func (s *Store) KosekiOf(ctx context.Context, lgCode, personID string) (*issuance.Koseki, error) {
+	return scanKoseki(s.pool.QueryRow(ctx, `SELECT `+kosekiColumns+`
+		FROM koseki_link l JOIN koseki k ON k.lg_code = l.lg_code AND k.koseki_id = l.koseki_id
+		WHERE l.lg_code = $1 AND l.person_id = $2`, lgCode, personID), lgCode)
+}
+
+// kosekiColumns are what scanKoseki reads, of a koseki table aliased k.
+const kosekiColumns = `k.koseki_id, k.honseki, k.hittousha, k.pending, k.body`
+
+// scanKoseki reads one row of kosekiColumns into a 戸籍 of lgCode; nil
+// when there is no row. Every reader of 戸籍 goes through it.
+func scanKoseki(row pgx.Row, lgCode string) (*issuance.Koseki, error) {
 	k := &issuance.Koseki{LGCode: lgCode}
 	var body []byte
-	err := s.pool.QueryRow(ctx, `SELECT k.koseki_id, k.honseki, k.hittousha, k.pending, k.body
-		FROM koseki_link l JOIN koseki k ON k.lg_code = l.lg_code AND k.koseki_id = l.koseki_id
-		WHERE l.lg_code = $1 AND l.person_id = $2`, lgCode, personID).Scan(&k.ID, &k.Honseki, &k.Hittousha, &k.Pending, &body)
+	err := row.Scan(&k.ID, &k.Honseki, &k.Hittousha, &k.Pending, &body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -184,18 +193,6 @@ func (s *Store) MyNumbers(ctx context.Context, lgCode string, ids []string) (map
 // Koseki returns the 戸籍 kept at lgCode with that id, removed members
 // included, or nil when there is none.
 func (s *Store) Koseki(ctx context.Context, lgCode, kosekiID string) (*issuance.Koseki, error) {
-	k := &issuance.Koseki{LGCode: lgCode}
-	var body []byte
-	err := s.pool.QueryRow(ctx, `SELECT koseki_id, honseki, hittousha, pending, body FROM koseki
-		WHERE lg_code = $1 AND koseki_id = $2`, lgCode, kosekiID).Scan(&k.ID, &k.Honseki, &k.Hittousha, &k.Pending, &body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, dbErr("read koseki", err)
-	}
-	if err := decodeKoseki(body, k); err != nil {
-		return nil, dbErr("read koseki", fmt.Errorf("koseki %s: %w", k.ID, err))
-	}
-	return k, nil
+	return scanKoseki(s.pool.QueryRow(ctx, `SELECT `+kosekiColumns+` FROM koseki k
+		WHERE k.lg_code = $1 AND k.koseki_id = $2`, lgCode, kosekiID), lgCode)
 }

@@ -63,17 +63,12 @@ func (s *Store) Stop(ctx context.Context, e StopEntry) error {
 // by their person id instead: that stops everything concerning them, not
 // only what prints their 戸籍 entry.
 func (s *Store) StopKosekiMember(ctx context.Context, e StopEntry, kosekiID string, seq int) error {
-	k := issuance.Koseki{LGCode: e.LGCode, ID: kosekiID}
-	var body []byte
-	err := s.pool.QueryRow(ctx, `SELECT body FROM koseki WHERE lg_code = $1 AND koseki_id = $2`, e.LGCode, kosekiID).Scan(&body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("stop list: %w: no 戸籍 %s is kept in %s", ErrNoKosekiMember, kosekiID, e.LGCode)
-	}
+	k, err := s.Koseki(ctx, e.LGCode, kosekiID)
 	if err != nil {
 		return fmt.Errorf("stop list: %w", err)
 	}
-	if err := decodeKoseki(body, &k); err != nil {
-		return fmt.Errorf("stop list: koseki %s: %w", kosekiID, err)
+	if k == nil {
+		return fmt.Errorf("stop list: %w: no 戸籍 %s is kept in %s", ErrNoKosekiMember, kosekiID, e.LGCode)
 	}
 	i := slices.IndexFunc(k.Members, func(m issuance.KosekiMember) bool { return m.Seq == seq })
 	switch {
