@@ -2,7 +2,6 @@ package issuance
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -142,31 +141,8 @@ func (s *Service) issueToRegistrant(ctx context.Context, c Caller, m Municipalit
 		Language:     req.Language,
 		Koseki:       f.certified(req.Type, self),
 	}
-	subjects := f.kosekiSubjects(req.Type, self)
-	stopped, err := s.Registry.Stopped(ctx, c.LGCode, subjects)
-	if err != nil {
-		return IssuedCertificate{}, err
-	}
-	if stopped {
-		return IssuedCertificate{}, Refuse(StopListed)
-	}
-	if err := boundToMember(doc, reg.Member, c.LGCode); err != nil {
-		return IssuedCertificate{}, err
-	}
-	pdf, pages, err := s.Renderer.Render(ctx, doc)
-	if err != nil {
-		return IssuedCertificate{}, err
-	}
-	sum := sha256.Sum256(pdf)
-	is := Issuance{
-		ID: doc.ID, SessionID: sess.ID, LGCode: c.LGCode, TerminalID: c.TerminalID, PersonID: sess.PersonID,
-		Cert: sess.Cert, Type: req.Type, Copies: req.Copies, Fee: offer.Fee * req.Copies, PageCount: pages,
-		PDFSHA256: sum[:], Subjects: subjects, Status: Reserved, ReservedAt: now, DataVersions: versions,
-	}
-	if err := s.Ledger.ReserveIssuance(ctx, is, now); err != nil {
-		return IssuedCertificate{}, err
-	}
-	return IssuedCertificate{IssuanceID: is.ID, Fee: is.Fee, PageCount: pages, PDF: pdf, PDFSHA256: sum[:]}, nil
+	return s.reserve(ctx, c, sess, offer, req, doc, f.kosekiSubjects(req.Type, self), versions, now,
+		func() error { return boundToMember(doc, reg.Member, c.LGCode) })
 }
 
 // ApplyHonsekiRegistration files an application for registration at the

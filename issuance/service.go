@@ -467,6 +467,19 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	if doc.Type == Juminhyo && doc.Options.IncludeHonseki && !slices.ContainsFunc(doc.Persons, Person.HasHonseki) {
 		return IssuedCertificate{}, Refuse(NoHonseki)
 	}
+	// The last check before the certificate leaves: everything printed
+	// belongs to the person the session is bound to (their household, seal,
+	// tax record or 戸籍). The ledger re-checks the session binding, the data
+	// versions and the stop list in the transaction that records it.
+	return s.reserve(ctx, c, sess, offer, req, doc, subjects, versions, now, func() error { return bound(doc, person, c.LGCode) })
+}
+
+// reserve ends every issuance, a resident's or a registrant's: no subject
+// may be on the stop list, bind must confirm that everything printed belongs
+// to the session's person, and then the document is rendered and recorded
+// as RESERVED.
+func (s *Service) reserve(ctx context.Context, c Caller, sess Session, offer OfferConfig, req CertificateRequest,
+	doc *Document, subjects []string, versions []DataVersion, now time.Time, bind func() error) (IssuedCertificate, error) {
 	stopped, err := s.Registry.Stopped(ctx, c.LGCode, subjects)
 	if err != nil {
 		return IssuedCertificate{}, err
@@ -474,11 +487,7 @@ func (s *Service) issue(ctx context.Context, c Caller, m Municipality, sess Sess
 	if stopped {
 		return IssuedCertificate{}, Refuse(StopListed)
 	}
-	// The last check before the certificate leaves: everything printed
-	// belongs to the person the session is bound to (their household, seal,
-	// tax record or 戸籍). The ledger re-checks the session binding, the data
-	// versions and the stop list in the transaction that records it.
-	if err := bound(doc, person, c.LGCode); err != nil {
+	if err := bind(); err != nil {
 		return IssuedCertificate{}, err
 	}
 	pdf, pages, err := s.Renderer.Render(ctx, doc)
