@@ -475,38 +475,42 @@ func TestIssuedPDFIsSealed(t *testing.T) {
 	}
 }
 
-// The back side of an issued certificate, printed and scanned, verifies
-// against the municipality's published code keys alone and names its
-// holder; the recovered front is the page.
-func TestBackSideVerifiesFromTheKit(t *testing.T) {
-	ts := startServer(t)
-	card, _ := ts.kit.Card("p004")
+// issuedBackScan issues card p004's 住民票 through the centre's flow and
+// returns the PDF's path and a 300-dpi grey scan of its back (page 2).
+func issuedBackScan(t *testing.T, ts *testServer) (card *kiosk.Card, res *kiosk.Result, pdf, scan string) {
+	t.Helper()
+	card, _ = ts.kit.Card("p004")
 	res, err := ts.kit.NewClient(card.LGCode, "T-1").Flow(context.Background(), card, kiosk.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	pdf := filepath.Join(dir, "c.pdf")
+	pdf = filepath.Join(dir, "c.pdf")
 	if err := os.WriteFile(pdf, res.PDF, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if out, err := exec.Command("pdftoppm", "-f", "2", "-l", "2", "-r", "300", "-gray", "-png", "-singlefile", pdf, filepath.Join(dir, "back")).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v\n%s", err, out)
+	}
+	return card, res, pdf, filepath.Join(dir, "back.png")
+}
+
+// The back side of an issued certificate, printed and scanned, verifies
+// against the municipality's published code keys alone and names its
+// holder; the recovered front is the page.
+func TestBackSideVerifiesFromTheKit(t *testing.T) {
+	ts := startServer(t)
+	card, res, pdf, scanPath := issuedBackScan(t, ts)
+	dir := filepath.Dir(pdf)
 	info, _ := exec.Command("pdfinfo", pdf).Output()
 	if !strings.Contains(string(info), "Pages:           2") {
 		t.Fatalf("a one-page certificate should print front and back:\n%s", info)
-	}
-	// The back is page 2; a 300-dpi grey scan of it.
-	if out, err := exec.Command("pdftoppm", "-f", "2", "-l", "2", "-r", "300", "-gray", "-png", pdf, filepath.Join(dir, "back")).CombinedOutput(); err != nil {
-		t.Fatalf("pdftoppm: %v\n%s", err, out)
-	}
-	scans, _ := filepath.Glob(filepath.Join(dir, "back*.png"))
-	if len(scans) != 1 {
-		t.Fatalf("no back page rendered: %v", scans)
 	}
 	keys, err := pki.LoadCodeKeys(filepath.Join(ts.kit.Dir, "seal", "code-keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	scan, err := backside.LoadScan(scans[0])
+	scan, err := backside.LoadScan(scanPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +530,7 @@ func TestBackSideVerifiesFromTheKit(t *testing.T) {
 	// not a back side: exit 1 and an error.
 	keysFile := filepath.Join(ts.kit.Dir, "seal", "code-keys.json")
 	out := filepath.Join(dir, "front.png")
-	code, stdout := runVerifyScan(t, "--keys", keysFile, "--out", out, scans[0])
+	code, stdout := runVerifyScan(t, "--keys", keysFile, "--out", out, scanPath)
 	var r backside.Result
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 || !r.Valid || r.DocumentID != res.IssuanceID {
 		t.Fatalf("verify-scan: exit %d, %s (%v)", code, stdout, err)

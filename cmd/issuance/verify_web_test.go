@@ -2,16 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"github.com/lgwan/issuance/soap/kiosk"
 )
 
 // TestVerifySiteMounted: the web port serves the verification site with
@@ -20,18 +16,7 @@ import (
 // in JSON exactly what verify-scan prints for the same file.
 func TestVerifySiteMounted(t *testing.T) {
 	ts := startServer(t)
-	card, _ := ts.kit.Card("p004")
-	res, err := ts.kit.NewClient(card.LGCode, "T-1").Flow(context.Background(), card, kiosk.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	pdf := filepath.Join(dir, "c.pdf")
-	os.WriteFile(pdf, res.PDF, 0o600)
-	if out, err := exec.Command("pdftoppm", "-f", "2", "-l", "2", "-r", "300", "-gray", "-png", "-singlefile", pdf, filepath.Join(dir, "back")).CombinedOutput(); err != nil {
-		t.Fatalf("pdftoppm: %v\n%s", err, out)
-	}
-	scan := filepath.Join(dir, "back.png")
+	_, res, _, scan := issuedBackScan(t, ts)
 	data, _ := os.ReadFile(scan)
 
 	var body bytes.Buffer
