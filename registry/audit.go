@@ -188,12 +188,14 @@ func auditHeads(ctx context.Context, q interface {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditHead, error) {
+	heads, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditHead, error) {
 		var h AuditHead
 		err := r.Scan(&h.Chain, &h.Seq, &h.Hash)
 		h.Chain = chainName(h.Chain)
 		return h, err
 	})
+	slices.SortFunc(heads, func(a, b AuditHead) int { return strings.Compare(a.Chain, b.Chain) })
+	return heads, err
 }
 
 // The problems VerifyAudit names.

@@ -33,6 +33,7 @@ type Config struct {
 	Seal           SealConfig           `mapstructure:"seal"`
 	Sync           SyncConfig           `mapstructure:"sync"`
 	Honseki        HonsekiConfig        `mapstructure:"honseki"`
+	Audit          AuditConfig          `mapstructure:"audit"`
 	Municipalities []MunicipalityConfig `mapstructure:"municipalities"`
 }
 
@@ -468,6 +469,9 @@ func (c *Config) validateServe() error {
 		errs = append(errs, err)
 	}
 	if err := c.Honseki.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Audit.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Web.TLS() {

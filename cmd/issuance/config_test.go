@@ -150,7 +150,7 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 		"jpki.ocsp_url", "jpki.crl_refresh", "jpki.facts_signers", "render.font", "render.label_fonts", "render.keiin_key_file",
 		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir",
 		"honseki.retention", "honseki.purge_schedule", "honseki.status_per_number", "honseki.status_number_window",
-		"honseki.status_per_caller", "honseki.status_caller_window"}
+		"honseki.status_per_caller", "honseki.status_caller_window", "audit.publish_schedule"}
 	if !slices.Equal(names, want) {
 		t.Errorf("environment keys\n got %q\nwant %q", names, want)
 	}
@@ -165,7 +165,7 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 		!slices.Equal(c.Render.LabelFonts, []string{"/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf",
 			"/usr/share/fonts/truetype/arphic-gbsn00lp/gbsn00lp.ttf"}) ||
 		c.Web.TLS() || c.Honseki.Retention != 90*24*time.Hour || c.Honseki.PurgeSchedule != "@every 1h" ||
-		c.Honseki.StatusLimits() != issuance.DefaultStatusLimits {
+		c.Honseki.StatusLimits() != issuance.DefaultStatusLimits || c.Audit.PublishSchedule != "@daily" {
 		t.Errorf("defaults: %+v", c)
 	}
 }

@@ -123,6 +123,9 @@ func (s *server) jobs() []exclusiveJob {
 			return errors.Join(err, s.store.PurgeConsole(ctx, now))
 		}},
 	}
+	// The audit chains' heads, verified, in the log and on /metrics
+	// (docs/audit.md): a tail cut later shows against them.
+	jobs = append(jobs, exclusiveJob{s.cfg.Audit.PublishSchedule, "audit-publish", lockAuditPublish, 30 * time.Minute, s.publishAudit})
 	if s.cfg.Sync.Schedule != "" {
 		// Replacing a million-person snapshot takes about a minute.
 		jobs = append(jobs, exclusiveJob{s.cfg.Sync.Schedule, "sync", registry.SyncLock, time.Hour, syncJob(s.pool, s.cfg.Sync, municipalityCodes(s.cfg), s.clock)})

@@ -8,6 +8,7 @@
 //	issuance clerk   [--config FILE] add|reset|disable|list ...   the clerk console's accounts
 //	issuance demo    [--var DIR]       development keys, demo data and the demo kit (make run)
 //	issuance verify-scan [--out front.png] FILE   check a scan of a certificate's back side
+//	issuance audit verify [-head CHAIN:SEQ:HASH ...] | head   check the audit trail, print its heads
 //
 // Configuration is a YAML file (--config, or ISSUANCE_CONFIG) plus
 // ISSUANCE_* environment variables; see README.md.
@@ -28,6 +29,9 @@ func main() {
 	cmd, args := os.Args[1], os.Args[2:]
 	if cmd == "verify-scan" {
 		os.Exit(verifyScan(args))
+	}
+	if cmd == "audit" {
+		os.Exit(auditMain(args, os.Stdout, os.Stderr))
 	}
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	configPath := fs.String("config", os.Getenv("ISSUANCE_CONFIG"), "configuration file (YAML)")
@@ -77,6 +81,8 @@ commands:
             | disable -username NAME | list     the clerk console's accounts (docs/console.md)
   demo      create development keys, demo data and the demo kit under var/
   verify-scan [--out front.png] FILE
-            check a scan or photo of a certificate's back side (prints JSON; exit 0 valid, 1 not)`)
+            check a scan or photo of a certificate's back side (prints JSON; exit 0 valid, 1 not)
+  audit     verify [-head CHAIN:SEQ:HASH ...] | head
+            check the audit trail's chains (exit 0 ok, 1 broken: the first bad entry is printed), print their heads`)
 	os.Exit(2)
 }

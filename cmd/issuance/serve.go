@@ -178,11 +178,14 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		freshnessCollector{store, clock})
+		freshnessCollector{store, clock}, auditCollector{store})
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
 		svc, replay, metrics)
 	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store,
 		replay: replay, metrics: metrics, staleness: staleness}
+	if err := s.auditStart(ctx); err != nil {
+		return nil, fmt.Errorf("audit trail: %w", err)
+	}
 	// Its tries are counted in the shared rate windows, so every node
 	// holds the same limits.
 	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock}); err != nil {
@@ -274,11 +277,7 @@ wait:
 		case <-ctx.Done():
 			break wait
 		case <-hup:
-			if err := s.keyring.Reload(); err != nil {
-				slog.Error("seal keys not reloaded; the previous keys stay in use", "err", err)
-			} else {
-				slog.Info("seal keys reloaded")
-			}
+			s.reloadKeys(ctx)
 		case err := <-errc:
 			if !errors.Is(err, http.ErrServerClosed) {
 				return err
