@@ -175,7 +175,7 @@ CREATE CONSTRAINT TRIGGER audit_issuance_status AFTER UPDATE OF status ON issuan
 CREATE FUNCTION audit_sign_in() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     INSERT INTO audit_log (lg_code, kind, subject, detail)
-    SELECT '', 'sign_in', NEW.username, jsonb_build_object(
+    SELECT '', 'sign_in', left(NEW.username, 256), jsonb_build_object(
         'session', encode(substr(sha256(NEW.token_sha256), 1, 16), 'hex'),
         'role', c.role, 'lg_codes', to_jsonb(c.lg_codes::text[]),
         'address_key', 'console-addr:' || encode(substr(sha256(convert_to(NEW.address, 'UTF8')), 1, 16), 'hex'),
@@ -205,7 +205,7 @@ CREATE TRIGGER audit_sign_in_failed AFTER INSERT ON login_failure REFERENCING NE
 CREATE FUNCTION audit_honseki_decision() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     INSERT INTO audit_log (lg_code, kind, subject, detail)
-    SELECT a.lg_code, 'honseki_decision', NEW.application_number, jsonb_build_object(
+    SELECT a.lg_code, 'honseki_decision', left(NEW.application_number, 256), jsonb_build_object(
         'decision', NEW.decision, 'reason', NEW.reason, 'koseki_id', NEW.koseki_id, 'member_seq', NEW.member_seq,
         'clerk', NEW.clerk, 'decided_at', audit_time(NEW.at))
     FROM honseki_application a WHERE a.application_number = NEW.application_number;
@@ -215,14 +215,15 @@ CREATE CONSTRAINT TRIGGER audit_honseki_decision AFTER INSERT ON honseki_decisio
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_honseki_decision();
 
 -- stop_list: added and lifted (the clerks' notes stay in the table: free
--- text may name anyone).
+-- text may name anyone). Subjects are cut to the column's 256 characters
+-- rather than fail a stop at its commit.
 CREATE FUNCTION audit_stop_list() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO audit_log (lg_code, kind, subject, detail) VALUES (NEW.lg_code, 'stop_added', NEW.person_id,
+        INSERT INTO audit_log (lg_code, kind, subject, detail) VALUES (NEW.lg_code, 'stop_added', left(NEW.person_id, 256),
             jsonb_build_object('entry', NEW.id, 'by', NEW.added_by, 'added_at', audit_time(NEW.added_at)));
     ELSE
-        INSERT INTO audit_log (lg_code, kind, subject, detail) VALUES (NEW.lg_code, 'stop_lifted', NEW.person_id,
+        INSERT INTO audit_log (lg_code, kind, subject, detail) VALUES (NEW.lg_code, 'stop_lifted', left(NEW.person_id, 256),
             jsonb_build_object('entry', NEW.id, 'by', NEW.lifted_by, 'lifted_at', audit_time(NEW.lifted_at)));
     END IF;
     RETURN NULL;

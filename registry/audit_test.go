@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -581,4 +582,62 @@ func TestAuditRights(t *testing.T) {
 		}
 	}
 	mustVerify(t, registry.NewStore(db.Pool))
+}
+
+// BenchmarkAuditOverhead measures what the recording triggers add to the
+// ledger's part of a kiosk visit (session, authentication, reservation,
+// confirmation, end; 16 at once on one municipality, the worst case for
+// the chain's lock): sub-benchmarks with the triggers on and off, which
+// -count alternates, so the machine's load weighs on both alike.
+func BenchmarkAuditOverhead(b *testing.B) {
+	db := dbtest.New(b)
+	st := registry.NewStore(db.Pool)
+	ctx := context.Background()
+	owner, err := pgx.Connect(ctx, db.OwnerURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	for _, on := range []bool{true, false} {
+		b.Run(fmt.Sprintf("audit=%v", on), func(b *testing.B) {
+			verb := map[bool]string{true: "ENABLE", false: "DISABLE"}[on]
+			for _, tr := range []string{"issuance audit_issuance_reserved", "issuance audit_issuance_status"} {
+				table, name, _ := strings.Cut(tr, " ")
+				if _, err := owner.Exec(ctx, "ALTER TABLE "+table+" "+verb+" TRIGGER "+name); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var n atomic.Int64
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				terminal := fmt.Sprintf("b%d", n.Add(1))
+				for pb.Next() {
+					sess := issuance.Session{ID: issuance.NewID(), LGCode: "131016", TerminalID: terminal, Challenge: []byte("c"),
+						CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute), State: issuance.SessionOpen}
+					cert := issuance.CertIdentity{IssuerKeyID: "ab", Serial: terminal}
+					is := issuance.Issuance{ID: issuance.NewID(), SessionID: sess.ID, LGCode: "131016", TerminalID: terminal,
+						PersonID: "p1", Cert: cert, Type: issuance.Juminhyo, Copies: 1, Fee: 200, PageCount: 1,
+						PDFSHA256: make([]byte, 32), Subjects: []string{"p1"}}
+					err := st.CreateSession(ctx, sess)
+					if err == nil {
+						err = st.Authenticate(ctx, sess.ID, "p1", cert, t0)
+					}
+					if err == nil {
+						err = st.ReserveIssuance(ctx, is, t0)
+					}
+					if err == nil {
+						_, err = st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0)
+					}
+					if err == nil {
+						err = st.EndSession(ctx, sess.ID, t0)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -136,6 +136,13 @@ func TestAuditPublishJob(t *testing.T) {
 	if job.spec != "@daily" {
 		t.Fatalf("audit-publish job: %+v", job)
 	}
+	bad, err := loadConfig(writeConfig(t, "audit: {publish_schedule: \"every day\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.validateServe(); err == nil || !strings.Contains(err.Error(), "audit.publish_schedule: ") {
+		t.Errorf("a bad schedule is not named: %v", err)
+	}
 	var logs bytes.Buffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
