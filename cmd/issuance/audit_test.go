@@ -323,6 +323,21 @@ func TestNodeRecordsConfigAndKeyRotation(t *testing.T) {
 	if len(es["key_rotation seal/272035"]) != 1 {
 		t.Errorf("an unchanged key recorded again: %v", es["key_rotation seal/272035"])
 	}
+	// The node's /metrics registry exports the job's result.
+	if err := s.publishAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fams, err := s.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]int{}
+	for _, f := range fams {
+		exported[f.GetName()] = len(f.Metric)
+	}
+	if exported["issuance_audit_head_seq"] != 1 || exported["issuance_audit_verified"] != 1 || exported["issuance_audit_verified_timestamp_seconds"] != 1 {
+		t.Errorf("/metrics: %v", exported)
+	}
 	// The digest covers values and paths and hides the database password.
 	c2 := *cfg
 	c2.Database.URL = "postgres://issuance_app:secret@db/issuance"
