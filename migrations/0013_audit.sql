@@ -62,22 +62,29 @@ $$;
 
 -- audit_hash is an entry's hash: SHA-256 of the UTF-8 of the canonical JSON
 -- array [1, lg_code, seq, at, kind, subject, detail, prev_hash in hex]
--- (1: the version of this form).
-CREATE FUNCTION audit_hash(lg_code text, seq bigint, at timestamptz, kind text, subject text, detail jsonb, prev_hash bytea)
+-- (1: the version of this form). audit_hash_of takes the detail already
+-- in canonical form (audit_chain computes it before it locks the head).
+CREATE FUNCTION audit_hash_of(lg_code text, seq bigint, at timestamptz, kind text, subject text, detail text, prev_hash bytea)
 RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT sha256(convert_to('[1,' || to_jsonb(lg_code)::text || ',' || seq::text || ',' ||
         to_jsonb(audit_time(at))::text || ',' || to_jsonb(kind)::text || ',' || to_jsonb(subject)::text || ',' ||
-        audit_canonical(detail) || ',"' || encode(prev_hash, 'hex') || '"]', 'UTF8'))
+        detail || ',"' || encode(prev_hash, 'hex') || '"]', 'UTF8'))
+$$;
+CREATE FUNCTION audit_hash(lg_code text, seq bigint, at timestamptz, kind text, subject text, detail jsonb, prev_hash bytea)
+RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT audit_hash_of(lg_code, seq, at, kind, subject, audit_canonical(detail), prev_hash)
 $$;
 
 -- audit_chain chains every new entry, whoever inserts it: it takes its
 -- chain's head row lock (held to the commit: the chain's order is the
 -- order of the commits), and sets seq, at, prev_hash and hash, overriding
--- whatever the insert said.
+-- whatever the insert said. The detail's canonical form, the costly part,
+-- is computed before the lock is taken.
 CREATE FUNCTION audit_chain() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     head_seq  bigint;
     head_hash bytea;
+    canonical text := audit_canonical(NEW.detail);
 BEGIN
     SELECT seq, hash INTO head_seq, head_hash FROM audit_head WHERE lg_code = NEW.lg_code FOR UPDATE;
     IF NOT FOUND THEN
@@ -88,7 +95,7 @@ BEGIN
     NEW.seq := head_seq + 1;
     NEW.prev_hash := head_hash;
     NEW.at := clock_timestamp();
-    NEW.hash := audit_hash(NEW.lg_code, NEW.seq, NEW.at, NEW.kind, NEW.subject, NEW.detail, NEW.prev_hash);
+    NEW.hash := audit_hash_of(NEW.lg_code, NEW.seq, NEW.at, NEW.kind, NEW.subject, canonical, NEW.prev_hash);
     UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE lg_code = NEW.lg_code;
     RETURN NEW;
 END $$;
