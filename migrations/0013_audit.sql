@@ -132,6 +132,12 @@ ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY audit_log_tenant ON audit_log
     USING (lg_code = '' OR lg_code = ANY (issuance_scope()))
     WITH CHECK (lg_code = '' OR lg_code = ANY (issuance_scope()));
+-- audit_head is keyed by lg_code like every per-municipality table, so it
+-- has the same policy, though only its owner's functions touch it.
+ALTER TABLE audit_head ENABLE ROW LEVEL SECURITY;
+CREATE POLICY audit_head_tenant ON audit_head
+    USING (lg_code = '' OR lg_code = ANY (issuance_scope()))
+    WITH CHECK (lg_code = '' OR lg_code = ANY (issuance_scope()));
 
 -- The recording triggers. Each is SECURITY DEFINER (owned by the schema
 -- owner, so row-level security does not hide the rows it reads) and, but
