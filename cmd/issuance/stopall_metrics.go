@@ -27,6 +27,9 @@ var (
 	unconfirmedDesc = prometheus.NewDesc("issuance_unconfirmed_issuances",
 		"Issuances UNCONFIRMED (their session ended before ConfirmIssuance), waiting for Reconcile, by municipality.",
 		[]string{"lg_code"}, nil)
+	maxStalenessDesc = prometheus.NewDesc("issuance_data_max_staleness_seconds",
+		"How old each municipality's data of a domain may be and still be certified (sync.max_staleness): issuance_data_age_seconds past it is refused as DataStale.",
+		[]string{"lg_code", "domain"}, nil)
 	crlNextUpdateDesc = prometheus.NewDesc("issuance_crl_next_update_timestamp_seconds",
 		"nextUpdate of the CRL held for each JPKI root (by key id): past it, every card of that root is refused.",
 		[]string{"issuer"}, nil)
@@ -57,7 +60,7 @@ func newOpsCollector(s *server, munis map[string]issuance.Municipality) (*opsCol
 }
 
 func (o *opsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{readyDesc, stoppedDesc, stoppedSinceDesc, unconfirmedDesc,
+	for _, d := range []*prometheus.Desc{readyDesc, stoppedDesc, stoppedSinceDesc, unconfirmedDesc, maxStalenessDesc,
 		crlNextUpdateDesc, crlThisUpdateDesc, crlRefreshedDesc, crlIntervalDesc} {
 		ch <- d
 	}
@@ -80,6 +83,11 @@ func (o *opsCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		for lg, n := range un {
 			gauge(unconfirmedDesc, float64(n), lg)
+		}
+	}
+	for lg, domains := range o.s.staleness {
+		for d, bound := range domains {
+			gauge(maxStalenessDesc, bound.Seconds(), lg, string(d))
 		}
 	}
 	for _, c := range o.s.rev.CRLs() {
