@@ -231,9 +231,13 @@ func TestStopAllThreeNodes(t *testing.T) {
 		if _, body := get(i, "console/login"); !strings.Contains(body, `id="service-stopped"`) || !strings.Contains(body, "incident drill") {
 			t.Errorf("node %d: the console shows no stop banner", i+1)
 		}
-		if _, body := get(i, "metrics"); !strings.Contains(body, "\nissuance_service_stopped 1\n") || !strings.Contains(body, "\nissuance_node_ready 0\n") {
+		_, body := get(i, "metrics")
+		if !strings.Contains(body, "\nissuance_service_stopped 1\n") || !strings.Contains(body, "\nissuance_node_ready 0\n") {
 			t.Errorf("node %d /metrics while stopped: no issuance_service_stopped 1 / issuance_node_ready 0", i+1)
 		}
+		// Every metric the alert rules use is exported (while stopped,
+		// the stop's own metrics are there too).
+		checkAlertMetrics(t, body)
 	}
 
 	resumeAt := time.Now()
