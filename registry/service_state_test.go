@@ -91,3 +91,37 @@ func TestUnconfirmedCountsEveryMunicipality(t *testing.T) {
 		t.Fatal("Unconfirmed of no municipality: no error")
 	}
 }
+
+// The poll every node makes 4 times a second (cmd/issuance/stopall.go),
+// beside the cheapest round trip to the same database for scale.
+func BenchmarkServiceStatePoll(b *testing.B) {
+	db := dbtest.New(b)
+	ctx := context.Background()
+	store := registry.NewStore(db.Pool)
+	at := time.Date(2026, 11, 29, 9, 0, 0, 0, issuance.Tokyo)
+	for i := range 200 { // a history of stops and resumes
+		var err error
+		if i%2 == 0 {
+			_, err = store.StopAll(ctx, "ops", "drill", at)
+		} else {
+			_, err = store.Resume(ctx, "ops", "", at)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("ServiceState", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := store.ServiceState(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("SELECT1", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.Pool.Exec(ctx, `SELECT 1`); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
