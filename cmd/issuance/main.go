@@ -79,7 +79,7 @@ commands:
   stoplist  add -lg CODE -person ID -by CLERK [-note TEXT] | lift -lg CODE -person ID -by CLERK | list [-lg CODE]
   clerk     add -username NAME -role ROLE -lg CODE[,CODE] [-qr FILE.png] | reset -username NAME [-qr FILE.png]
             | disable -username NAME | list     the clerk console's accounts (docs/console.md)
-` + stopAllUsage + `
+`+stopAllUsage+`
   demo      create development keys, demo data and the demo kit under var/
   verify-scan [--out front.png] FILE
             check a scan or photo of a certificate's back side (prints JSON; exit 0 valid, 1 not)`)

@@ -37,21 +37,18 @@ func stopAllFlags(fs *flag.FlagSet, stop bool) *stopAllCmd {
 }
 
 func (c *stopAllCmd) run(ctx context.Context, cfg *Config, args []string, out io.Writer) error {
-	name := "resume"
-	if c.stop {
-		name = "stop-all"
-	}
+	// main prefixes the command's name to these errors.
 	switch {
 	case len(args) > 0:
-		return fmt.Errorf("%s: unexpected argument %q", name, args[0])
+		return fmt.Errorf("unexpected argument %q", args[0])
 	case strings.TrimSpace(*c.by) == "":
-		return fmt.Errorf("%s: -by is required (who acts, recorded)", name)
+		return errors.New("-by is required (who acts, recorded)")
 	case c.stop && strings.TrimSpace(*c.reason) == "":
-		return errors.New("stop-all: -reason is required (shown on /readyz and the console)")
+		return errors.New("-reason is required (shown on /readyz and the console)")
 	case !c.stop && *c.reason != "":
-		return errors.New("resume: -reason is for stop-all; say why it is safe again with -note")
+		return errors.New("-reason is for stop-all; say why it is safe again with -note")
 	case c.stop && *c.note != "":
-		return errors.New("stop-all: -note is for resume; say why with -reason")
+		return errors.New("-note is for resume; say why with -reason")
 	}
 	if cfg.Database.URL == "" {
 		return errors.New("database.url: required (or ISSUANCE_DATABASE_URL)")

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"flag"
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -64,6 +67,33 @@ func checkAlertMetrics(t *testing.T, exposition string) {
 		}
 		if !strings.Contains(exposition, "\n"+name+" ") && !strings.Contains(exposition, "\n"+name+"{") {
 			t.Errorf("deploy/alerts.yml uses %s, which the node's /metrics does not export", name)
+		}
+	}
+}
+
+// Bad flags are refused before the database is touched, naming the flag.
+func TestStopAllFlagsRefused(t *testing.T) {
+	for _, c := range []struct {
+		stop bool
+		args []string
+		want string
+	}{
+		{true, []string{"-reason", "x"}, "-by"},
+		{true, []string{"-by", "ops", "-reason", "  "}, "-reason"},
+		{true, []string{"-by", "ops", "-reason", "x", "-note", "y"}, "-note"},
+		{false, []string{"-by", "ops", "-reason", "x"}, "-reason"},
+		{false, []string{"-by", "ops", "extra"}, `"extra"`},
+	} {
+		fs := flag.NewFlagSet("stop-all", flag.ContinueOnError)
+		cmd := stopAllFlags(fs, c.stop)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		// An empty configuration: reaching the database would fail on
+		// database.url, not on the flag.
+		err := cmd.run(context.Background(), &Config{}, fs.Args(), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "database.url") {
+			t.Errorf("stop %v %v: %v, want an error naming %s", c.stop, c.args, err, c.want)
 		}
 	}
 }
