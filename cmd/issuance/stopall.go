@@ -60,21 +60,19 @@ func (c *stopAllCmd) run(ctx context.Context, cfg *Config, args []string, out io
 	defer pool.Close()
 	store := registry.NewStore(pool)
 	now := issuance.SystemClock{}.Now()
+	change, st := "resumed", registry.ServiceState{}
 	if c.stop {
-		st, err := store.StopAll(ctx, *c.by, *c.reason, now)
-		if err != nil {
-			return stateRefused(ctx, store, err)
-		}
-		fmt.Fprintf(out, "stopped at %s by %s: every node refuses new sessions within %s (Unavailable); visits already authenticated finish\n",
-			st.Since.In(issuance.Tokyo).Format(time.DateTime), st.By, serviceStateStale)
-		return nil
+		change = "stopped"
+		st, err = store.StopAll(ctx, *c.by, *c.reason, now)
+	} else {
+		st, err = store.Resume(ctx, *c.by, *c.note, now)
 	}
-	st, err := store.Resume(ctx, *c.by, *c.note, now)
 	if err != nil {
 		return stateRefused(ctx, store, err)
 	}
-	fmt.Fprintf(out, "resumed at %s by %s: every node accepts new sessions within %s\n",
-		st.Since.In(issuance.Tokyo).Format(time.DateTime), st.By, serviceStateStale)
+	fmt.Fprintf(out, "%s at %s by %s: within %s every node %s\n", change, st.Since.In(issuance.Tokyo).Format(time.DateTime), st.By,
+		serviceStateStale, map[bool]string{true: "refuses new sessions (Unavailable); visits already authenticated finish",
+			false: "accepts new sessions"}[c.stop])
 	return nil
 }
 
