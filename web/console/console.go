@@ -49,8 +49,9 @@ type Options struct {
 	Sync         SyncRunner
 	Inbox        string
 	MaxStaleness map[string]map[issuance.DataDomain]time.Duration
-	// Stopped is the deployment-wide stop in force (issuance stop-all), nil
-	// while running: every page shows it in a banner. nil: never stopped.
+	// Stopped returns the deployment-wide stop in force (issuance
+	// stop-all), nil while running; every page shows a stop in a banner.
+	// A nil Stopped shows none (a console without a server around it).
 	Stopped func() *registry.ServiceState
 	// Log receives failures of the store (never personal data, nothing a
 	// visitor typed); slog.Default() when nil.
