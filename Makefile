@@ -7,7 +7,7 @@ SHELL := /bin/bash
 GO    ?= go
 
 # Debian packages the project needs at run and test time.
-DEB_PACKAGES := postgresql-15 fonts-ipamj-mincho fonts-nanum fonts-arphic-gbsn00lp poppler-utils qpdf python3-zeep openssl chromium
+DEB_PACKAGES := postgresql-15 fonts-ipamj-mincho fonts-nanum fonts-arphic-gbsn00lp poppler-utils qpdf python3-zeep openssl chromium prometheus systemd
 
 RUN_STEPS := bin/issuance migrate && bin/issuance demo && exec bin/issuance serve --config var/issuance.yaml
 

@@ -157,6 +157,11 @@ func (s *Service) ApplyHonsekiRegistration(ctx context.Context, c Caller, req Ho
 	if err != nil {
 		return Application{}, err
 	}
+	if req.SessionID == "" {
+		if err := s.admit(ctx); err != nil {
+			return Application{}, err
+		}
+	}
 	honseki, err := typedFact("honsekiAddress", req.HonsekiAddress)
 	if err != nil {
 		return Application{}, err

@@ -21,6 +21,8 @@ import (
 //	Applications  registry.Store
 //	FactsVerifier pki.FactsVerifier
 //	RateLimiter   registry.RateLimiter
+//	Admission     the stop-all gate in cmd/issuance (stopall.go); the one
+//	              optional port (admission.go)
 
 // Clock is the one source of time for domain logic; nothing in the rules calls
 // time.Now directly, so tests can set the day (era boundaries, expiry).

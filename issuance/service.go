@@ -42,6 +42,9 @@ type Service struct {
 	// StatusLimits bound GetRegistrationStatus; a zero field takes its
 	// value from DefaultStatusLimits.
 	StatusLimits StatusLimits
+	// Admission refuses new visits while the deployment is stopped
+	// (admission.go); nil admits every visit.
+	Admission Admission
 }
 
 // StatusLimits bound the status checks per application number and per
@@ -107,6 +110,9 @@ func (s *Service) BeginSession(ctx context.Context, c Caller) (SessionStart, err
 	if _, err := s.Municipality(c.LGCode); err != nil {
 		return SessionStart{}, err
 	}
+	if err := s.admit(ctx); err != nil {
+		return SessionStart{}, err
+	}
 	if c.TerminalID == "" {
 		return SessionStart{}, Fault(MalformedRequest, "empty terminalId")
 	}
@@ -164,6 +170,11 @@ func AuthMessage(challenge []byte, sessionID string) []byte {
 func (s *Service) Authenticate(ctx context.Context, c Caller, sessionID string, certDER, signature []byte) ([]Offer, error) {
 	m, err := s.Municipality(c.LGCode)
 	if err != nil {
+		return nil, err
+	}
+	// Refused before the session is touched: it stays open, so the kiosk's
+	// retry after a resume, within the session's time, still succeeds.
+	if err := s.admit(ctx); err != nil {
 		return nil, err
 	}
 	now := s.Clock.Now()

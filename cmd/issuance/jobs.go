@@ -48,7 +48,7 @@ func (s *server) startJobs() (*cron.Cron, error) {
 	if _, err := c.AddFunc(s.cfg.JPKI.CRLRefresh, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := s.rev.Refresh(ctx); err != nil {
+		if err := s.refreshCRLs(ctx); err != nil {
 			slog.Error("revocation refresh failed", "err", err)
 		}
 	}); err != nil {

@@ -6,6 +6,7 @@
 //	issuance sync    [--config FILE]   apply the feed batches waiting in the inbox now
 //	issuance stoplist [--config FILE] add|lift|list ...   stop issuance concerning a person at once
 //	issuance clerk   [--config FILE] add|reset|disable|list ...   the clerk console's accounts
+//	issuance stop-all|resume [--config FILE] -by NAME ...   stop or resume new sessions on every node
 //	issuance demo    [--var DIR]       development keys, demo data and the demo kit (make run)
 //	issuance verify-scan [--out front.png] FILE   check a scan of a certificate's back side
 //	issuance audit verify [-head CHAIN:SEQ:HASH ...] | head   check the audit trail, print its heads
@@ -45,6 +46,9 @@ func main() {
 		run = func(ctx context.Context, cfg *Config) error { return runSync(ctx, cfg, cfg.Sync) }
 	case "stoplist":
 		run = func(ctx context.Context, cfg *Config) error { return stoplist(ctx, cfg, fs.Args(), os.Stdout) }
+	case "stop-all", "resume":
+		c := stopAllFlags(fs, cmd == "stop-all")
+		run = func(ctx context.Context, cfg *Config) error { return c.run(ctx, cfg, fs.Args(), os.Stdout) }
 	case "clerk":
 		run = func(ctx context.Context, cfg *Config) error { return clerk(ctx, cfg, fs.Args(), os.Stdout) }
 	case "demo":
@@ -79,6 +83,7 @@ commands:
   stoplist  add -lg CODE -person ID -by CLERK [-note TEXT] | lift -lg CODE -person ID -by CLERK | list [-lg CODE]
   clerk     add -username NAME -role ROLE -lg CODE[,CODE] [-qr FILE.png] | reset -username NAME [-qr FILE.png]
             | disable -username NAME | list     the clerk console's accounts (docs/console.md)
+`+stopAllUsage+`
   demo      create development keys, demo data and the demo kit under var/
   verify-scan [--out front.png] FILE
             check a scan or photo of a certificate's back side (prints JSON; exit 0 valid, 1 not)

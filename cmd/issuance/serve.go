@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,10 @@ type server struct {
 	statusPage http.Handler
 	// staleness is the Service's MaxStaleness, shown by the console.
 	staleness map[string]map[issuance.DataDomain]time.Duration
+	// gate is the deployment-wide stop as this node knows it, and
+	// crlRefreshed the last revocation refresh without error (stopall*.go).
+	gate         *serviceGate
+	crlRefreshed atomic.Pointer[time.Time]
 }
 
 func serve(ctx context.Context, cfg *Config) error {
@@ -127,8 +132,9 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	// Without a current CRL every card is refused (RevocationUnknown), so
 	// a failure here is reported but does not stop the node: the next
 	// refresh may succeed, and /readyz says what is missing meanwhile.
-	if err := rev.Refresh(ctx); err != nil {
-		slog.Warn("revocation data not current", "err", err)
+	crlErr := rev.Refresh(ctx)
+	if crlErr != nil {
+		slog.Warn("revocation data not current", "err", crlErr)
 	}
 	sealFiles, err := cfg.sealFiles()
 	if err != nil {
@@ -153,6 +159,10 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	}
 	store := registry.NewStore(pool, registry.WithMyNumberKey(myNumberKey))
 	replay := registry.NewReplay(pool, myNumberKey, clock)
+	gate := &serviceGate{store: store}
+	if _, err := gate.refresh(ctx); err != nil {
+		return nil, fmt.Errorf("service state: %w", err)
+	}
 	svc, err := issuance.NewService(issuance.Service{
 		Clock:          clock,
 		Ledger:         store,
@@ -167,6 +177,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 		Facts:          pki.NewFactsVerifier(factsSigners, clock),
 		Limiter:        registry.NewRateLimiter(pool),
 		StatusLimits:   cfg.Honseki.StatusLimits(),
+		Admission:      gate,
 	})
 	if err != nil {
 		return nil, err
@@ -182,10 +193,19 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
 		svc, replay, metrics)
 	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store,
-		replay: replay, metrics: metrics, staleness: staleness}
+		replay: replay, metrics: metrics, staleness: staleness, gate: gate}
 	if err := s.auditStart(ctx); err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
+	if crlErr == nil {
+		now := clock.Now()
+		s.crlRefreshed.Store(&now)
+	}
+	ops, err := newOpsCollector(s, munis)
+	if err != nil {
+		return nil, err
+	}
+	metrics.MustRegister(ops)
 	// Its tries are counted in the shared rate windows, so every node
 	// holds the same limits.
 	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock}); err != nil {
@@ -253,6 +273,7 @@ func (s *server) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	go s.gate.run(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- s.soap.ServeTLS(s.soapLn, "", "") }()
 	go func() {

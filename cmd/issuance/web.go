@@ -28,12 +28,18 @@ type readiness struct {
 	SchemaWanted   int            `json:"schemaWanted"`
 	Municipalities map[string]int `json:"municipalities"` // people loaded per lgCode
 	Problems       []string       `json:"problems,omitempty"`
+	// Stopped is the deployment-wide stop in force (issuance stop-all).
+	Stopped *registry.ServiceState `json:"stopped,omitempty"`
 }
 
 func (s *server) readiness(ctx context.Context, munis map[string]issuance.Municipality) readiness {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	r := readiness{Node: s.cfg.Node, Database: "ok", SchemaWanted: registry.LatestVersion()}
+	if r.Stopped = s.gate.stopped(); r.Stopped != nil {
+		r.Problems = append(r.Problems, fmt.Sprintf("stopped since %s by %s (issuance stop-all): %s",
+			r.Stopped.Since.In(issuance.Tokyo).Format(time.RFC3339), r.Stopped.By, r.Stopped.Reason))
+	}
 	if err := s.pool.Ping(ctx); err != nil {
 		r.Database = "unreachable"
 		r.Problems = append(r.Problems, "database unreachable")
@@ -99,7 +105,7 @@ func (s *server) webHandler(munis map[string]issuance.Municipality) http.Handler
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	mux.Handle("GET /assets/", web.Assets())
 	clerkConsole, err := console.New(console.Options{Store: s.store, Clock: s.clock, Municipalities: munis,
-		Sync: s.consoleSync(), Inbox: s.cfg.Sync.Inbox, MaxStaleness: s.staleness})
+		Sync: s.consoleSync(), Inbox: s.cfg.Sync.Inbox, MaxStaleness: s.staleness, Stopped: s.gate.stopped})
 	if err != nil {
 		panic(err) // every option is set here, and the configuration has a municipality
 	}

@@ -49,6 +49,10 @@ type Options struct {
 	Sync         SyncRunner
 	Inbox        string
 	MaxStaleness map[string]map[issuance.DataDomain]time.Duration
+	// Stopped returns the deployment-wide stop in force (issuance
+	// stop-all), nil while running; every page shows a stop in a banner.
+	// A nil Stopped shows none (a console without a server around it).
+	Stopped func() *registry.ServiceState
 	// Log receives failures of the store (never personal data, nothing a
 	// visitor typed); slog.Default() when nil.
 	Log *slog.Logger
@@ -158,6 +162,7 @@ type page struct {
 	Error   string // what went wrong, in words
 	Munis   map[string]issuance.Municipality
 	Data    any
+	Stopped *registry.ServiceState // the banner of a deployment-wide stop
 }
 
 // IsRole is for templates: whether the signed-in clerk has role r.
@@ -182,6 +187,9 @@ func (h *handler) render(w http.ResponseWriter, status int, name string, p page)
 // write renders a page whole before answering, so a template failure is a
 // 500, not half a page under a 200.
 func (h *handler) write(w http.ResponseWriter, status int, name string, p page) {
+	if h.o.Stopped != nil {
+		p.Stopped = h.o.Stopped()
+	}
 	var b bytes.Buffer
 	if err := pages.ExecuteTemplate(&b, name, p); err != nil {
 		h.o.Log.Error("console: render", "page", name, "err", err)
