@@ -48,3 +48,19 @@ GRANT SELECT, INSERT ON service_state TO issuance_app;
 -- on /metrics, read at every scrape): few rows, so a partial index keeps the
 -- count cheap however long the ledger grows.
 CREATE INDEX issuance_unconfirmed ON issuance (lg_code, reserved_at) WHERE status = 'UNCONFIRMED';
+
+-- Every stop and resume goes into the audit trail's system chain
+-- (migrations/0013, docs/audit.md), by trigger like every other audited
+-- change, so that no code path can change the state unrecorded. The reason
+-- is free text an operator typed: the trail keeps its digest, the table the
+-- text.
+CREATE FUNCTION audit_service_state() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO audit_log (lg_code, kind, subject, detail) VALUES ('',
+        CASE WHEN NEW.stopped THEN 'service_stopped' ELSE 'service_resumed' END, left(NEW.changed_by, 256),
+        jsonb_build_object('seq', NEW.seq, 'changed_at', audit_time(NEW.changed_at),
+            'reason_sha256', encode(sha256(convert_to(NEW.reason, 'UTF8')), 'hex')));
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER audit_service_state AFTER INSERT ON service_state
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_service_state();

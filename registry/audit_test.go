@@ -641,3 +641,31 @@ func BenchmarkAuditOverhead(b *testing.B) {
 		})
 	}
 }
+
+// Stop-all and resume are recorded in the system chain by trigger, with
+// the operator and a digest of the reason (free text stays in the table);
+// a refused change (stopping a stopped service) records nothing.
+func TestAuditRecordsServiceState(t *testing.T) {
+	db := dbtest.New(t)
+	st := registry.NewStore(db.Pool)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 18, 0, 0, 0, issuance.Tokyo)
+	before := trail(t, db)
+	if _, err := st.StopAll(ctx, "ops-1", "誤交付の疑い", at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StopAll(ctx, "ops-2", "again", at.Add(time.Minute)); !errors.Is(err, registry.ErrServiceStopped) {
+		t.Fatalf("a second stop: %v", err)
+	}
+	if _, err := st.Resume(ctx, "ops-1", "", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	es := since(before, trail(t, db))
+	if got := kinds(es); !slices.Equal(got, []string{"system service_stopped ops-1", "system service_resumed ops-1"}) {
+		t.Fatalf("trail %q", got)
+	}
+	if d := detailOf(t, es[0]); d["reason_sha256"] == nil || strings.Contains(es[0].Detail, "誤交付") {
+		t.Errorf("stop entry keeps the reason in clear or no digest: %s", es[0].Detail)
+	}
+	mustVerify(t, st)
+}

@@ -90,9 +90,8 @@ func (s *Store) changeService(ctx context.Context, stop bool, by, reason string,
 	if err != nil {
 		return ServiceState{}, fmt.Errorf("service state: %w", err)
 	}
-	// AUDIT-AT-MERGE: record the change in the audit chain here, with the
-	// audit engineer's s.AuditSystem(ctx, kind, subject, detail):
-	// kind "service.stop" or "service.resume", subject by, detail reason.
+	// The trigger audit_service_state has recorded the change in the audit
+	// trail's system chain, in the same transaction.
 	return st, nil
 }
 
