@@ -195,6 +195,11 @@ func TestStopAllThreeNodes(t *testing.T) {
 		t.Fatalf("Authenticate of a session begun before stop-all: %v, want Unavailable", err)
 	}
 
+	// The audit trail's metrics appear once the audit-publish job has run
+	// (on any node: every node reads the last publication).
+	if err := nodes[0].publishAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// Each node says so: /readyz, the console, /metrics.
 	for i := range nodes {
 		if code, body := get(i, "readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"incident drill"`) ||
