@@ -274,7 +274,7 @@ wait:
 		case <-ctx.Done():
 			break wait
 		case <-hup:
-			if err := s.keyring.Reload(); err != nil {
+			if err := s.reloadSeals(); err != nil {
 				slog.Error("seal keys not reloaded; the previous keys stay in use", "err", err)
 			} else {
 				slog.Info("seal keys reloaded")

@@ -104,6 +104,9 @@ func (c SyncConfig) myNumberKey() (*registry.MyNumberKey, error) {
 	if c.MyNumberKey == "" {
 		return nil, nil
 	}
+	if err := checkSecretFiles([]secretFile{{"sync.my_number_key", c.MyNumberKey}}); err != nil {
+		return nil, err
+	}
 	k, err := registry.LoadMyNumberKey(c.MyNumberKey)
 	if err != nil {
 		return nil, fmt.Errorf("sync.my_number_key: %w", err)
