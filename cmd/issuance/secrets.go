@@ -30,6 +30,12 @@ func (c *Config) secretFiles() []secretFile {
 	add("web.tls_key", c.Web.TLSKey)
 	add("render.keiin_key_file", c.Render.KeiinKeyFile)
 	add("sync.my_number_key", c.Sync.MyNumberKey)
+	for i, p := range c.Sync.MyNumberKeyOld {
+		add(fmt.Sprintf("sync.my_number_key_old[%d]", i), p)
+	}
+	for i, p := range c.Sync.BirthCheckKeys {
+		add(fmt.Sprintf("sync.birth_check_keys[%d]", i), p)
+	}
 	for i, m := range c.Municipalities {
 		add(fmt.Sprintf("municipalities[%d].seal_key", i), m.SealKey)
 		add(fmt.Sprintf("municipalities[%d].seal_key_password_file", i), m.SealKeyPasswordFile)
