@@ -81,159 +81,195 @@ func (s *Store) Rekey(ctx context.Context, lgCodes []string, batch int) (*RekeyR
 // rekeyMyNumbers re-seals one municipality's 個人番号.
 func (s *Store) rekeyMyNumbers(ctx context.Context, lg string, prefix []byte, batch int, r *RekeyReport) error {
 	after := ""
-	for {
+	return inBatches(batch, "rekey 個人番号", s.scoped(ctx, lg), func(tx pgx.Tx) (int, error) {
 		n := 0
-		err := s.inScope(ctx, []string{lg}, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT person_id, my_number FROM person
+		rows, err := tx.Query(ctx, `SELECT person_id, my_number FROM person
 				WHERE lg_code = $2 AND person_id > $3 AND `+notUnderPrimary("my_number")+`
 				ORDER BY person_id LIMIT $4`, prefix, lg, after, batch)
-			if err != nil {
-				return err
-			}
-			type row struct {
-				id     string
-				sealed []byte
-			}
-			got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
-				var x row
-				return x, rw.Scan(&x.id, &x.sealed)
-			})
-			if err != nil {
-				return err
-			}
-			for _, x := range got {
-				n++
-				after = x.id
-				number, err := s.key.Open(lg, x.id, x.sealed)
-				if err != nil {
-					r.Unopenable[KindMyNumber]++
-					continue
-				}
-				tag, err := tx.Exec(ctx, `UPDATE person SET my_number = $4
-					WHERE lg_code = $1 AND person_id = $2 AND my_number = $3`, lg, x.id, x.sealed, s.key.Seal(lg, x.id, number))
-				if err != nil {
-					return err
-				}
-				r.Resealed[KindMyNumber] += tag.RowsAffected()
-			}
-			return nil
+		if err != nil {
+			return n, err
+		}
+		type row struct {
+			id     string
+			sealed []byte
+		}
+		got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
+			var x row
+			return x, rw.Scan(&x.id, &x.sealed)
 		})
 		if err != nil {
-			return dbErr("rekey 個人番号", err)
+			return n, err
 		}
-		if n < batch {
-			return nil
+		for _, x := range got {
+			n++
+			after = x.id
+			number, err := s.key.Open(lg, x.id, x.sealed)
+			if err != nil {
+				r.Unopenable[KindMyNumber]++
+				continue
+			}
+			tag, err := tx.Exec(ctx, `UPDATE person SET my_number = $4
+					WHERE lg_code = $1 AND person_id = $2 AND my_number = $3`, lg, x.id, x.sealed, s.key.Seal(lg, x.id, number))
+			if err != nil {
+				return n, err
+			}
+			r.Resealed[KindMyNumber] += tag.RowsAffected()
 		}
-	}
+		return n, nil
+	})
 }
 
 // rekeyApplications re-seals one 本籍地's application facts, notes and
 // status checks, while the facts are there to recompute the check.
 func (s *Store) rekeyApplications(ctx context.Context, lg string, prefix []byte, batch int, r *RekeyReport) error {
 	after := ""
-	for {
+	return inBatches(batch, "rekey 本籍 applications", s.scoped(ctx, lg), func(tx pgx.Tx) (int, error) {
 		n := 0
-		err := s.inScope(ctx, []string{lg}, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT application_number, facts, note, birth_check FROM honseki_application
+		rows, err := tx.Query(ctx, `SELECT application_number, facts, note, birth_check FROM honseki_application
 				WHERE lg_code = $2 AND application_number > $3 AND facts IS NOT NULL
 				  AND (`+notUnderPrimary("facts")+` OR `+notUnderPrimary("note")+`
 				       OR substring(birth_check from 1 for 8) <> substring($1 from 2 for 8) OR length(birth_check) <> 40)
 				ORDER BY application_number LIMIT $4`, prefix, lg, after, batch)
-			if err != nil {
-				return err
-			}
-			type row struct {
-				number           string
-				facts, note, mac []byte
-			}
-			got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
-				var x row
-				return x, rw.Scan(&x.number, &x.facts, &x.note, &x.mac)
-			})
-			if err != nil {
-				return err
-			}
-			for _, x := range got {
-				n++
-				after = x.number
-				facts, err := s.key.OpenApplicationFacts(x.number, x.facts)
-				var note string
-				if err == nil && x.note != nil {
-					note, err = s.key.OpenNote(x.number, x.note)
-				}
-				if err != nil {
-					r.Unopenable[KindHonseki]++
-					continue
-				}
-				var newNote []byte
-				if x.note != nil {
-					newNote = s.key.SealNote(x.number, note)
-				}
-				var ok bool
-				if err := tx.QueryRow(ctx, `SELECT issuance_rekey_application($1, $2, $3, $4, $5, $6, $7)`,
-					x.number, x.facts, s.key.SealApplicationFacts(x.number, facts), x.note, newNote,
-					x.mac, s.key.BirthCheck(x.number, facts.BirthDate)).Scan(&ok); err != nil {
-					return err
-				}
-				if ok {
-					r.Resealed[KindHonseki]++
-				}
-			}
-			return nil
+		if err != nil {
+			return n, err
+		}
+		type row struct {
+			number           string
+			facts, note, mac []byte
+		}
+		got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
+			var x row
+			return x, rw.Scan(&x.number, &x.facts, &x.note, &x.mac)
 		})
 		if err != nil {
-			return dbErr("rekey 本籍 applications", err)
+			return n, err
 		}
-		if n < batch {
-			return nil
+		for _, x := range got {
+			n++
+			after = x.number
+			facts, err := s.key.OpenApplicationFacts(x.number, x.facts)
+			var note string
+			if err == nil && x.note != nil {
+				note, err = s.key.OpenNote(x.number, x.note)
+			}
+			if err != nil {
+				r.Unopenable[KindHonseki]++
+				continue
+			}
+			var newNote []byte
+			if x.note != nil {
+				newNote = s.key.SealNote(x.number, note)
+			}
+			var ok bool
+			if err := tx.QueryRow(ctx, `SELECT issuance_rekey_application($1, $2, $3, $4, $5, $6, $7)`,
+				x.number, x.facts, s.key.SealApplicationFacts(x.number, facts), x.note, newNote,
+				x.mac, s.key.BirthCheck(x.number, facts.BirthDate)).Scan(&ok); err != nil {
+				return n, err
+			}
+			if ok {
+				r.Resealed[KindHonseki]++
+			}
 		}
-	}
+		return n, nil
+	})
 }
 
 // rekeyReplay re-seals the stored answers (not per municipality).
 func (s *Store) rekeyReplay(ctx context.Context, prefix []byte, batch int, r *RekeyReport) error {
 	after := "00000000-0000-0000-0000-000000000000"
-	for {
+	return inBatches(batch, "rekey stored answers", s.unscoped(ctx), func(tx pgx.Tx) (int, error) {
 		n := 0
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT request_id::text, coalesce(session_id::text, ''), http_status, response
+		rows, err := tx.Query(ctx, `SELECT request_id::text, coalesce(session_id::text, ''), http_status, response
 				FROM request_replay WHERE request_id > $2::uuid AND http_status IS NOT NULL AND `+notUnderPrimary("response")+`
 				ORDER BY request_id LIMIT $3`, prefix, after, batch)
-			if err != nil {
-				return err
-			}
-			type row struct {
-				id, session string
-				status      int
-				sealed      []byte
-			}
-			got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
-				var x row
-				return x, rw.Scan(&x.id, &x.session, &x.status, &x.sealed)
-			})
-			if err != nil {
-				return err
-			}
-			for _, x := range got {
-				n++
-				after = x.id
-				ad := replayAD(x.id, x.session, x.status)
-				body, err := s.key.openWith(useReplay, x.sealed, ad)
-				if err != nil {
-					r.Unopenable[KindReplay]++
-					continue
-				}
-				tag, err := tx.Exec(ctx, `UPDATE request_replay SET response = $3 WHERE request_id = $1::uuid AND response = $2`,
-					x.id, x.sealed, s.key.sealWith(useReplay, body, ad))
-				if err != nil {
-					return err
-				}
-				r.Resealed[KindReplay] += tag.RowsAffected()
-			}
-			return nil
+		if err != nil {
+			return n, err
+		}
+		type row struct {
+			id, session string
+			status      int
+			sealed      []byte
+		}
+		got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
+			var x row
+			return x, rw.Scan(&x.id, &x.session, &x.status, &x.sealed)
 		})
 		if err != nil {
-			return dbErr("rekey stored answers", err)
+			return n, err
+		}
+		for _, x := range got {
+			n++
+			after = x.id
+			ad := replayAD(x.id, x.session, x.status)
+			body, err := s.key.openWith(useReplay, x.sealed, ad)
+			if err != nil {
+				r.Unopenable[KindReplay]++
+				continue
+			}
+			tag, err := tx.Exec(ctx, `UPDATE request_replay SET response = $3 WHERE request_id = $1::uuid AND response = $2`,
+				x.id, x.sealed, s.key.sealWith(useReplay, body, ad))
+			if err != nil {
+				return n, err
+			}
+			r.Resealed[KindReplay] += tag.RowsAffected()
+		}
+		return n, nil
+	})
+}
+
+// rekeyTOTP re-seals the clerks' TOTP seeds (accounts span municipalities).
+func (s *Store) rekeyTOTP(ctx context.Context, prefix []byte, batch int, r *RekeyReport) error {
+	after := ""
+	return inBatches(batch, "rekey TOTP seeds", s.unscoped(ctx), func(tx pgx.Tx) (int, error) {
+		n := 0
+		rows, err := tx.Query(ctx, `SELECT username, totp_secret FROM clerk
+				WHERE username > $2 AND `+notUnderPrimary("totp_secret")+` ORDER BY username LIMIT $3`, prefix, after, batch)
+		if err != nil {
+			return n, err
+		}
+		type row struct {
+			user   string
+			sealed []byte
+		}
+		got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
+			var x row
+			return x, rw.Scan(&x.user, &x.sealed)
+		})
+		if err != nil {
+			return n, err
+		}
+		for _, x := range got {
+			n++
+			after = x.user
+			seed, err := s.key.OpenTOTP(x.user, x.sealed)
+			if err != nil {
+				r.Unopenable[KindTOTP]++
+				continue
+			}
+			tag, err := tx.Exec(ctx, `UPDATE clerk SET totp_secret = $3 WHERE username = $1 AND totp_secret = $2`,
+				x.user, x.sealed, s.key.SealTOTP(x.user, seed))
+			if err != nil {
+				return n, err
+			}
+			r.Resealed[KindTOTP] += tag.RowsAffected()
+		}
+		return n, nil
+	})
+}
+
+// inBatches runs step, one transaction each (begin: in a tenant scope or
+// not), until a batch finds fewer than batch rows; step returns how many
+// rows it looked at.
+func inBatches(batch int, what string, begin func(func(pgx.Tx) error) error, step func(pgx.Tx) (int, error)) error {
+	for {
+		n := 0
+		err := begin(func(tx pgx.Tx) error {
+			var err error
+			n, err = step(tx)
+			return err
+		})
+		if err != nil {
+			return dbErr(what, err)
 		}
 		if n < batch {
 			return nil
@@ -241,52 +277,14 @@ func (s *Store) rekeyReplay(ctx context.Context, prefix []byte, batch int, r *Re
 	}
 }
 
-// rekeyTOTP re-seals the clerks' TOTP seeds (accounts span municipalities).
-func (s *Store) rekeyTOTP(ctx context.Context, prefix []byte, batch int, r *RekeyReport) error {
-	after := ""
-	for {
-		n := 0
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT username, totp_secret FROM clerk
-				WHERE username > $2 AND `+notUnderPrimary("totp_secret")+` ORDER BY username LIMIT $3`, prefix, after, batch)
-			if err != nil {
-				return err
-			}
-			type row struct {
-				user   string
-				sealed []byte
-			}
-			got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
-				var x row
-				return x, rw.Scan(&x.user, &x.sealed)
-			})
-			if err != nil {
-				return err
-			}
-			for _, x := range got {
-				n++
-				after = x.user
-				seed, err := s.key.OpenTOTP(x.user, x.sealed)
-				if err != nil {
-					r.Unopenable[KindTOTP]++
-					continue
-				}
-				tag, err := tx.Exec(ctx, `UPDATE clerk SET totp_secret = $3 WHERE username = $1 AND totp_secret = $2`,
-					x.user, x.sealed, s.key.SealTOTP(x.user, seed))
-				if err != nil {
-					return err
-				}
-				r.Resealed[KindTOTP] += tag.RowsAffected()
-			}
-			return nil
-		})
-		if err != nil {
-			return dbErr("rekey TOTP seeds", err)
-		}
-		if n < batch {
-			return nil
-		}
-	}
+// scoped begins transactions in lg's tenant scope; unscoped, for the
+// tables that are not per municipality, without one.
+func (s *Store) scoped(ctx context.Context, lg string) func(func(pgx.Tx) error) error {
+	return func(fn func(pgx.Tx) error) error { return s.inScope(ctx, []string{lg}, fn) }
+}
+
+func (s *Store) unscoped(ctx context.Context) func(func(pgx.Tx) error) error {
+	return func(fn func(pgx.Tx) error) error { return pgx.BeginFunc(ctx, s.pool, fn) }
 }
 
 // keyIDOf is the SQL expression naming the key of a sealed column ("v1"
