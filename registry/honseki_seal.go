@@ -75,6 +75,12 @@ func (k *MyNumberKey) BirthMatches(number, birthDate string, stored []byte) bool
 			match |= 1
 		}
 	}
+	for _, c := range k.checks {
+		mac := c.mac(number, birthDate)
+		if hmac.Equal(mac, stored) || hmac.Equal(append(c.id[:len(c.id):len(c.id)], mac...), stored) {
+			match |= 1
+		}
+	}
 	return match == 1
 }
 

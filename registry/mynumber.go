@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,6 +35,7 @@ import (
 type MyNumberKey struct {
 	primary *keySet
 	old     []*keySet
+	checks  []*BirthCheckKey // status-check keys of retired keys (BirthMatches only)
 }
 
 // keySet is one key file's key and its subkeys.
@@ -109,7 +111,7 @@ func newKeySet(key []byte) (*keySet, error) {
 // WithOld is k with old keys loaded to open (never to seal) what they
 // sealed: the state of every node during a rotation.
 func (k *MyNumberKey) WithOld(old ...*MyNumberKey) *MyNumberKey {
-	out := &MyNumberKey{primary: k.primary, old: slices.Clone(k.old)}
+	out := &MyNumberKey{primary: k.primary, old: slices.Clone(k.old), checks: k.checks}
 	for _, o := range old {
 		for _, ks := range append([]*keySet{o.primary}, o.old...) {
 			if ks.id != out.primary.id && !slices.ContainsFunc(out.old, func(x *keySet) bool { return x.id == ks.id }) {
@@ -278,4 +280,75 @@ func openV1(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 		return nil, errSealedFormat
 	}
 	return aead.Open(nil, sealed[1:1+n], sealed[1+n:], ad)
+}
+
+// BirthCheckKey is the status-check (HMAC) subkey of a 個人番号 key, alone:
+// the status check of an application whose facts were purged cannot be
+// recomputed under a new key (the birth date is gone), so after a rotation
+// the old key's check subkey is kept for those, and the old key itself,
+// which opens 個人番号, is retired (docs/keys.md). It opens nothing.
+type BirthCheckKey struct {
+	id  [keyIDLen]byte
+	key []byte
+}
+
+func (c *BirthCheckKey) mac(number, birthDate string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(number + "\x00" + birthDate))
+	return m.Sum(nil)
+}
+
+// ID is the id of the key the check subkey was derived from.
+func (c *BirthCheckKey) ID() string { return hex.EncodeToString(c.id[:]) }
+
+// BirthCheckKey is the status-check subkey of k's primary key.
+func (k *MyNumberKey) BirthCheckKey() *BirthCheckKey {
+	return &BirthCheckKey{id: k.primary.id, key: slices.Clone(k.primary.birthMAC)}
+}
+
+// WithBirthChecks is k with retired keys' status-check subkeys loaded.
+func (k *MyNumberKey) WithBirthChecks(c ...*BirthCheckKey) *MyNumberKey {
+	out := *k
+	out.checks = append(slices.Clone(k.checks), c...)
+	return &out
+}
+
+// CheckIDs are the ids of the status-check subkeys loaded.
+func (k *MyNumberKey) CheckIDs() []string {
+	var out []string
+	for _, c := range k.checks {
+		out = append(out, c.ID())
+	}
+	return out
+}
+
+// WriteBirthCheckKey writes c to a new file (mode 0600): "<key id> <subkey>",
+// both hexadecimal. It refuses to overwrite one.
+func WriteBirthCheckKey(path string, c *BirthCheckKey) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "%x %x\n", c.id, c.key); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// LoadBirthCheckKey reads what WriteBirthCheckKey wrote.
+func LoadBirthCheckKey(path string) (*BirthCheckKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("status-check key: %w", err)
+	}
+	idHex, keyHex, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
+	id, err1 := hex.DecodeString(idHex)
+	key, err2 := hex.DecodeString(keyHex)
+	if !ok || err1 != nil || err2 != nil || len(id) != keyIDLen || len(key) != 32 {
+		return nil, fmt.Errorf("status-check key %s: not \"<16 hex digits> <64 hex digits>\"", path)
+	}
+	c := &BirthCheckKey{key: key}
+	copy(c.id[:], id)
+	return c, nil
 }
