@@ -128,7 +128,8 @@ func (a *applier) seal() error {
 		for _, h := range found {
 			delete(unknown, h)
 		}
-		for _, line := range sortedLines(unknown) {
+		if lines := sortedLines(unknown); len(lines) > 0 {
+			line := lines[0] // the first missing image is the one reported
 			where := "the batch has no image pack"
 			if packName != "" {
 				where = "not in " + packName

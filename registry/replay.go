@@ -108,7 +108,7 @@ func (r *Replay) Claim(ctx context.Context, requestID string, bodySHA256 []byte)
 		// Withdrawn earlier (by a repeat, or by WithdrawEnded).
 		return nil, issuance.Fault(issuance.SessionUnknown, "request %s repeated after its answer was withdrawn", requestID)
 	}
-	body, err := open(r.key.replay, sealed, replayAD(requestID, deref(sessionID), *status))
+	body, err := r.key.openWith(useReplay, sealed, replayAD(requestID, deref(sessionID), *status))
 	if err != nil {
 		return nil, issuance.Wrap(issuance.Unavailable, errors.New("stored answer of request "+requestID+" does not open: not sealed for this row or with this key"))
 	}
@@ -118,7 +118,7 @@ func (r *Replay) Claim(ctx context.Context, requestID string, bodySHA256 []byte)
 // Complete stores the answer of a claimed request, sealed, with its session.
 func (r *Replay) Complete(ctx context.Context, requestID string, answer issuance.Stored) error {
 	sess := sessionOf(answer.SessionID)
-	sealed := seal(r.key.replay, answer.Body, replayAD(requestID, sess, answer.Status))
+	sealed := r.key.sealWith(useReplay, answer.Body, replayAD(requestID, sess, answer.Status))
 	_, err := r.pool.Exec(ctx, `UPDATE request_replay SET http_status = $2, response = $3, session_id = $4
 		WHERE request_id = $1 AND http_status IS NULL`, requestID, answer.Status, sealed, nilIfEmpty(sess))
 	return dbErr("complete request", err)

@@ -223,19 +223,6 @@ func (w *pdfWriter) image(img *pdfImage) int {
 	return n
 }
 
-// grayPix is an image's rows without stride padding.
-func grayPix(g *image.Gray) []byte {
-	w, h := g.Rect.Dx(), g.Rect.Dy()
-	if g.Stride == w {
-		return g.Pix[:w*h]
-	}
-	out := make([]byte, 0, w*h)
-	for y := range h {
-		out = append(out, g.Pix[y*g.Stride:y*g.Stride+w]...)
-	}
-	return out
-}
-
 // privateCmap gives each slot the code point a tool reading the subset
 // font alone would find it at: its character, or for a variation sequence
 // a code point of Supplementary Private Use Area-A, as a TrueType cmap

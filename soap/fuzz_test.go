@@ -4,13 +4,19 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lgwan/issuance/issuance"
 )
 
 // FuzzServeHTTP feeds arbitrary bodies to the endpoint: it must never panic
 // and must always answer a well-formed SOAP envelope with a ResponseHeader,
-// 200 with a response or 500 with a fault.
+// 200 with a response or 500 with a fault; a fault is soap:Client or
+// soap:Server and names one of the interface's fault codes. The corpus
+// (testdata/fuzz/FuzzServeHTTP) holds the demo kit's requests as the
+// kiosk client sends them, one per operation.
 func FuzzServeHTTP(f *testing.F) {
 	for _, seed := range []string{
 		envelopeXML(testRequestID, testLG, beginBody),
@@ -41,7 +47,10 @@ func FuzzServeHTTP(f *testing.F) {
 			} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Header"`
 			Body struct {
 				Fault *struct {
-					Code string `xml:"faultcode"`
+					Code   string `xml:"faultcode"`
+					Detail struct {
+						Code string `xml:"urn:jp:lg:issuance:wide-area:v4 IssuanceFault>code"`
+					} `xml:"detail"`
 				} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Fault"`
 			} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
 		}
@@ -53,6 +62,14 @@ func FuzzServeHTTP(f *testing.F) {
 		}
 		if (rec.Code == http.StatusInternalServerError) != (env.Body.Fault != nil) {
 			t.Fatalf("status %d with fault %v", rec.Code, env.Body.Fault)
+		}
+		if fault := env.Body.Fault; fault != nil {
+			if fault.Code != "soap:Client" && fault.Code != "soap:Server" {
+				t.Fatalf("faultcode %q", fault.Code)
+			}
+			if !slices.Contains(issuance.Codes, issuance.Code(fault.Detail.Code)) {
+				t.Fatalf("fault code %q is none of the interface's:\n%s", fault.Detail.Code, rec.Body.Bytes())
+			}
 		}
 	})
 }

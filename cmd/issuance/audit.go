@@ -228,7 +228,7 @@ func (s *server) auditKeys(ctx context.Context) error {
 // reloadKeys is SIGHUP: the seal keys are re-read and, when that worked,
 // a changed key is recorded.
 func (s *server) reloadKeys(ctx context.Context) {
-	if err := s.keyring.Reload(); err != nil {
+	if err := s.reloadSeals(); err != nil {
 		slog.Error("seal keys not reloaded; the previous keys stay in use", "err", err)
 		return
 	}

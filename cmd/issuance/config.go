@@ -479,6 +479,9 @@ func (c *Config) validateServe() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := checkSecretFiles(c.secretFiles()); err != nil {
+		errs = append(errs, err)
+	}
 	for i, mc := range c.Municipalities {
 		for field, f := range map[string]string{"seal_cert": mc.SealCert, "seal_key": mc.SealKey, "code_key": mc.CodeKey} {
 			if err := readable(f); err != nil && !(field == "seal_cert" && mc.SealCert == "" && mc.SealKeyPasswordFile != "") {

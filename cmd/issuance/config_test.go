@@ -148,7 +148,7 @@ func TestConfigKeysAndDefaults(t *testing.T) {
 		"soap.listen", "soap.tls_cert", "soap.tls_key", "soap.client_ca", "soap.max_body_bytes",
 		"soap.session_ttl", "soap.max_copies", "web.listen", "web.tls_cert", "web.tls_key", "jpki.roots", "jpki.crl_dir", "jpki.crl_urls",
 		"jpki.ocsp_url", "jpki.crl_refresh", "jpki.facts_signers", "render.font", "render.label_fonts", "render.keiin_key_file",
-		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.gaiji_dir",
+		"seal.code_keys", "sync.inbox", "sync.schedule", "sync.my_number_key", "sync.my_number_key_old", "sync.birth_check_keys", "sync.gaiji_dir",
 		"honseki.retention", "honseki.purge_schedule", "honseki.status_per_number", "honseki.status_number_window",
 		"honseki.status_per_caller", "honseki.status_caller_window", "audit.publish_schedule"}
 	if !slices.Equal(names, want) {

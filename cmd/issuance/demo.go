@@ -137,6 +137,9 @@ func (d *demoCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkSecretFiles(cfg.secretFiles()); err != nil {
+		return err
+	}
 	if err := loadDemoThroughSync(ctx, cfg, layout, data, demoFiller, d.clock); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@
 //	issuance stoplist [--config FILE] add|lift|list ...   stop issuance concerning a person at once
 //	issuance clerk   [--config FILE] add|reset|disable|list ...   the clerk console's accounts
 //	issuance stop-all|resume [--config FILE] -by NAME ...   stop or resume new sessions on every node
+//	issuance keys    [--config FILE] new-mynumber|rotate-mynumber|check-mynumber|export-birth-check ...   個人番号 key rotation
 //	issuance demo    [--var DIR]       development keys, demo data and the demo kit (make run)
 //	issuance verify-scan [--out front.png] FILE   check a scan of a certificate's back side
 //	issuance audit verify [-head CHAIN:SEQ:HASH ...] | head   check the audit trail, print its heads
@@ -51,6 +52,8 @@ func main() {
 		run = func(ctx context.Context, cfg *Config) error { return c.run(ctx, cfg, fs.Args(), os.Stdout) }
 	case "clerk":
 		run = func(ctx context.Context, cfg *Config) error { return clerk(ctx, cfg, fs.Args(), os.Stdout) }
+	case "keys":
+		run = func(ctx context.Context, cfg *Config) error { return keys(ctx, cfg, fs.Args(), os.Stdout) }
 	case "demo":
 		d := demoFlags(fs)
 		run = func(ctx context.Context, _ *Config) error { return d.run(ctx) }
@@ -84,6 +87,8 @@ commands:
   clerk     add -username NAME -role ROLE -lg CODE[,CODE] [-qr FILE.png] | reset -username NAME [-qr FILE.png]
             | disable -username NAME | list     the clerk console's accounts (docs/console.md)
 `+stopAllUsage+`
+  keys      new-mynumber FILE | rotate-mynumber [-batch N] | check-mynumber | export-birth-check -key OLD -out FILE
+            the 個人番号 key's rotation (docs/keys.md)
   demo      create development keys, demo data and the demo kit under var/
   verify-scan [--out front.png] FILE
             check a scan or photo of a certificate's back side (prints JSON; exit 0 valid, 1 not)

@@ -30,11 +30,16 @@ import (
 //
 // A municipality's own max_staleness overrides both, per domain.
 type SyncConfig struct {
-	Inbox        string                   `mapstructure:"inbox"`
-	Schedule     string                   `mapstructure:"schedule"`
-	MyNumberKey  string                   `mapstructure:"my_number_key"`
-	GaijiDir     string                   `mapstructure:"gaiji_dir"`
-	MaxStaleness map[string]time.Duration `mapstructure:"max_staleness"`
+	Inbox       string `mapstructure:"inbox"`
+	Schedule    string `mapstructure:"schedule"`
+	MyNumberKey string `mapstructure:"my_number_key"`
+	// During a 個人番号 key rotation (docs/keys.md): the older keys, loaded
+	// to open what they sealed, never to seal; and the status-check subkeys
+	// of retired keys (`issuance keys export-birth-check`).
+	MyNumberKeyOld []string                 `mapstructure:"my_number_key_old"`
+	BirthCheckKeys []string                 `mapstructure:"birth_check_keys"`
+	GaijiDir       string                   `mapstructure:"gaiji_dir"`
+	MaxStaleness   map[string]time.Duration `mapstructure:"max_staleness"`
 }
 
 // validate checks the section, naming the key at fault.
@@ -104,11 +109,14 @@ func (c SyncConfig) myNumberKey() (*registry.MyNumberKey, error) {
 	if c.MyNumberKey == "" {
 		return nil, nil
 	}
+	if err := checkSecretFiles([]secretFile{{"sync.my_number_key", c.MyNumberKey}}); err != nil {
+		return nil, err
+	}
 	k, err := registry.LoadMyNumberKey(c.MyNumberKey)
 	if err != nil {
 		return nil, fmt.Errorf("sync.my_number_key: %w", err)
 	}
-	return k, nil
+	return c.withOldKeys(k)
 }
 
 // staleness is the Service's MaxStaleness, a bound for every domain of

@@ -4,53 +4,92 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry/feed"
 )
 
 var timeNow = time.Date(2026, 7, 1, 3, 0, 0, 0, time.UTC)
 
-// fuzzRead reads every record of data and checks what the reader promises:
-// it never panics, it fails with a *feed.Error naming the file, and every
-// record it accepts holds only checked text.
-func fuzzRead(t *testing.T, data []byte, f feed.Format) {
-	g := feed.NewGaiji()
+// fuzzGaiji is the demo feeds' 外字 table, plus the code the seeds use.
+func fuzzGaiji(t testing.TB) *feed.Gaiji {
+	g, err := feed.LoadGaiji("../../testdata/feeds/131016/gaiji.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
 	g.Set(0xE000, "辻\U000E0102", "")
-	for _, rt := range []*feed.RecordType{feed.Person, feed.Tax, feed.KosekiEvent} {
-		rd, err := feed.NewReader(bytes.NewReader(data), rt.Name, rt, f, g)
-		if err != nil {
-			var fe *feed.Error
-			if !errors.As(err, &fe) || fe.File != rt.Name {
-				t.Fatalf("a header error that names no file: %v", err)
-			}
-			continue
-		}
-		for n := 0; n < 1000; n++ {
-			rec, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				var fe *feed.Error
-				if !errors.As(err, &fe) || fe.File != rt.Name || fe.Line < 1 {
-					t.Fatalf("an error that names no file and line: %v", err)
+	return g
+}
+
+// fuzzRead reads data as every record type and checks what the reader
+// promises: it never panics, it fails with a *feed.Error naming the file
+// (and the line, past the header), every record it accepts holds only
+// checked text and real dates, and the records it accepts, written again
+// by the Writer, read back the same.
+func fuzzRead(t *testing.T, data []byte, f feed.Format, g *feed.Gaiji) {
+	for _, domain := range issuance.Domains {
+		for _, rt := range feed.RecordTypes[domain] {
+			if got := readAll(t, data, rt, f, g); len(got) > 0 {
+				var b bytes.Buffer
+				w, err := feed.NewWriter(&b, rt, f, g)
+				if err != nil {
+					t.Fatal(err)
 				}
-				break
-			}
-			for i, fl := range rt.Fields {
-				if fl.Kind == feed.Text {
-					if again, err := feed.CheckText(rec.Str(i), nil); err != nil || again != rec.Str(i) {
-						t.Fatalf("field %s accepted unchecked text %q: %v", fl.Name, rec.Str(i), err)
+				for _, v := range got {
+					if err := w.Write(v); err != nil {
+						t.Fatalf("%s: an accepted record does not write: %v", rt.Name, err)
 					}
 				}
-				if fl.Kind == feed.Date && rec.Str(i) != "" && rec.Date(i).IsZero() {
-					t.Fatalf("field %s: an accepted date that is not one", fl.Name)
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				if again := readAll(t, b.Bytes(), rt, f, g); !slices.EqualFunc(got, again, slices.Equal) {
+					t.Fatalf("%s: written again, %d records read back differently:\n%q\n%q", rt.Name, len(got), got, again)
 				}
 			}
 		}
 	}
+}
+
+// readAll is the values of the records read before the first error.
+func readAll(t *testing.T, data []byte, rt *feed.RecordType, f feed.Format, g *feed.Gaiji) [][]string {
+	rd, err := feed.NewReader(bytes.NewReader(data), rt.Name, rt, f, g)
+	if err != nil {
+		var fe *feed.Error
+		if !errors.As(err, &fe) || fe.File != rt.Name {
+			t.Fatalf("a header error that names no file: %v", err)
+		}
+		return nil
+	}
+	var out [][]string
+	for n := 0; n < 1000; n++ {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var fe *feed.Error
+			if !errors.As(err, &fe) || fe.File != rt.Name || fe.Line < 1 {
+				t.Fatalf("an error that names no file and line: %v", err)
+			}
+			break
+		}
+		for i, fl := range rt.Fields {
+			if fl.Kind == feed.Text {
+				if again, err := feed.CheckText(rec.Str(i), nil); err != nil || again != rec.Str(i) {
+					t.Fatalf("field %s accepted unchecked text %q: %v", fl.Name, rec.Str(i), err)
+				}
+			}
+			if fl.Kind == feed.Date && rec.Str(i) != "" && rec.Date(i).IsZero() {
+				t.Fatalf("field %s: an accepted date that is not one", fl.Name)
+			}
+		}
+		out = append(out, slices.Clone(rec.Values))
+	}
+	return out
 }
 
 func FuzzCSV(f *testing.F) {
@@ -59,7 +98,8 @@ func FuzzCSV(f *testing.F) {
 	f.Add([]byte("op,person_id,year,incomes,total_income,deductions,taxable_income,municipal_tax,prefectural_tax,paid,outstanding,resident_on_jan1,assessed\n" +
 		"U,P1,2026,給与収入:5000000,3560000,,3130000,1,1,2,0,1,1\n\"U\",P2,\"2026\"\r\n"))
 	f.Add([]byte("koseki_id,member_seq,seq,kind,date,fields\nK1,0,1,編製,2000-01-01,\"a=b;c=\"\"d\"\n"))
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, feed.CSV) })
+	g := fuzzGaiji(f)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, feed.CSV, g) })
 }
 
 func FuzzFixed(f *testing.F) {
@@ -76,5 +116,6 @@ func FuzzFixed(f *testing.F) {
 	w.Flush()
 	f.Add(b.Bytes())
 	f.Add([]byte{0x81, 0x20, 0xF9, 0xFC, 0x82, '\r', '\n'})
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, feed.Fixed) })
+	gaiji := fuzzGaiji(f)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, feed.Fixed, gaiji) })
 }

@@ -48,6 +48,7 @@ func (c *Client) Session(ctx context.Context, card *Card) (sessionID string, men
 	var auth wsdlgen.AuthenticateResponse
 	if _, err := c.Call(ctx, &wsdlgen.Authenticate{SessionId: begin.SessionId, UserCertificate: b64(card.cert),
 		Signature: b64(sig)}, &auth); err != nil {
+		//lint:ignore ST1005 the operation's name, as its neighbours' errors begin
 		return begin.SessionId, nil, fmt.Errorf("Authenticate: %w", err)
 	}
 	return begin.SessionId, auth.Menu, nil
