@@ -59,7 +59,7 @@ func TestScrambled(t *testing.T) {
 	f := setup(t)
 	front := f.frontAt(t, DPI)
 	l, _ := layoutFor(defaultParams)
-	pl := makePlan(fixedKey, blocksOf(l, front.Rect.Dx(), front.Rect.Dy()), len(l.free))
+	pl := makePlan(fixedKey, blocksOf(l, front.Rect.Dx(), front.Rect.Dy()), len(l.free), true)
 	bc, _ := l.blocks(front.Rect.Dx(), front.Rect.Dy())
 	same := 0
 	for i := range pl.src[:blocksOf(l, front.Rect.Dx(), front.Rect.Dy())] {

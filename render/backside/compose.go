@@ -24,6 +24,12 @@ func Compose(front *image.Gray, doc Document, page, pages int, s Signer) (*image
 }
 
 func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params) (*image.Gray, error) {
+	return composeVersion(front, doc, page, pages, s, key, p, payloadVersion)
+}
+
+// composeVersion composes in format version v: payloadInverting only to
+// test that backs printed by the previous version still verify.
+func composeVersion(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params, v byte) (*image.Gray, error) {
 	if front == nil {
 		return nil, errors.New("backside: no front image")
 	}
@@ -38,20 +44,20 @@ func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [ke
 	if err := l.fits(w, h); err != nil {
 		return nil, err
 	}
-	code, err := codeText(doc, page, pages, s, key, p, w, h)
+	code, err := codeText(doc, page, pages, s, key, p, w, h, v)
 	if err != nil {
 		return nil, err
 	}
-	return paint(front, l, key, code)
+	return paint(front, l, key, code, v == payloadInverting)
 }
 
 // codeText is the signed code of page page of pages of doc, for a w×h
 // front scrambled with key.
-func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p params, w, h int) (string, error) {
+func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p params, w, h int, v byte) (string, error) {
 	if err := checkDocument(doc, page, pages); err != nil {
 		return "", err
 	}
-	pl := &payload{p: p, w: w, h: h, page: page, pages: pages, key: key, doc: doc,
+	pl := &payload{version: v, p: p, w: w, h: h, page: page, pages: pages, key: key, doc: doc,
 		issuedOn: doc.IssuedOn.Format(time.DateOnly), digest: FactsDigest(doc.Facts)}
 	body := pl.encodeBody()
 	keyID, sig, err := s.SignCode(doc.LGCode, body)
@@ -69,7 +75,7 @@ func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p para
 }
 
 // paint makes the back of front with the scramble key and the code's text.
-func paint(front *image.Gray, l *layout, key [keySize]byte, code string) (*image.Gray, error) {
+func paint(front *image.Gray, l *layout, key [keySize]byte, code string, invert bool) (*image.Gray, error) {
 	modules, err := qrModules(code)
 	if err != nil {
 		return nil, err
@@ -78,7 +84,7 @@ func paint(front *image.Gray, l *layout, key [keySize]byte, code string) (*image
 	back := image.NewGray(image.Rect(0, 0, w, h))
 	fill(back.Pix, 0xFF)
 	o := l.origin(w, h)
-	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free)))
+	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free), invert))
 	drawMarks(back, l, o, modules)
 	return back, nil
 }

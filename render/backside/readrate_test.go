@@ -125,7 +125,7 @@ func issueCodes(t testing.TB, n int, seed uint64, s Signer) ([]string, [][][]boo
 					for k := range key {
 						key[k] = byte(rng.UintN(256))
 					}
-					if texts[i], errs[i] = codeText(doc, page, pages, s, key, defaultParams, w, h); errs[i] == nil {
+					if texts[i], errs[i] = codeText(doc, page, pages, s, key, defaultParams, w, h, payloadVersion); errs[i] == nil {
 						modules[i], errs[i] = qrModules(texts[i])
 					}
 				}

@@ -26,7 +26,7 @@ func descramble(g *image.Gray, l *layout, h homography, pl *payload) *image.Gray
 	sharpen(lin, gw, gh, blurSigma(lin, gw, l))
 
 	bc, br := l.blocks(pl.w, pl.h)
-	pn := makePlan(pl.key, bc*br, len(l.free))
+	pn := makePlan(pl.key, bc*br, len(l.free), pl.version == payloadInverting)
 	fc := image.NewGray(image.Rect(0, 0, bc*c, br*c)) // the front at cell scale
 	for i := range bc * br {
 		cell := int(l.free[i])
@@ -39,14 +39,19 @@ func descramble(g *image.Gray, l *layout, h homography, pl *payload) *image.Gray
 	return out
 }
 
-// The clean-up of the recovered front, chosen on the robustness matrix
-// (docs/backside.md): what is lighter than paperFrom is paper, what is
-// darker than inkFrom is ink, and the tones between are stretched linearly.
-// What remains of the scan's noise and JPEG ringing on the paper would
-// otherwise print as a grey haze over three quarters of the page.
+// The clean-up of the recovered front: what is lighter than paperFrom is
+// paper, what is darker than inkFrom is ink, and the tones between are
+// stretched linearly. What remains of the scan's noise and JPEG ringing on
+// the paper would otherwise print as a grey haze over three quarters of the
+// page. The thresholds were chosen by how tesseract reads the recovered
+// front (BenchmarkBacksideLegibility, docs/backside.md): the block shrink,
+// the print's blur and the two resamplings leave a 1-px stroke at 100–180,
+// which the former 30–200 stretch left light grey, so 目 read 日 and 票 要;
+// with ink from 120 the strokes come back whole, and paper from 245 still
+// clears the noise of a JPEG at quality 60.
 const (
-	inkFrom      = 30
-	paperFrom    = 200
+	inkFrom      = 120
+	paperFrom    = 245
 	sharpenIters = 2
 )
 
