@@ -3,6 +3,7 @@ package render
 import (
 	"image"
 	"math"
+	"sync"
 
 	"golang.org/x/image/font/sfnt"
 	"golang.org/x/image/math/fixed"
@@ -21,14 +22,24 @@ type rasterizer struct {
 	mask image.Alpha
 }
 
-// rasterize draws one page at dpi.
-func (r *Renderer) rasterize(p *page, dpi float64, seal, impression *pdfImage) (*image.Gray, error) {
+// pagePool holds the pixels of fronts rasterised for their backs, which
+// live only as long as the back's function runs: a page at 150 dpi is
+// 2 MB, and a fresh one each render costs page faults and a clearing pass.
+var pagePool = sync.Pool{New: func() any { return new([]byte) }}
+
+// rasterize draws one page at dpi, on pix when it is large enough.
+func (r *Renderer) rasterize(p *page, dpi float64, seal, impression *pdfImage, pix []byte) (*image.Gray, error) {
 	k := dpi / 72
 	// Whole pixels covering the page, as poppler sizes its bitmaps.
 	w, h := int(math.Ceil(pageW*k-1e-9)), int(math.Ceil(pageH*k-1e-9))
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i := range img.Pix {
-		img.Pix[i] = 0xFF
+	if cap(pix) < w*h {
+		pix = make([]byte, w*h)
+	}
+	img := &image.Gray{Pix: pix[:w*h], Stride: w, Rect: image.Rect(0, 0, w, h)}
+	// White, by doubling copies (a few large memmoves, not a byte loop).
+	img.Pix[0] = 0xFF
+	for n := 1; n < len(img.Pix); n *= 2 {
+		copy(img.Pix[n:], img.Pix[:n])
 	}
 	rz := &rasterizer{r: r}
 	for _, o := range p.ops {
