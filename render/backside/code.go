@@ -46,8 +46,8 @@ const codePrefix = "LGJP1:"
 const (
 	payloadVersion   = 2
 	payloadInverting = 1
-	keyIDLen       = 8
-	maxField       = 255 // bytes of one string field
+	keyIDLen         = 8
+	maxField         = 255 // bytes of one string field
 )
 
 // payload is the decoded content of a code.
