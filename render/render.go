@@ -13,7 +13,7 @@ import (
 )
 
 // Renderer renders certificates. Its fonts and labels are parsed once by
-// New and only read afterwards, and the seal cache is guarded, so one
+// New and only read afterwards, and the seal and glyph caches are guarded, so one
 // Renderer serves any number of goroutines. Everything else it needs is
 // given to New as options and never changes.
 type Renderer struct {
@@ -21,6 +21,7 @@ type Renderer struct {
 	labels map[string]map[string]labelText // key → language → shaped text
 	langs  map[string]bool                 // languages whose every label prints
 	seals  sealCache
+	glyphs glyphCache // rasterised glyphs, for the fronts the backs scramble
 
 	keiinKey []byte                                                          // WithKeiinKey
 	back     func(ctx context.Context, front FrontPage) (*image.Gray, error) // WithBack
