@@ -3,6 +3,7 @@ package backside
 import (
 	"fmt"
 	"image"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,11 @@ func ocr(t testing.TB, img *image.Gray, dpi int) string {
 	}
 	in := filepath.Join(t.TempDir(), "page.png")
 	writePNG(t, in, img)
-	out, err := exec.Command(tess, in, "stdout", "-l", "jpn", "--psm", "6", "--dpi", fmt.Sprint(dpi)).Output()
+	cmd := exec.Command(tess, in, "stdout", "-l", "jpn", "--psm", "6", "--dpi", fmt.Sprint(dpi))
+	// One thread: tesseract's OpenMP workers spin, which doubles its CPU
+	// time on a busy machine for no gain on one page.
+	cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("tesseract: %v", err)
 	}
