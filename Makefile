@@ -7,7 +7,7 @@ SHELL := /bin/bash
 GO    ?= go
 
 # Debian packages the project needs at run and test time.
-DEB_PACKAGES := postgresql-15 fonts-ipamj-mincho fonts-nanum fonts-arphic-gbsn00lp poppler-utils qpdf python3-zeep openssl chromium prometheus systemd
+DEB_PACKAGES := postgresql-15 fonts-ipamj-mincho fonts-nanum fonts-arphic-gbsn00lp poppler-utils qpdf python3-zeep openssl chromium prometheus systemd tesseract-ocr tesseract-ocr-jpn
 
 RUN_STEPS := bin/issuance migrate && bin/issuance demo && exec bin/issuance serve --config var/issuance.yaml
 
@@ -78,7 +78,7 @@ bench-pki: deps
 
 bench-render: deps bin/devdb
 	@$(GO) test -run '^$$' -bench . -cpu 1 ./render/ | $(BENCHFMT)
-	@$(GO) test -run '^$$' -bench 'VerifyScan|Compose|BacksideUnreadable' -cpu 1 ./render/backside/ | $(BENCHFMT)
+	@$(GO) test -run '^$$' -bench 'VerifyScan|Compose|BacksideUnreadable|BacksideLegibility' -cpu 1 -timeout 30m ./render/backside/ | $(BENCHFMT)
 	@$(DEVDB) $(GO) test -run '^$$' -bench 'VerifySite' -cpu 1 ./web/verify/ | $(BENCHFMT)
 
 bench-sync: deps bin/devdb

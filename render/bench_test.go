@@ -93,3 +93,26 @@ func BenchmarkRasterize300(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "BENCH:rasterize_300dpi_ms:ms")
 }
+
+// BenchmarkEncodeBack is the back page's image encoding alone, on the back
+// of a one-page 住民票.
+func BenchmarkEncodeBack(b *testing.B) {
+	r, seal := setup(b)
+	var back *image.Gray
+	d := duplex(b, r)
+	inner := d.back
+	d.back = func(ctx context.Context, f FrontPage) (*image.Gray, error) {
+		g, err := inner(ctx, f)
+		back = g
+		return g, err
+	}
+	if _, _, err := d.Render(context.Background(), testDoc(seal, household(1)...)); err != nil {
+		b.Fatal(err)
+	}
+	var n int
+	for b.Loop() {
+		_, _, data := encodeBack(back)
+		n = len(data)
+	}
+	b.ReportMetric(float64(n)/1024, "KiB")
+}

@@ -177,9 +177,9 @@ func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impressi
 		if backs != nil {
 			bp, bc, bi := w.alloc(), w.alloc(), w.alloc()
 			img := backs[i]
-			bpc, data := encodeBack(img)
-			w.stream(bi, fmt.Sprintf(" /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent %d /Filter /FlateDecode",
-				img.Rect.Dx(), img.Rect.Dy(), bpc), data)
+			bpc, filter, data := encodeBack(img)
+			w.stream(bi, fmt.Sprintf(" /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent %d /Filter %s",
+				img.Rect.Dx(), img.Rect.Dy(), bpc, filter), data)
 			w.stream(bc, "", fmt.Appendf(nil, "q %s 0 0 %s 0 0 cm /B Do Q", appendNum(nil, pageW), appendNum(nil, pageH)))
 			w.object(bp, fmt.Sprintf("<</Type /Page /Parent %d 0 R /MediaBox [0 0 %s] /Resources <</XObject <</B %d 0 R>>>> /Contents %d 0 R>>", pagesObj, appendNums(nil, pageW, pageH), bi, bc))
 			kids = fmt.Appendf(kids, "%d 0 R ", bp)

@@ -3,6 +3,7 @@ package render
 import (
 	"image"
 	"math"
+	"sync"
 
 	"golang.org/x/image/font/sfnt"
 	"golang.org/x/image/math/fixed"
@@ -15,20 +16,29 @@ import (
 
 // rasterizer holds the scratch space of one raster job; never shared.
 type rasterizer struct {
-	r    *Renderer
-	buf  sfnt.Buffer
-	z    vector.Rasterizer
-	mask image.Alpha
+	r   *Renderer
+	buf sfnt.Buffer
+	z   vector.Rasterizer
 }
 
-// rasterize draws one page at dpi.
-func (r *Renderer) rasterize(p *page, dpi float64, seal, impression *pdfImage) (*image.Gray, error) {
+// pagePool holds the pixels of fronts rasterised for their backs, which
+// live only as long as the back's function runs: a page at 150 dpi is
+// 2 MB, and a fresh one each render costs page faults and a clearing pass.
+var pagePool = sync.Pool{New: func() any { return new([]byte) }}
+
+// rasterize draws one page at dpi, on pix when it is large enough.
+func (r *Renderer) rasterize(p *page, dpi float64, seal, impression *pdfImage, pix []byte) (*image.Gray, error) {
 	k := dpi / 72
 	// Whole pixels covering the page, as poppler sizes its bitmaps.
 	w, h := int(math.Ceil(pageW*k-1e-9)), int(math.Ceil(pageH*k-1e-9))
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	for i := range img.Pix {
-		img.Pix[i] = 0xFF
+	if cap(pix) < w*h {
+		pix = make([]byte, w*h)
+	}
+	img := &image.Gray{Pix: pix[:w*h], Stride: w, Rect: image.Rect(0, 0, w, h)}
+	// White, by doubling copies (a few large memmoves, not a byte loop).
+	img.Pix[0] = 0xFF
+	for n := 1; n < len(img.Pix); n *= 2 {
+		copy(img.Pix[n:], img.Pix[:n])
 	}
 	rz := &rasterizer{r: r}
 	for _, o := range p.ops {
@@ -59,23 +69,80 @@ func (rz *rasterizer) text(img *image.Gray, o op, k float64) error {
 	// Baselines on whole pixels (the row the baseline falls in), as
 	// poppler places glyphs: the raster then matches what a PDF viewer and
 	// a printer driver show, to within antialiasing.
-	x, y := o.x*k, math.Floor(o.y*k)
+	x, y := o.x*k, int(math.Floor(o.y*k))
 	for _, g := range o.gids {
-		segs, err := f.outlines.LoadGlyph(&rz.buf, sfnt.GlyphIndex(g), ppem, nil)
-		if err != nil {
-			return err
+		// A glyph's coverage depends only on its size and the fraction of
+		// a pixel it starts at: the form's labels, digits and most names
+		// come back at the same places on every page and are drawn from
+		// the cache.
+		ix := math.Floor(x)
+		key := glyphKey{font: o.font, gid: g, ppem: ppem, frac: math.Float64bits(x - ix)}
+		m := rz.r.glyphs.get(key)
+		if m == nil {
+			segs, err := f.outlines.LoadGlyph(&rz.buf, sfnt.GlyphIndex(g), ppem, nil)
+			if err != nil {
+				return err
+			}
+			m = rz.coverage(segs, x-ix)
+			rz.r.glyphs.put(key, m)
 		}
-		if len(segs) > 0 {
-			rz.glyph(img, segs, x, y)
-		}
+		m.darken(img, int(ix), y)
 		x += float64(f.advance(g)) * scale
 	}
 	return nil
 }
 
-// glyph fills the outline segs (pixels, y down, origin on the baseline)
-// with its origin at (ox, oy), darkening img by the coverage.
-func (rz *rasterizer) glyph(img *image.Gray, segs sfnt.Segments, ox, oy float64) {
+// glyphMask is a glyph's coverage at one size and starting fraction:
+// w×h, its top-left pixel (x0, y0) from the glyph's origin pixel.
+type glyphMask struct {
+	pix    []byte
+	w, h   int
+	x0, y0 int
+}
+
+type glyphKey struct {
+	font uint8
+	gid  uint16
+	ppem fixed.Int26_6
+	frac uint64 // float64 bits of the origin's fraction of a pixel
+}
+
+// glyphCache holds the coverage of glyphs drawn before; it is shared by
+// every render of a Renderer, so it is guarded, and its masks are only
+// read once stored. Fonts do not change, so an entry never goes stale.
+type glyphCache struct {
+	mu sync.RWMutex
+	m  map[glyphKey]*glyphMask
+}
+
+// maxGlyphs bounds the cache (about 5 MB): the form's own text is a few
+// hundred entries; past the bound, new glyphs are simply drawn each time.
+const maxGlyphs = 16384
+
+func (c *glyphCache) get(k glyphKey) *glyphMask {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[k]
+}
+
+func (c *glyphCache) put(k glyphKey, m *glyphMask) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[glyphKey]*glyphMask)
+	}
+	if len(c.m) < maxGlyphs {
+		c.m[k] = m
+	}
+}
+
+// coverage rasterises the outline segs (pixels, y down, origin on the
+// baseline) with its origin at (frac, 0).
+func (rz *rasterizer) coverage(segs sfnt.Segments, frac float64) *glyphMask {
+	m := &glyphMask{}
+	if len(segs) == 0 {
+		return m
+	}
 	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
 	for _, s := range segs {
 		n := 3
@@ -91,30 +158,33 @@ func (rz *rasterizer) glyph(img *image.Gray, segs sfnt.Segments, ox, oy float64)
 			minY, maxY = math.Min(minY, py), math.Max(maxY, py)
 		}
 	}
-	x0, y0 := int(math.Floor(ox+minX)), int(math.Floor(oy+minY))
-	x1, y1 := int(math.Ceil(ox+maxX)), int(math.Ceil(oy+maxY))
+	x0, y0 := int(math.Floor(frac+minX)), int(math.Floor(minY))
+	x1, y1 := int(math.Ceil(frac+maxX)), int(math.Ceil(maxY))
 	w, h := x1-x0, y1-y0
 	if w <= 0 || h <= 0 {
-		return
+		return m
 	}
-	dx, dy := float32(ox-float64(x0)), float32(oy-float64(y0))
+	dx, dy := float32(frac-float64(x0)), float32(-y0)
 	pt := func(p fixed.Point26_6) (float32, float32) {
 		return float32(p.X)/64 + dx, float32(p.Y)/64 + dy
 	}
 	rz.z.Reset(w, h)
 	drawSegments(&rz.z, segs, pt)
-	if cap(rz.mask.Pix) < w*h {
-		rz.mask.Pix = make([]byte, w*h)
-	}
-	rz.mask.Pix = rz.mask.Pix[:w*h]
-	clear(rz.mask.Pix)
-	rz.mask.Stride, rz.mask.Rect = w, image.Rect(0, 0, w, h)
-	rz.z.Draw(&rz.mask, rz.mask.Rect, image.Opaque, image.Point{})
+	*m = glyphMask{pix: make([]byte, w*h), w: w, h: h, x0: x0, y0: y0}
+	mask := &image.Alpha{Pix: m.pix, Stride: w, Rect: image.Rect(0, 0, w, h)}
+	rz.z.Draw(mask, mask.Rect, image.Opaque, image.Point{})
+	return m
+}
+
+// darken darkens img by the mask's coverage, the glyph's origin at pixel
+// (ox, oy).
+func (m *glyphMask) darken(img *image.Gray, ox, oy int) {
+	x0, y0 := ox+m.x0, oy+m.y0
 	b := img.Rect
-	for yy := max(y0, b.Min.Y); yy < min(y1, b.Max.Y); yy++ {
+	for yy := max(y0, b.Min.Y); yy < min(y0+m.h, b.Max.Y); yy++ {
 		row := img.Pix[(yy-b.Min.Y)*img.Stride:]
-		mrow := rz.mask.Pix[(yy-y0)*w:]
-		for xx := max(x0, b.Min.X); xx < min(x1, b.Max.X); xx++ {
+		mrow := m.pix[(yy-y0)*m.w:]
+		for xx := max(x0, b.Min.X); xx < min(x0+m.w, b.Max.X); xx++ {
 			if a := mrow[xx-x0]; a != 0 {
 				d := &row[xx-b.Min.X]
 				*d = uint8((uint32(*d)*(255-uint32(a)) + 127) / 255)

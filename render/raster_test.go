@@ -117,8 +117,11 @@ func TestBackPages(t *testing.T) {
 	var got []FrontPage
 	r, err := New(testkit.FontPath, WithLabelFonts(labelFonts...), WithKeiinKey(shared.keiinKey),
 		WithBack(100, func(ctx context.Context, f FrontPage) (*image.Gray, error) {
+			back := negative(f.Image, f.Page%2 == 1)
+			// The front's pixels are reused once Back returns: keep a copy.
+			f.Image = &image.Gray{Pix: bytes.Clone(f.Image.Pix), Stride: f.Image.Stride, Rect: f.Image.Rect}
 			got = append(got, f)
-			return negative(f.Image, f.Page%2 == 1), nil
+			return back, nil
 		}))
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 )
 
 // Renderer renders certificates. Its fonts and labels are parsed once by
-// New and only read afterwards, and the seal cache is guarded, so one
+// New and only read afterwards, and the seal and glyph caches are guarded, so one
 // Renderer serves any number of goroutines. Everything else it needs is
 // given to New as options and never changes.
 type Renderer struct {
@@ -21,6 +21,7 @@ type Renderer struct {
 	labels map[string]map[string]labelText // key → language → shaped text
 	langs  map[string]bool                 // languages whose every label prints
 	seals  sealCache
+	glyphs glyphCache // rasterised glyphs, for the fronts the backs scramble
 
 	keiinKey []byte                                                          // WithKeiinKey
 	back     func(ctx context.Context, front FrontPage) (*image.Gray, error) // WithBack
@@ -64,7 +65,7 @@ func WithBack(dpi float64, back func(ctx context.Context, front FrontPage) (*ima
 type FrontPage struct {
 	Doc         *issuance.Document
 	Page, Pages int         // 1-based page number and the number of fronts
-	Image       *image.Gray // the page as printed, at WithBack's resolution, white paper
+	Image       *image.Gray // the page as printed, at WithBack's resolution, white paper; valid only during the call (its pixels are reused)
 	Facts       []string    // the page's printed text in drawing order, as the 電子契印 digests it
 	Keiin       string      // the page's 電子契印 code
 }
@@ -215,7 +216,7 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 	if dpi > 0 {
 		imgs := make([]*image.Gray, len(pages))
 		for i := range pages {
-			if imgs[i], err = r.rasterize(&pages[i], dpi, seal, impression); err != nil {
+			if imgs[i], err = r.rasterize(&pages[i], dpi, seal, impression, nil); err != nil {
 				return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 			}
 		}
@@ -227,11 +228,14 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 		if bdpi == 0 {
 			bdpi = 300
 		}
+		buf := pagePool.Get().(*[]byte)
+		defer pagePool.Put(buf)
 		for i := range pages {
-			front, err := r.rasterize(&pages[i], bdpi, seal, impression)
+			front, err := r.rasterize(&pages[i], bdpi, seal, impression, *buf)
 			if err != nil {
 				return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 			}
+			*buf = front.Pix
 			back, err := r.back(ctx, FrontPage{Doc: doc, Page: i + 1, Pages: len(pages), Image: front, Facts: pages[i].facts, Keiin: pages[i].keiin})
 			if err != nil {
 				return nil, 0, nil, err

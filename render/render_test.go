@@ -347,10 +347,60 @@ func TestRenderConcurrent(t *testing.T) {
 			}
 		}
 		if rasters[i] != nil {
+			// Drawn afresh, without the glyphs the others cached.
+			r.glyphs.mu.Lock()
+			r.glyphs.m = nil
+			r.glyphs.mu.Unlock()
 			again, err := r.Rasterize(context.Background(), doc(i), 50)
 			if err != nil || meanAbsDiff(t, again[0], rasters[i][0]) != 0 {
 				t.Errorf("raster %d drawn concurrently differs from one drawn alone (%v)", i, err)
 			}
+		}
+	}
+}
+
+// Duplex renders at once: each back function is handed its own front (the
+// pooled rasters are never shared between renders in flight), the same
+// front Rasterize draws.
+func TestBackConcurrent(t *testing.T) {
+	shared, seal := setup(t)
+	const n = 8
+	docs := make([]*issuance.Document, n)
+	want := make([]*image.Gray, n)
+	for i := range n {
+		p := fullPerson()
+		p.GivenName = []string{"一郎", "二郎", "三郎", "四郎"}[i%4] + string(rune('あ'+i))
+		docs[i] = testDoc(seal, p)
+		docs[i].ID = fmt.Sprintf("doc-%d", i)
+		imgs, err := shared.Rasterize(context.Background(), docs[i], 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = imgs[0]
+	}
+	byID := map[string]*image.Gray{}
+	for i, d := range docs {
+		byID[d.ID] = want[i]
+	}
+	r, err := New(testkit.FontPath, WithLabelFonts(labelFonts...), WithKeiinKey(shared.keiinKey),
+		WithBack(50, func(_ context.Context, f FrontPage) (*image.Gray, error) {
+			if w := byID[f.Doc.ID]; f.Image.Rect != w.Rect || !bytes.Equal(f.Image.Pix, w.Pix) {
+				return nil, fmt.Errorf("%s: the front handed over differs from its raster", f.Doc.ID)
+			}
+			return negative(f.Image, false), nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, _, errs[i] = r.Render(context.Background(), docs[i]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }

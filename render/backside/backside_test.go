@@ -2,6 +2,7 @@ package backside
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/lgwan/issuance/issuance"
 	"github.com/signintech/gopdf"
 )
 
@@ -54,33 +57,94 @@ func TestRoundTrip(t *testing.T) {
 
 // TestScrambled: the back shows nothing of the front in place. Blocks of
 // the front that hold ink are, on the back, almost never where they were
-// nor as they were.
+// nor as they were; the transforms are uniform, and since format version 2
+// none inverts (version 1 inverted half the cells).
 func TestScrambled(t *testing.T) {
 	f := setup(t)
 	front := f.frontAt(t, DPI)
 	l, _ := layoutFor(defaultParams)
-	pl := makePlan(fixedKey, blocksOf(l, front.Rect.Dx(), front.Rect.Dy()), len(l.free))
-	bc, _ := l.blocks(front.Rect.Dx(), front.Rect.Dy())
-	same := 0
-	for i := range pl.src[:blocksOf(l, front.Rect.Dx(), front.Rect.Dy())] {
-		k := int(pl.src[i])
-		cell := int(l.free[i])
-		// Where the block would be on the back if it were only shrunk.
-		if k%bc == cell%l.cols && k/bc == cell/l.cols && pl.xf[i] == 0 {
-			same++
+	for _, invert := range []bool{false, true} {
+		pl := makePlan(fixedKey, blocksOf(l, front.Rect.Dx(), front.Rect.Dy()), len(l.free), invert)
+		bc, _ := l.blocks(front.Rect.Dx(), front.Rect.Dy())
+		same := 0
+		for i := range pl.src[:blocksOf(l, front.Rect.Dx(), front.Rect.Dy())] {
+			k := int(pl.src[i])
+			cell := int(l.free[i])
+			// Where the block would be on the back if it were only shrunk.
+			if k%bc == cell%l.cols && k/bc == cell/l.cols && pl.xf[i] == 0 {
+				same++
+			}
+		}
+		if same > 3 {
+			t.Fatalf("invert %v: %d blocks kept their place and form", invert, same)
+		}
+		forms := 8
+		if invert {
+			forms = 16
+		}
+		hist := make([]int, 16)
+		for _, x := range pl.xf {
+			hist[x]++
+		}
+		for x, n := range hist {
+			if x < forms && n < len(pl.xf)/(2*forms) {
+				t.Fatalf("invert %v: transform %d used %d times of %d: not uniform", invert, x, n, len(pl.xf))
+			}
+			if x >= forms && n > 0 {
+				t.Fatalf("invert %v: transform %d used %d times", invert, x, n)
+			}
 		}
 	}
-	if same > 3 {
-		t.Fatalf("%d blocks kept their place and form", same)
+}
+
+// goldenSigner signs nothing: a fixed signature, so that a back's pixels
+// are a function of its inputs alone.
+type goldenSigner struct{}
+
+func (goldenSigner) SignCode(string, []byte) (string, []byte, error) {
+	sig := make([]byte, 70)
+	for i := range sig {
+		sig[i] = byte(i * 7)
 	}
-	var hist [16]int
-	for _, x := range pl.xf {
-		hist[x]++
+	return "0011223344556677", sig, nil
+}
+
+// TestVersion1Backs: certificates already printed carry format version 1
+// backs (every other cell inverted, 44 % ink). Composing in version 1
+// still draws, pixel for pixel, the back the previous version drew (the
+// SHA-256 below was computed with the code of commit 00d9acf), and such a
+// back, printed and scanned, verifies and descrambles.
+func TestVersion1Backs(t *testing.T) {
+	doc := Document{ID: "v1-golden", LGCode: "131016", Type: "JUMINHYO", IssuedOn: time.Date(2025, 11, 21, 10, 30, 0, 0, issuance.Tokyo),
+		Facts: []Fact{{"氏名", "山田　太郎"}}}
+	back, err := composeVersion(randomDocument(), doc, 1, 1, goldenSigner{}, fixedKey, defaultParams, payloadInverting)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for x, n := range hist {
-		if n < len(pl.xf)/32 {
-			t.Fatalf("transform %d used %d times of %d: not uniform", x, n, len(pl.xf))
-		}
+	const previous = "38a46f759ef19fde40689d69b6d05047a5f03faf798dfb446763efbdcfb5cdf7"
+	if got := fmt.Sprintf("%x", sha256.Sum256(back.Pix)); got != previous {
+		t.Fatalf("a version 1 back hashes to %s, the previous version's to %s", got, previous)
+	}
+
+	f := setup(t)
+	front := f.frontAt(t, DPI)
+	back, err = composeVersion(front, f.doc, 1, 1, f.key, fixedKey, defaultParams, payloadInverting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ink := inkPercent(back); ink < 30 {
+		t.Fatalf("a version 1 back has %.1f%% ink: not inverted", ink)
+	}
+	scan, err := printAndScan(back, DPI, matrix()[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, rec, err := Verify(scan, f.keys)
+	if err != nil || !res.Valid || res.DocumentID != f.doc.ID {
+		t.Fatalf("a printed version 1 back: %+v, %v", res, err)
+	}
+	if s := ssim(front, rec, front.Rect)[0]; s < 0.85 {
+		t.Fatalf("the front recovered from a version 1 back has SSIM %.3f", s)
 	}
 }
 
@@ -199,6 +263,15 @@ func TestConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	// The shared blank back every Compose copied is as drawn.
+	l, _ := layoutFor(defaultParams)
+	w, h := front.Rect.Dx(), front.Rect.Dy()
+	want := image.NewGray(image.Rect(0, 0, w, h))
+	fill(want.Pix, 0xFF)
+	drawMarks(want, l, l.origin(w, h))
+	if !bytes.Equal(l.template(w, h).Pix, want.Pix) {
+		t.Error("the cached blank back was written to")
 	}
 }
 

@@ -64,7 +64,7 @@ func TestVerifySomethingElse(t *testing.T) {
 		"garbage payload": codePrefix + "ABCDEFGHI",
 	} {
 		t.Run(name, func(t *testing.T) {
-			back, err := paint(front, l, fixedKey, text)
+			back, err := paint(front, l, fixedKey, text, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,11 +103,11 @@ func forged(t *testing.T, f *fixture, doc Document, sign func(body []byte) (keyI
 	t.Helper()
 	front := f.frontAt(t, DPI)
 	l, _ := layoutFor(defaultParams)
-	pl := &payload{p: defaultParams, w: front.Rect.Dx(), h: front.Rect.Dy(), page: 1, pages: 1, key: fixedKey, doc: doc,
+	pl := &payload{version: payloadVersion, p: defaultParams, w: front.Rect.Dx(), h: front.Rect.Dy(), page: 1, pages: 1, key: fixedKey, doc: doc,
 		issuedOn: doc.IssuedOn.Format(time.DateOnly), digest: FactsDigest(doc.Facts)}
 	body := pl.encodeBody()
 	id, sig := sign(body)
-	back, err := paint(front, l, fixedKey, codePrefix+base45Encode(append(append(body, id...), sig...)))
+	back, err := paint(front, l, fixedKey, codePrefix+base45Encode(append(append(body, id...), sig...)), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,14 +39,20 @@ type Fact struct{ Key, Value string }
 // the payload, all in the QR alphanumeric set.
 const codePrefix = "LGJP1:"
 
+// The payload's format version. Version 1 inverted the cells whose
+// transform byte has bit 3 set (half the cells, so the back printed half
+// black); version 2 never inverts, and is what Compose writes. Verify reads
+// both: certificates printed with version 1 stay verifiable.
 const (
-	payloadVersion = 1
-	keyIDLen       = 8
-	maxField       = 255 // bytes of one string field
+	payloadVersion   = 2
+	payloadInverting = 1
+	keyIDLen         = 8
+	maxField         = 255 // bytes of one string field
 )
 
 // payload is the decoded content of a code.
 type payload struct {
+	version     byte // payloadVersion or payloadInverting
 	p           params
 	w, h        int // the front's size, px
 	page, pages int
@@ -114,7 +120,7 @@ func checkDocument(d Document, page, pages int) error {
 
 // body encodes the signed part of the payload.
 func (pl *payload) encodeBody() []byte {
-	b := []byte{payloadVersion}
+	b := []byte{pl.version}
 	b = binary.BigEndian.AppendUint16(b, uint16(pl.p.dpi))
 	b = append(b, byte(pl.p.block), byte(pl.p.cell))
 	b = binary.BigEndian.AppendUint16(b, uint16(pl.w))
@@ -146,8 +152,8 @@ func parsePayload(text string) (*payload, error) {
 	}
 	r := reader{b: raw}
 	pl := &payload{}
-	if v := r.byte(); v != payloadVersion {
-		return nil, fmt.Errorf("%w: payload version %d, want %d", ErrMalformedCode, v, payloadVersion)
+	if pl.version = r.byte(); pl.version != payloadVersion && pl.version != payloadInverting {
+		return nil, fmt.Errorf("%w: payload version %d, want %d or %d", ErrMalformedCode, pl.version, payloadInverting, payloadVersion)
 	}
 	pl.p.dpi = int(r.u16())
 	pl.p.block, pl.p.cell = int(r.byte()), int(r.byte())

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,12 @@ func Compose(front *image.Gray, doc Document, page, pages int, s Signer) (*image
 }
 
 func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params) (*image.Gray, error) {
+	return composeVersion(front, doc, page, pages, s, key, p, payloadVersion)
+}
+
+// composeVersion composes in format version v: payloadInverting only to
+// test that backs printed by the previous version still verify.
+func composeVersion(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params, v byte) (*image.Gray, error) {
 	if front == nil {
 		return nil, errors.New("backside: no front image")
 	}
@@ -38,20 +45,20 @@ func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [ke
 	if err := l.fits(w, h); err != nil {
 		return nil, err
 	}
-	code, err := codeText(doc, page, pages, s, key, p, w, h)
+	code, err := codeText(doc, page, pages, s, key, p, w, h, v)
 	if err != nil {
 		return nil, err
 	}
-	return paint(front, l, key, code)
+	return paint(front, l, key, code, v == payloadInverting)
 }
 
 // codeText is the signed code of page page of pages of doc, for a w×h
 // front scrambled with key.
-func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p params, w, h int) (string, error) {
+func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p params, w, h int, v byte) (string, error) {
 	if err := checkDocument(doc, page, pages); err != nil {
 		return "", err
 	}
-	pl := &payload{p: p, w: w, h: h, page: page, pages: pages, key: key, doc: doc,
+	pl := &payload{version: v, p: p, w: w, h: h, page: page, pages: pages, key: key, doc: doc,
 		issuedOn: doc.IssuedOn.Format(time.DateOnly), digest: FactsDigest(doc.Facts)}
 	body := pl.encodeBody()
 	keyID, sig, err := s.SignCode(doc.LGCode, body)
@@ -69,18 +76,57 @@ func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p para
 }
 
 // paint makes the back of front with the scramble key and the code's text.
-func paint(front *image.Gray, l *layout, key [keySize]byte, code string) (*image.Gray, error) {
+func paint(front *image.Gray, l *layout, key [keySize]byte, code string, invert bool) (*image.Gray, error) {
 	modules, err := qrModules(code)
 	if err != nil {
 		return nil, err
 	}
 	w, h := front.Rect.Dx(), front.Rect.Dy()
-	back := image.NewGray(image.Rect(0, 0, w, h))
-	fill(back.Pix, 0xFF)
 	o := l.origin(w, h)
-	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free)))
-	drawMarks(back, l, o, modules)
+	tmpl := l.template(w, h)
+	// append, not make and copy: a fresh page is written once, not
+	// cleared and then written.
+	back := &image.Gray{Pix: append([]byte(nil), tmpl.Pix...), Stride: tmpl.Stride, Rect: tmpl.Rect}
+	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free), invert))
+	drawCode(back, l, o.X+l.qr.Min.X*l.cell, o.Y+l.qr.Min.Y*l.cell, modules)
 	return back, nil
+}
+
+// templates holds, per layout and page size, the part of a back that is the
+// same on every page: white paper, the ticks, the finders and the wedge.
+// Each is drawn once and only read afterwards; a back starts as a copy.
+var (
+	templateMu sync.Mutex
+	templates  = map[templateKey]*image.Gray{}
+)
+
+type templateKey struct {
+	p    params
+	w, h int
+}
+
+// maxTemplates bounds the cache: fits admits a few hundred page sizes
+// around A4, and a deployment sees one or two.
+const maxTemplates = 16
+
+// template returns the (shared, read-only) blank back of a w×h page.
+func (l *layout) template(w, h int) *image.Gray {
+	k := templateKey{l.params, w, h}
+	templateMu.Lock()
+	t, ok := templates[k]
+	templateMu.Unlock()
+	if ok {
+		return t
+	}
+	t = image.NewGray(image.Rect(0, 0, w, h))
+	fill(t.Pix, 0xFF)
+	drawMarks(t, l, l.origin(w, h))
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	if len(templates) < maxTemplates {
+		templates[k] = t
+	}
+	return t
 }
 
 func blocksOf(l *layout, w, h int) int {
@@ -213,8 +259,8 @@ func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) 
 // corner is the first pixel of a mark of size n centred on centre.
 func corner(centre float64, n int) int { return int(math.Round(centre - float64(n)/2)) }
 
-// drawMarks draws the registration ticks, the four finders and the code.
-func drawMarks(back *image.Gray, l *layout, o image.Point, modules [][]bool) {
+// drawMarks draws the registration ticks, the four finders and the wedge.
+func drawMarks(back *image.Gray, l *layout, o image.Point) {
 	c := l.cell
 	rect := func(x, y, w, h int) {
 		for v := y; v < y+h; v++ {
@@ -241,7 +287,6 @@ func drawMarks(back *image.Gray, l *layout, o image.Point, modules [][]bool) {
 			fill(back.Pix[(o.Y+v)*back.Stride+o.X+x:][:2*c], uint8(i*255/(wedgeSteps-1)))
 		}
 	}
-	drawCode(back, l, o.X+l.qr.Min.X*c, o.Y+l.qr.Min.Y*c, modules)
 }
 
 // drawCode draws the code's modules centred in the code's square, whose

@@ -121,9 +121,15 @@ func (f *fixture) frontAt(t testing.TB, dpi int) *image.Gray {
 
 func rasterise(t testing.TB, pdf []byte, dpi int) *image.Gray {
 	t.Helper()
+	return rasterisePage(t, pdf, dpi, 1)
+}
+
+// rasterisePage is page page of pdf rasterised by pdftoppm at dpi, grey.
+func rasterisePage(t testing.TB, pdf []byte, dpi, page int) *image.Gray {
+	t.Helper()
 	in := testkit.WriteTemp(t, "doc.pdf", pdf)
 	dir := t.TempDir()
-	out, err := exec.Command(testkit.Tool(t, "pdftoppm"), "-r", fmt.Sprint(dpi), "-gray", "-png", "-f", "1", "-l", "1", "-singlefile", in, filepath.Join(dir, "p")).CombinedOutput()
+	out, err := exec.Command(testkit.Tool(t, "pdftoppm"), "-r", fmt.Sprint(dpi), "-gray", "-png", "-f", fmt.Sprint(page), "-l", fmt.Sprint(page), "-singlefile", in, filepath.Join(dir, "p")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pdftoppm: %v\n%s", err, out)
 	}

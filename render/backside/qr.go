@@ -82,7 +82,7 @@ func qrRead(g *image.Gray, l *layout, h homography) (string, error) {
 	return res.GetText(), nil
 }
 
-// qrReadModules reads the code module by module. drawMarks centres a code
+// qrReadModules reads the code module by module. drawCode centres a code
 // of n modules in the square, so the codes of all versions lie on one
 // lattice of modules, two modules further in for each version less. The
 // lattice of the largest code and a module of quiet zone around it is
@@ -94,7 +94,7 @@ func qrReadModules(g *image.Gray, l *layout, h homography) (string, error) {
 	q := float64(l.qrModule)
 	nMax := 17 + 4*qrMaxVersion
 	// The largest code's corner, from the square's: a whole number of
-	// grid pixels, as drawMarks rounds it.
+	// grid pixels, as drawCode rounds it.
 	oMax := (l.qr.Dx()*l.cell - nMax*l.qrModule) / 2
 	n := nMax + 2
 	x0 := float64(l.qr.Min.X*l.cell+oMax) - q

@@ -28,7 +28,7 @@ import (
 // page under the race detector; so the codes are read from code sheets,
 // and the fixture's certificate goes the whole way.
 //
-// A code sheet is a back-sized page of codes, each drawn as drawMarks
+// A code sheet is a back-sized page of codes, each drawn as drawCode
 // draws a back's code, one of them where a back has it and the others a
 // square and a pixel further, embedded in a PDF over the whole A4 page as
 // render embeds a back. Poppler rasterises fifteen codes for the price of
@@ -125,7 +125,7 @@ func issueCodes(t testing.TB, n int, seed uint64, s Signer) ([]string, [][][]boo
 					for k := range key {
 						key[k] = byte(rng.UintN(256))
 					}
-					if texts[i], errs[i] = codeText(doc, page, pages, s, key, defaultParams, w, h); errs[i] == nil {
+					if texts[i], errs[i] = codeText(doc, page, pages, s, key, defaultParams, w, h, payloadVersion); errs[i] == nil {
 						modules[i], errs[i] = qrModules(texts[i])
 					}
 				}

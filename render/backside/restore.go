@@ -26,7 +26,7 @@ func descramble(g *image.Gray, l *layout, h homography, pl *payload) *image.Gray
 	sharpen(lin, gw, gh, blurSigma(lin, gw, l))
 
 	bc, br := l.blocks(pl.w, pl.h)
-	pn := makePlan(pl.key, bc*br, len(l.free))
+	pn := makePlan(pl.key, bc*br, len(l.free), pl.version == payloadInverting)
 	fc := image.NewGray(image.Rect(0, 0, bc*c, br*c)) // the front at cell scale
 	for i := range bc * br {
 		cell := int(l.free[i])
@@ -35,25 +35,39 @@ func descramble(g *image.Gray, l *layout, h homography, pl *payload) *image.Gray
 		getCellF(fc.Pix[(k/bc)*c*fc.Stride+(k%bc)*c:], fc.Stride, lin[row*c*gw+col*c:], gw, c, pn.xf[i])
 	}
 	out := enlarge(fc, pl.w, pl.h, float64(c)/float64(b))
-	cleanUp(out)
+	if pl.version == payloadInverting {
+		cleanUp(out, cleanUpV1)
+	} else {
+		cleanUp(out, cleanUpV2)
+	}
 	return out
 }
 
-// The clean-up of the recovered front, chosen on the robustness matrix
-// (docs/backside.md): what is lighter than paperFrom is paper, what is
-// darker than inkFrom is ink, and the tones between are stretched linearly.
-// What remains of the scan's noise and JPEG ringing on the paper would
-// otherwise print as a grey haze over three quarters of the page.
-const (
-	inkFrom      = 30
-	paperFrom    = 200
-	sharpenIters = 2
+// The clean-up of the recovered front: what is lighter than paper is
+// paper, what is darker than ink is ink, and the tones between are
+// stretched linearly. What remains of the scan's noise and JPEG ringing on
+// the paper would otherwise print as a grey haze over three quarters of the
+// page. The thresholds of format version 2 were chosen by how tesseract
+// reads the recovered front (BenchmarkBacksideLegibility,
+// docs/backside.md): the block shrink, the print's blur and the two
+// resamplings leave a 1-px stroke at 100–180, which a 30–200 stretch left
+// light grey, so 目 read 日 and 票 要; from 120 the strokes come back whole,
+// and paper from 245 still clears the noise of a JPEG at quality 60.
+// Version 1 backs keep 30–200: half their cells are inverted, and the
+// trace of a black neighbour that deconvolution leaves would turn to ink.
+type cleanUpRange struct{ ink, paper int }
+
+var (
+	cleanUpV2 = cleanUpRange{ink: 120, paper: 245}
+	cleanUpV1 = cleanUpRange{ink: 30, paper: 200}
 )
 
-func cleanUp(g *image.Gray) {
+const sharpenIters = 2
+
+func cleanUp(g *image.Gray, r cleanUpRange) {
 	var lut [256]uint8
 	for v := range lut {
-		lut[v] = uint8(min(max((v-inkFrom)*255/(paperFrom-inkFrom), 0), 255))
+		lut[v] = uint8(min(max((v-r.ink)*255/(r.paper-r.ink), 0), 255))
 	}
 	for i, v := range g.Pix {
 		g.Pix[i] = lut[v]

@@ -60,9 +60,15 @@ func (k *keystream) uniform(n uint32) uint32 {
 // makePlan: a Fisher–Yates shuffle of the blocks over the first nBlocks
 // free cells, then a transform byte for every free cell, then a random
 // block for each spare cell (so that spare cells look like the others).
-func makePlan(key [keySize]byte, nBlocks, nCells int) plan {
+// Without invert, the transform's inversion bit is dropped (format version
+// 2): the rotations and mirrorings are drawn from the same bytes.
+func makePlan(key [keySize]byte, nBlocks, nCells int, invert bool) plan {
 	ks := newKeystream(key)
 	p := plan{src: make([]int32, nCells), xf: make([]uint8, nCells)}
+	mask := byte(0x07)
+	if invert {
+		mask = 0x0F
+	}
 	for i := range nBlocks {
 		p.src[i] = int32(i)
 	}
@@ -71,7 +77,7 @@ func makePlan(key [keySize]byte, nBlocks, nCells int) plan {
 		p.src[i], p.src[j] = p.src[j], p.src[i]
 	}
 	for i := range nCells {
-		p.xf[i] = ks.next(1)[0] & 0x0F
+		p.xf[i] = ks.next(1)[0] & mask
 	}
 	for i := nBlocks; i < nCells; i++ {
 		p.src[i] = int32(ks.uniform(uint32(nBlocks)))
