@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -321,7 +322,7 @@ func TestAuditCanonicalFormAgrees(t *testing.T) {
 	details := []map[string]any{
 		{},
 		{"名前": "山田\u3000太郎", "quote": `he said "hi" \ back\slash`, "ctl": "a\tb\nc\rd\be\ff\x01g\x1fh\x7f", "null": nil},
-		{"b": 1, "a": 2.5, "A": -0.0, "aa": 1e21, "10": 1e-7, "9": int64(9007199254740993), "é": true, "あ": false, "": "empty key"},
+		{"b": 1, "a": 2.5, "A": math.Copysign(0, -1), "aa": 1e21, "10": 1e-7, "9": int64(9007199254740993), "é": true, "あ": false, "": "empty key"},
 		{"nested": map[string]any{"z": []any{1, "二", nil, map[string]any{"y": []any{}, "x": map[string]any{}}}, "y": "</script>&<"}},
 		{"surrogates": "𠮷野家 🍣", "u2028": "\u2028\u2029", "bom": "\ufeff"},
 	}
