@@ -25,6 +25,8 @@ import (
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry/dbtest"
+	"github.com/lgwan/issuance/registry/feed"
+	"github.com/lgwan/issuance/registry/synth"
 	"github.com/lgwan/issuance/soap/kiosk"
 	"github.com/lgwan/issuance/soap/wsdlgen"
 )
@@ -420,4 +422,152 @@ func TestCrashBetweenRequestAndConfirm(t *testing.T) {
 		t.Fatalf("after the reconciliation the issuance is %s", st)
 	}
 	t.Logf("%d of 4 kills mid-request left an issuance reserved, voided by Reconcile", len(pending))
+}
+
+// servedState is what a reader sees of a municipality's resident data, as
+// issuance_app in one snapshot: the data version and the counts.
+type servedState struct {
+	Seq                int64
+	People, Households int64
+}
+
+func (d *deployment) served(ctx context.Context, lg string) (servedState, error) {
+	var s servedState
+	err := pgx.BeginTxFunc(ctx, d.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('issuance.lg_codes', $1, true)`, lg); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT (SELECT seq FROM data_version WHERE lg_code = $1 AND domain = 'resident'),
+			(SELECT count(*) FROM person WHERE lg_code = $1), (SELECT count(*) FROM household WHERE lg_code = $1)`, lg).
+			Scan(&s.Seq, &s.People, &s.Households)
+	})
+	return s, err
+}
+
+// `issuance sync` SIGKILLed at several points while it applies a large
+// resident snapshot: a reader (issuance_app) sees the old data or the new,
+// never a mix, while it runs and after each kill; the next run applies
+// the batch, once, and a copy of it delivered again is not applied.
+func TestCrashDuringSnapshotSync(t *testing.T) {
+	d := newDeployment(t)
+	ctx := context.Background()
+	const lg = "131016"
+	old, err := d.served(ctx, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := synth.Generate(synth.Params{LGCode: lg, Prefecture: "東京都", City: "千代田区", People: 20000, Seed: 12,
+		AsOf: time.Now().In(issuance.Tokyo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := servedState{Seq: old.Seq + 1, Households: int64(len(m.Households))}
+	for _, h := range m.Households {
+		want.People += int64(len(h.Members))
+	}
+	inbox := t.TempDir()
+	batch, err := m.WriteBatch(inbox, issuance.DomainResident, feed.CSV, "snapshot", want.Seq, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "batch")
+	if err := os.CopyFS(saved, os.DirFS(batch)); err != nil {
+		t.Fatal(err)
+	}
+	env := append(d.env, "ISSUANCE_SYNC_INBOX="+inbox)
+	startSync := func() (*exec.Cmd, *bytes.Buffer, chan error) {
+		var out bytes.Buffer
+		c := exec.Command(issuanceBinary(t), "sync", "--config", d.cfgPath)
+		c.Env, c.Stdout, c.Stderr = env, &out, &out
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		return c, &out, done
+	}
+
+	// The reader, all along.
+	stop := make(chan struct{})
+	seen := map[servedState]int{}
+	var readerErr error
+	var rwg sync.WaitGroup
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s, err := d.served(ctx, lg)
+			if err != nil {
+				readerErr = err
+				return
+			}
+			seen[s]++
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+
+	kills := 0
+	// From before the batch is read to the version switch (the whole run
+	// takes a few seconds here), until one run finishes.
+	for after := 300 * time.Millisecond; after < time.Minute; after = after * 3 / 2 {
+		c, out, done := startSync()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("sync: %v\n%s", err, out)
+			}
+		case <-time.After(after):
+			c.Process.Signal(syscall.SIGKILL)
+			<-done
+			kills++
+		}
+		s, err := d.served(ctx, lg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s == want {
+			break
+		}
+		if s != old {
+			t.Fatalf("after a kill %v into the sync the data served is %+v: neither the old %+v nor the new %+v", after, s, old, want)
+		}
+	}
+	// The next run completes whatever is left.
+	_, out, done := startSync()
+	if err := <-done; err != nil {
+		t.Fatalf("sync after the kills: %v\n%s", err, out)
+	}
+	// The same batch delivered again is not applied again.
+	if err := os.CopyFS(filepath.Join(inbox, filepath.Base(batch)+"-again"), os.DirFS(saved)); err != nil {
+		t.Fatal(err)
+	}
+	_, out, done = startSync()
+	<-done
+	close(stop)
+	rwg.Wait()
+	if readerErr != nil {
+		t.Fatal(readerErr)
+	}
+	if s, err := d.served(ctx, lg); err != nil || s != want {
+		t.Fatalf("after the sync the data served is %+v (%v); want %+v\n%s", s, err, want, out)
+	}
+	for s := range seen {
+		if s != old && s != want {
+			t.Fatalf("a reader saw %+v during the sync: neither the old %+v nor the new %+v", s, old, want)
+		}
+	}
+	var applied int
+	if err := d.ownerConn(t).QueryRow(ctx, `SELECT count(*) FROM sync_batch WHERE lg_code = $1 AND domain = 'resident' AND seq = $2 AND status = 'applied'`,
+		lg, want.Seq).Scan(&applied); err != nil || applied != 1 {
+		t.Fatalf("the batch is recorded applied %d times (%v); want once", applied, err)
+	}
+	if kills == 0 {
+		t.Fatal("every sync finished before its kill: the batch is too small to test anything")
+	}
+	t.Logf("%d kills; the reader saw %v", kills, seen)
 }
