@@ -22,6 +22,7 @@ import (
 
 	gsoap "github.com/hooklift/gowsdl/soap"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry/dbtest"
@@ -60,17 +61,24 @@ func issuanceBinary(t testing.TB) string {
 // deployment is a test database with the demo data, its configuration
 // file, and the environment a subprocess needs to use them.
 type deployment struct {
-	db      *dbtest.DB
-	cfgPath string
-	layout  string // the fixture directory (keys, kit)
-	data    demoData
-	env     []string
+	appURL, ownerURL string
+	appPool          *pgxpool.Pool
+	cfgPath          string
+	layout           string // the fixture directory (keys, kit)
+	data             demoData
+	env              []string
 }
 
 func newDeployment(t *testing.T) *deployment {
 	t.Helper()
-	dir, data := fixture(t)
 	db := dbtest.New(t)
+	return newDeploymentOn(t, db.AppURL, db.OwnerURL, db.Pool)
+}
+
+// newDeploymentOn is newDeployment on a migrated database of one's own.
+func newDeploymentOn(t *testing.T, appURL, ownerURL string, appPool *pgxpool.Pool) *deployment {
+	t.Helper()
+	dir, data := fixture(t)
 	cfgPath := filepath.Join(t.TempDir(), "issuance.yaml")
 	if err := writeDemoConfig(cfgPath, layoutOf(dir), data); err != nil {
 		t.Fatal(err)
@@ -79,15 +87,15 @@ func newDeployment(t *testing.T) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Database.URL = db.AppURL
+	cfg.Database.URL = appURL
 	if err := loadDemoThroughSync(context.Background(), cfg, layoutOf(dir), data, 0, issuance.SystemClock{}); err != nil {
 		t.Fatal(err)
 	}
 	// The fixture's inbox is shared by the tests of this binary: each
 	// deployment has its own, and no scheduled sync.
 	inbox := t.TempDir()
-	return &deployment{db: db, cfgPath: cfgPath, layout: dir, data: data, env: append(os.Environ(),
-		"ISSUANCE_DATABASE_URL="+db.AppURL, "ISSUANCE_DATABASE_MIGRATE_URL="+db.OwnerURL,
+	return &deployment{appURL: appURL, ownerURL: ownerURL, appPool: appPool, cfgPath: cfgPath, layout: dir, data: data, env: append(os.Environ(),
+		"ISSUANCE_DATABASE_URL="+appURL, "ISSUANCE_DATABASE_MIGRATE_URL="+ownerURL,
 		"ISSUANCE_SYNC_INBOX="+inbox, "ISSUANCE_SYNC_SCHEDULE=")}
 }
 
@@ -235,7 +243,7 @@ func (n *procNode) kill() {
 // not apply to it): what the test checks is the whole truth.
 func (d *deployment) ownerConn(t testing.TB) *pgx.Conn {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), d.db.OwnerURL)
+	conn, err := pgx.Connect(context.Background(), d.ownerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +441,7 @@ type servedState struct {
 
 func (d *deployment) served(ctx context.Context, lg string) (servedState, error) {
 	var s servedState
-	err := pgx.BeginTxFunc(ctx, d.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, d.appPool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT set_config('issuance.lg_codes', $1, true)`, lg); err != nil {
 			return err
 		}

@@ -181,15 +181,8 @@ func (c *Cluster) StopMode(mode string) error {
 	return nil
 }
 
-// Restart stops the server in mode, leaves it down for down, and starts it
-// again: pg_ctl restart -m mode, with the server kept a child of ours.
-func (c *Cluster) Restart(mode string, down time.Duration) error {
-	if err := c.StopMode(mode); err != nil {
-		return err
-	}
-	time.Sleep(down)
-	return c.start()
-}
+// Up starts the server again after StopMode.
+func (c *Cluster) Up() error { return c.start() }
 
 // Stop shuts the server down (fast), killing it if it lingers.
 func (c *Cluster) Stop() {
