@@ -369,6 +369,7 @@ func TestCrashBetweenRequestAndConfirm(t *testing.T) {
 		default:
 			t.Fatalf("kill %d (%v after the request; first answer %v): the retry got %v", i, after, firstErr, retryErr)
 		}
+		t.Logf("kill %d, %v into RequestCertificate: the first call got %v; its retry on the other node %v", i, after, firstErr, retryErr)
 		rows, err := owner.Query(ctx, `SELECT issuance_id::text, status FROM issuance WHERE session_id = $1`, sid)
 		if err != nil {
 			t.Fatal(err)
@@ -578,4 +579,26 @@ func TestCrashDuringSnapshotSync(t *testing.T) {
 		t.Fatal("every sync finished before its kill: the batch is too small to test anything")
 	}
 	t.Logf("%d kills; the reader saw %v", kills, seen)
+}
+
+// The load across a deployment's endpoints, one of them dead: each kiosk
+// whose node gives no answer sends the same request (same requestId and
+// bytes) to the next; every visit still goes as planned, every PDF names
+// its requester and its back side's code verifies, and the day reconciles.
+func TestLoadFailsOverFromADeadNode(t *testing.T) {
+	ts := startServer(t)
+	ts.kit.Timeout = 2 * time.Minute
+	dead := "https://" + loopbackPort(t) + "/wide-area/v4"
+	rep, err := ts.kit.Load(context.Background(), kiosk.LoadConfig{Visits: 60, Kiosks: 4, Seed: 3, Verify: true,
+		VerifyDuring: true, BackEvery: 15, Faults: kiosk.DefaultFaults, Endpoints: []string{dead, ts.kit.Endpoints.SOAP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.Summary())
+	if err := rep.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verified != rep.PDFs || rep.PDFs == 0 || rep.Backs == 0 || rep.Kinds["node died mid-request, given up"] != 0 {
+		t.Errorf("%d PDFs, %d verified, %d back sides; %d visits given up", rep.PDFs, rep.Verified, rep.Backs, rep.Kinds["node died mid-request, given up"])
+	}
 }

@@ -190,6 +190,7 @@ func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	if len(cfg.Endpoints) > 0 { // the centre's own calls (Reconcile) go to the first node
 		kk := *k
 		kk.Endpoints.SOAP = cfg.Endpoints[0]
+		kk.failover = cfg.Endpoints[1:]
 		k = &kk
 	}
 	spool, err := os.MkdirTemp("", "kiosk-load-")
@@ -575,6 +576,7 @@ func (k *Kit) reconcile(ctx context.Context, lg, day string, items []*wsdlgen.Re
 	}
 	var resp wsdlgen.ReconcileResponse
 	c := k.NewClient(lg, "CENTRE")
+	c.Failover = k.failover
 	_, err = c.Call(ctx, &wsdlgen.Reconcile{BusinessDate: gsoap.CreateXsdDate(d, false), Items: items}, &resp)
 	return resp.Differences, err
 }
