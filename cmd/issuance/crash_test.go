@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -339,6 +340,7 @@ func TestCrashBetweenRequestAndConfirm(t *testing.T) {
 
 	// Killed in the middle of RequestCertificate, at several points.
 	var pending []string // issuances reserved by a dead node, unknown to the kiosk
+	printed := []string{first.IssuanceId}
 	for i, after := range []time.Duration{5 * time.Millisecond, 40 * time.Millisecond, 120 * time.Millisecond, 300 * time.Millisecond} {
 		sid, _, err := onA.Session(ctx, card)
 		if err != nil {
@@ -364,6 +366,7 @@ func TestCrashBetweenRequestAndConfirm(t *testing.T) {
 			if _, err := onB.Call(ctx, &wsdlgen.ConfirmIssuance{IssuanceId: got.IssuanceId, Outcome: "PRINTED"}, nil); err != nil {
 				t.Fatal(err)
 			}
+			printed = append(printed, got.IssuanceId)
 		case errors.As(retryErr, &f) && f.Code == "Unavailable":
 			// The dead node's claim on the requestId: nothing to print.
 		default:
@@ -406,22 +409,28 @@ func TestCrashBetweenRequestAndConfirm(t *testing.T) {
 		}
 		return resp.Differences
 	}
-	items := []*wsdlgen.ReconcileItem{{IssuanceId: first.IssuanceId, Outcome: "PRINTED"}}
+	var items []*wsdlgen.ReconcileItem
+	for _, id := range printed {
+		items = append(items, &wsdlgen.ReconcileItem{IssuanceId: id, Outcome: "PRINTED"})
+	}
 	for _, id := range pending {
 		items = append(items, &wsdlgen.ReconcileItem{IssuanceId: id, Outcome: "FAILED"})
 	}
 	diffs := recon(items)
 	for _, df := range diffs {
-		if df.IssuanceId == first.IssuanceId {
-			t.Fatalf("Reconcile disagrees on the confirmed issuance: %+v", df)
+		if slices.Contains(printed, df.IssuanceId) {
+			t.Fatalf("Reconcile disagrees on a confirmed issuance: %+v", *df)
 		}
 	}
 	if len(diffs) != len(pending) {
-		t.Fatalf("Reconcile answered %d differences, want the %d issuances reserved by the dead node: %+v", len(diffs), len(pending), diffs)
+		for _, df := range diffs {
+			t.Logf("difference %+v", *df)
+		}
+		t.Fatalf("Reconcile answered %d differences, want the %d issuances reserved by the dead node", len(diffs), len(pending))
 	}
 	for _, df := range diffs {
 		if df.Status != "VOIDED" || (df.PreviousStatus != "RESERVED" && df.PreviousStatus != "UNCONFIRMED") {
-			t.Fatalf("Reconcile answered %+v for an issuance never received", df)
+			t.Fatalf("Reconcile answered %+v for an issuance never received", *df)
 		}
 	}
 	if diffs := recon(items); len(diffs) != 0 {
@@ -430,7 +439,7 @@ func TestCrashBetweenRequestAndConfirm(t *testing.T) {
 	if st := status(first.IssuanceId); st != "ISSUED" {
 		t.Fatalf("after the reconciliation the issuance is %s", st)
 	}
-	t.Logf("%d of 4 kills mid-request left an issuance reserved, voided by Reconcile", len(pending))
+	t.Logf("of 4 kills mid-request, %d left an issuance reserved (voided by Reconcile), %d were answered and printed", len(pending), len(printed)-1)
 }
 
 // servedState is what a reader sees of a municipality's resident data, as
@@ -590,7 +599,7 @@ func TestLoadFailsOverFromADeadNode(t *testing.T) {
 	ts.kit.Timeout = 2 * time.Minute
 	dead := "https://" + loopbackPort(t) + "/wide-area/v4"
 	rep, err := ts.kit.Load(context.Background(), kiosk.LoadConfig{Visits: 60, Kiosks: 4, Seed: 3, Verify: true,
-		VerifyDuring: true, BackEvery: 15, Faults: kiosk.DefaultFaults, Endpoints: []string{dead, ts.kit.Endpoints.SOAP}})
+		VerifyDuring: true, BackEvery: 20, Faults: kiosk.DefaultFaults, Endpoints: []string{dead, ts.kit.Endpoints.SOAP}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -536,7 +536,11 @@ func (r *loadRun) checkBack(s spooled) string {
 	if err != nil {
 		return fmt.Sprintf("%s: %v", s.what, err)
 	}
-	res, _, err := backside.VerifyScan(context.Background(), data, r.keys, backside.ScanLimits{})
+	// Our own PDFs, not a hostile upload: a loaded machine may take long to
+	// rasterise one, which is not a wrong certificate.
+	lim := backside.DefaultScanLimits
+	lim.PDFTimeout = 10 * time.Minute
+	res, _, err := backside.VerifyScan(context.Background(), data, r.keys, lim)
 	switch {
 	case err != nil || !res.Valid:
 		return fmt.Sprintf("%s: the back side does not verify (%v)", s.what, err)
