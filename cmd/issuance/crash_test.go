@@ -598,8 +598,8 @@ func TestLoadFailsOverFromADeadNode(t *testing.T) {
 	ts := startServer(t)
 	ts.kit.Timeout = 2 * time.Minute
 	dead := "https://" + loopbackPort(t) + "/wide-area/v4"
-	rep, err := ts.kit.Load(context.Background(), kiosk.LoadConfig{Visits: 60, Kiosks: 4, Seed: 3, Verify: true,
-		VerifyDuring: true, BackEvery: 20, Faults: kiosk.DefaultFaults, Endpoints: []string{dead, ts.kit.Endpoints.SOAP}})
+	rep, err := ts.kit.Load(context.Background(), kiosk.LoadConfig{Visits: 32, Kiosks: 4, Seed: 3, Verify: true,
+		VerifyDuring: true, BackEvery: 10, Faults: kiosk.DefaultFaults, Endpoints: []string{dead, ts.kit.Endpoints.SOAP}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -161,6 +162,7 @@ type spooled struct {
 	path, name, what string
 	id, lg, typ      string
 	back             bool // check the back side's code too
+	household        bool // a 住民票 of the whole household
 }
 
 var tokyo = time.FixedZone("Asia/Tokyo", 9*60*60)
@@ -407,7 +409,7 @@ func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ s
 		return
 	}
 	s := spooled{path: path, name: card.Name, what: fmt.Sprintf("card %s %s %s", card.ID, typ, cert.IssuanceId),
-		id: cert.IssuanceId, lg: c.LGCode, typ: typ}
+		id: cert.IssuanceId, lg: c.LGCode, typ: typ, household: req.Options.Scope == "HOUSEHOLD"}
 	r.mu.Lock()
 	r.record = append(r.record, rec)
 	r.report.PDFs++
@@ -506,7 +508,7 @@ func (r *loadRun) startCheckers(wg *sync.WaitGroup) {
 					bad = fmt.Sprintf("%s: the text does not name the requester (%v)", s.what, err)
 				}
 				if s.back && bad == "" {
-					bad = r.checkBack(s)
+					bad = r.checkBack(s, bare(string(out)))
 				}
 				os.Remove(s.path)
 				r.mu.Lock()
@@ -531,7 +533,7 @@ func (r *loadRun) startCheckers(wg *sync.WaitGroup) {
 // checkBack reads the back side of a spooled PDF as a relying party
 // would (backside.VerifyScan rasterises its pages) and says what is wrong
 // with it, or "".
-func (r *loadRun) checkBack(s spooled) string {
+func (r *loadRun) checkBack(s spooled, text string) string {
 	data, err := os.ReadFile(s.path)
 	if err != nil {
 		return fmt.Sprintf("%s: %v", s.what, err)
@@ -544,10 +546,25 @@ func (r *loadRun) checkBack(s spooled) string {
 	switch {
 	case err != nil || !res.Valid:
 		return fmt.Sprintf("%s: the back side does not verify (%v)", s.what, err)
-	case res.Facts["氏名"] != s.name || res.DocumentID != s.id || res.LGCode != s.lg || res.Type != s.typ:
+	case !codeNames(res.Facts["氏名"], s, text) || res.DocumentID != s.id || res.LGCode != s.lg || res.Type != s.typ:
 		return fmt.Sprintf("%s: the back side's code names %s, issuance %s of %s, %s", s.what, res.Facts["氏名"], res.DocumentID, res.LGCode, res.Type)
 	}
 	return ""
+}
+
+// householdName is how a household's code names its members: the first,
+// then how many more ("前田 健二 ほか1名").
+var householdName = regexp.MustCompile(`^(.+?)\s*ほか[0-9]+名$`)
+
+// codeNames tells whether the name in a back side's code is the
+// requester's: theirs exactly; for a household, the member it names first
+// must be on the front, which names the requester (checked before).
+func codeNames(name string, s spooled, text string) bool {
+	if name == s.name {
+		return true
+	}
+	m := householdName.FindStringSubmatch(name)
+	return s.household && m != nil && strings.Contains(text, bare(m[1]))
 }
 
 // nodeLost tells a request whose node died under it and that no other
