@@ -11,7 +11,7 @@ DEB_PACKAGES := postgresql-15 fonts-ipamj-mincho fonts-nanum fonts-arphic-gbsn00
 
 RUN_STEPS := bin/issuance migrate && bin/issuance demo && exec bin/issuance serve --config var/issuance.yaml
 
-.PHONY: run test deps build vet fuzz bench bench-soap bench-pki bench-render bench-sync clean
+.PHONY: run test deps build vet fuzz soak bench bench-soap bench-pki bench-render bench-sync clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -58,6 +58,12 @@ test: deps vet fuzz
 
 clean:
 	rm -rf bin var
+
+# The soak run (docs/soak.md; not in make test, it is long): SOAK_FLAGS
+# passes flags to cmd/soak, e.g. make soak SOAK_FLAGS='-issuances 5000'.
+soak: deps build
+	@mkdir -p var
+	bin/devdb -dir var/soak-pg -- bin/soak -var var/soak $(SOAK_FLAGS)
 
 # Benchmarks report their figures as b.ReportMetric(v, "BENCH:<name>:<unit>");
 # this turns each into a line "BENCH <name> <value> <unit>".

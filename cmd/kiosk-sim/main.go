@@ -7,6 +7,7 @@
 //	go run ./cmd/kiosk-sim -check                # every card: offers available, refusals refused
 //	go run ./cmd/kiosk-sim -load 2000 -kiosks 16 # load: 2000 visits by 16 kiosks at once, misbehaving
 //	go run ./cmd/kiosk-sim -load 500 -faults none -type JUMINHYO
+//	go run ./cmd/kiosk-sim -load 9000 -endpoints https://a:8443/wide-area/v4,https://b:8443/wide-area/v4,... -verify-during -back-every 1
 //	go run ./cmd/kiosk-sim -apply p031           # 本籍地 registration at the kiosk → application number
 //	go run ./cmd/kiosk-sim -apply p031 -internet # the same, relayed from the internet (no session)
 //	go run ./cmd/kiosk-sim -status 247426400611 -birth 1979-11-03 -lg 272035
@@ -44,6 +45,9 @@ func main() {
 	faults := flag.String("faults", "abandon=0.05,failed=0.05,noconfirm=0.05,timeout=0.05", "with -load: shares of visits abandoned after Authenticate, confirmed FAILED, never confirmed, timed out in RequestCertificate; or none")
 	seed := flag.Uint64("seed", 1, "with -load: which visits misbehave")
 	verify := flag.Bool("verify", true, "with -load: check that every PDF names its requester (pdftotext)")
+	verifyDuring := flag.Bool("verify-during", false, "with -load: check each PDF as it arrives and delete it, rather than spooling all to the end (long runs)")
+	backEvery := flag.Int("back-every", 0, "with -load: also check the back side's code of every Nth PDF against its requester (1: all; 0: none)")
+	endpoints := flag.String("endpoints", "", "with -load: the deployment's SOAP URLs, comma-separated: the kiosks are spread across them and fail over to the others when theirs gives no answer (default: the kit's endpoint)")
 	applyCard := flag.String("apply", "", "file an application for 本籍地 registration for this card (one with \"honseki\" in cards.json)")
 	internet := flag.Bool("internet", false, "with -apply: file it as the centre relays an internet application, without a kiosk session")
 	status := flag.String("status", "", "print the status of this application number (with -birth)")
@@ -107,7 +111,10 @@ func main() {
 		return
 	}
 	if *load > 0 {
-		cfg := kiosk.LoadConfig{Visits: *load, Kiosks: *kiosks, Seed: *seed, Verify: *verify}
+		cfg := kiosk.LoadConfig{Visits: *load, Kiosks: *kiosks, Seed: *seed, Verify: *verify, VerifyDuring: *verifyDuring, BackEvery: *backEvery}
+		if *endpoints != "" {
+			cfg.Endpoints = strings.Split(*endpoints, ",")
+		}
 		flag.Visit(func(f *flag.Flag) { // -type given: that type only; else the mix of every card's offers
 			if f.Name == "type" {
 				cfg.Types = []string{*typ}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,7 +34,28 @@ type Client struct {
 	// URLFunc, when set, picks the endpoint for each request (several
 	// nodes behind no load balancer, as in tests and load runs).
 	URLFunc func() string
+	// Failover are further endpoints (other nodes of the deployment): a
+	// request that gets no answer at all from its endpoint (the node is
+	// down, or died with the connection open) is sent again, the same
+	// requestId and bytes, to each of them in turn, as the centre's load
+	// balancer does. The error of a request that failed over is a
+	// *FailoverError.
+	Failover []string
 }
+
+// FailoverError is the outcome of a request whose first endpoint gave no
+// answer: Err is what the last endpoint tried answered (often a *Fault:
+// Unavailable when the dead node had claimed the requestId).
+type FailoverError struct {
+	First error // the transport error of the first endpoint
+	Err   error
+}
+
+func (e *FailoverError) Error() string {
+	return fmt.Sprintf("%v (after failing over: %v)", e.Err, e.First)
+}
+
+func (e *FailoverError) Unwrap() error { return e.Err }
 
 // NewClient returns a client for the kit's endpoint, municipality lgCode and
 // a terminal id.
@@ -135,12 +157,43 @@ func (c *Client) Envelope(requestID string, op any) ([]byte, error) {
 	return append([]byte(xml.Header), b...), nil
 }
 
-// Post sends prepared request bytes and checks the binding of the answer.
+// Post sends prepared request bytes and checks the binding of the answer;
+// with Failover, a request no endpoint answered is sent to the next.
 func (c *Client) Post(ctx context.Context, requestID string, body []byte, out any) (*Answer, error) {
 	url := c.URL
 	if c.URLFunc != nil {
 		url = c.URLFunc()
 	}
+	a, err := c.post(ctx, url, requestID, body, out)
+	var first error
+	for _, next := range c.Failover {
+		var transport *transportError
+		if !errors.As(err, &transport) || ctx.Err() != nil {
+			break
+		}
+		if first == nil {
+			first = err
+		}
+		a, err = c.post(ctx, next, requestID, body, out)
+	}
+	if first != nil && err != nil {
+		return a, &FailoverError{First: first, Err: err}
+	}
+	var transport *transportError
+	if errors.As(err, &transport) {
+		return a, transport.err
+	}
+	return a, err
+}
+
+// transportError is a request that got no answer (nothing, or not a whole
+// one) from its endpoint.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+func (c *Client) post(ctx context.Context, url, requestID string, body []byte, out any) (*Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -149,12 +202,12 @@ func (c *Client) Post(ctx context.Context, requestID string, body []byte, out an
 	req.Header.Set("SOAPAction", `""`)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, &transportError{err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, err
+		return nil, &transportError{err}
 	}
 	var env respEnvelope
 	if err := xml.Unmarshal(raw, &env); err != nil {

@@ -77,6 +77,9 @@ type Kit struct {
 	// a slow answer on a busy machine is not a wrong one.
 	Timeout time.Duration
 	tls     *tls.Config
+	// failover are the other nodes the centre's own calls (Reconcile)
+	// fail over to, in a load run across several (LoadConfig.Endpoints).
+	failover []string
 }
 
 // LoadKit reads a demo kit directory (var/demo).

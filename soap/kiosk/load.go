@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -21,6 +22,8 @@ import (
 
 	gsoap "github.com/hooklift/gowsdl/soap"
 
+	"github.com/lgwan/issuance/pki"
+	"github.com/lgwan/issuance/render/backside"
 	"github.com/lgwan/issuance/soap/wsdlgen"
 )
 
@@ -52,6 +55,26 @@ type LoadConfig struct {
 	// Verify checks every PDF's text for the requester's name (pdftotext),
 	// after the timed part.
 	Verify bool
+	// VerifyDuring checks each PDF as soon as it is received, beside the
+	// load, and deletes it once checked, instead of spooling them all to
+	// the end (a long run would fill the disk).
+	VerifyDuring bool
+	// BackEvery checks the back side of every BackEvery-th PDF received (1:
+	// all, 0: none): its code must verify against the kit's published code
+	// keys (seal/code-keys.json) and name the requester, the issuance and
+	// the municipality.
+	BackEvery int
+	// Endpoints, when given, are the deployment's nodes: kiosk i sends its
+	// requests to Endpoints[i mod n] and fails over to the others when its
+	// node gives no answer. Empty: the kit's endpoint.
+	Endpoints []string
+	// AfterVisit, when set, is called after each visit with the number of
+	// visits done so far (for a run that acts midway, e.g. kills a node).
+	AfterVisit func(done int)
+	// Stop, when closed, ends the run early: no new visit starts, those
+	// under way finish, and the PDFs and the reconciliation are checked as
+	// for a whole run (of the visits done).
+	Stop <-chan struct{}
 }
 
 // The kinds of visit, and the names the report counts them by.
@@ -62,6 +85,11 @@ const (
 	visitNoConfirm = "confirmation never sent"
 	visitTimeout   = "time-out in RequestCertificate, retried"
 	visitGaveUp    = "time-out in RequestCertificate, given up"
+	// The kiosk's node died mid-request and the node it failed over to
+	// could not answer that requestId (the dead node's claim on it stays):
+	// the kiosk gives up the visit, and any issuance made is left to the
+	// reconciliation, as a time-out given up is.
+	visitNodeLost = "node died mid-request, given up"
 )
 
 // LoadReport is what a load run measured and found.
@@ -74,12 +102,17 @@ type LoadReport struct {
 	Samples   []string        // a few of those failures
 	PDFs      int             // certificates received
 	Verified  int             // of those, checked to name their requester
+	Backs     int             // of those, whose back side's code was checked (BackEvery)
+	Wrong     int             // PDFs that failed a check (BadPDFs lists the first few)
 	BadPDFs   []string
 	// Reconciliation: issuances settled by it, issuances of this run the
 	// record does not know (time-outs given up), and where the answer did
 	// not agree with the record.
 	Settled, Lost int
-	Disagree      []string
+	// Unknown: certificates received whose issuance the server answered
+	// UNKNOWN to (lost by it); Twice: issuance ids received by two visits.
+	Unknown, Twice int
+	Disagree       []string
 }
 
 // Percentile is the p-th percentile (0 to 100) of the visit durations.
@@ -112,17 +145,25 @@ type recorded struct {
 }
 
 type loadRun struct {
-	kit    *Kit
-	cfg    LoadConfig
-	spool  string
-	mu     sync.Mutex
-	report *LoadReport
-	kinds  []string // by visit
-	record []recorded
-	pdfs   []spooled
+	kit     *Kit
+	check   chan spooled // VerifyDuring: PDFs to check now
+	keys    backside.Keys
+	visited atomic.Int64
+	cfg     LoadConfig
+	spool   string
+	mu      sync.Mutex
+	report  *LoadReport
+	kinds   []string // by visit
+	record  []recorded
+	pdfs    []spooled
 }
 
-type spooled struct{ path, name, what string }
+type spooled struct {
+	path, name, what string
+	id, lg, typ      string
+	back             bool // check the back side's code too
+	household        bool // a 住民票 of the whole household
+}
 
 var tokyo = time.FixedZone("Asia/Tokyo", 9*60*60)
 
@@ -148,6 +189,12 @@ func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	if len(plan) == 0 {
 		return nil, fmt.Errorf("load: no card of the kit is offered %v", cfg.Types)
 	}
+	if len(cfg.Endpoints) > 0 { // the centre's own calls (Reconcile) go to the first node
+		kk := *k
+		kk.Endpoints.SOAP = cfg.Endpoints[0]
+		kk.failover = cfg.Endpoints[1:]
+		k = &kk
+	}
 	spool, err := os.MkdirTemp("", "kiosk-load-")
 	if err != nil {
 		return nil, err
@@ -156,6 +203,16 @@ func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	run := &loadRun{kit: k, cfg: cfg, spool: spool,
 		report: &LoadReport{Visits: cfg.Visits, Kinds: map[string]int{}, Errors: map[string]int{}}}
 	run.plan()
+	if cfg.BackEvery > 0 {
+		if run.keys, err = pki.LoadCodeKeys(filepath.Join(k.Dir, "seal", "code-keys.json")); err != nil {
+			return nil, fmt.Errorf("load: the back sides cannot be checked: %w", err)
+		}
+	}
+	var checkers sync.WaitGroup
+	if cfg.Verify && cfg.VerifyDuring {
+		run.check = make(chan spooled, 64)
+		run.startCheckers(&checkers)
+	}
 
 	// The day's issuances before the run: the reconciliation tells the
 	// run's own from earlier ones by them.
@@ -184,6 +241,11 @@ func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 			defer wg.Done()
 			clients := map[string]*Client{}
 			for {
+				select {
+				case <-cfg.Stop:
+					return
+				default:
+				}
 				v := int(next.Add(1)) - 1
 				if v >= cfg.Visits {
 					return
@@ -192,20 +254,34 @@ func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 				c := clients[p.card.LGCode]
 				if c == nil {
 					c = k.NewClient(p.card.LGCode, fmt.Sprintf("LOAD-%03d", i))
+					if n := len(cfg.Endpoints); n > 0 {
+						c.URL = cfg.Endpoints[i%n]
+						for j := 1; j < n; j++ {
+							c.Failover = append(c.Failover, cfg.Endpoints[(i+j)%n])
+						}
+					}
 					clients[p.card.LGCode] = c
 				}
 				run.visit(ctx, c, v, p.card, p.typ)
+				if d := run.visited.Add(1); cfg.AfterVisit != nil {
+					cfg.AfterVisit(int(d))
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	run.report.Elapsed = time.Since(start)
+	run.report.Visits = int(run.visited.Load())
+	if run.check != nil {
+		close(run.check)
+		checkers.Wait()
+	}
 	slices.Sort(run.report.Durations)
 	if time.Now().In(tokyo).Format(time.DateOnly) != day {
 		run.report.Disagree = append(run.report.Disagree, "the run crossed midnight: its day cannot be reconciled as one")
 		return run.report, nil
 	}
-	if cfg.Verify {
+	if cfg.Verify && !cfg.VerifyDuring {
 		run.verify()
 	}
 	run.reconcile(ctx, day, before)
@@ -256,6 +332,10 @@ func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ s
 	kind := r.kinds[v]
 	t0 := time.Now()
 	sid, menu, err := c.Session(ctx, card)
+	if r.nodeLost(err) {
+		r.done(visitNodeLost, t0)
+		return
+	}
 	if err != nil {
 		r.fail(v, card, "session", err)
 		return
@@ -265,7 +345,7 @@ func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ s
 		return
 	}
 	end := func() {
-		if _, err := c.Call(context.WithoutCancel(ctx), &wsdlgen.EndSession{SessionId: sid}, nil); err != nil {
+		if _, err := c.Call(context.WithoutCancel(ctx), &wsdlgen.EndSession{SessionId: sid}, nil); err != nil && !r.nodeLost(err) {
 			r.fail(v, card, "EndSession", err)
 		}
 	}
@@ -280,6 +360,11 @@ func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ s
 		req.Options.Item = []string{"name", "birthDate", "sex", "address"}
 	}
 	cert, kind, err := r.request(ctx, c, v, req, kind)
+	if r.nodeLost(err) {
+		end()
+		r.done(visitNodeLost, t0)
+		return
+	}
 	if err != nil {
 		r.fail(v, card, "RequestCertificate", err)
 		end()
@@ -308,7 +393,9 @@ func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ s
 	}
 	if kind != visitNoConfirm {
 		var conf wsdlgen.ConfirmIssuanceResponse
-		if _, err := c.Call(ctx, &wsdlgen.ConfirmIssuance{IssuanceId: cert.IssuanceId, Outcome: rec.outcome}, &conf); err != nil {
+		// A confirmation lost with its node is one never sent: the
+		// reconciliation settles it.
+		if _, err := c.Call(ctx, &wsdlgen.ConfirmIssuance{IssuanceId: cert.IssuanceId, Outcome: rec.outcome}, &conf); err != nil && !r.nodeLost(err) {
 			r.fail(v, card, "ConfirmIssuance", err)
 		}
 		rec.confirmed = conf.Status
@@ -321,12 +408,20 @@ func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ s
 		r.fail(v, card, "spool", err)
 		return
 	}
+	s := spooled{path: path, name: card.Name, what: fmt.Sprintf("card %s %s %s", card.ID, typ, cert.IssuanceId),
+		id: cert.IssuanceId, lg: c.LGCode, typ: typ, household: req.Options.Scope == "HOUSEHOLD"}
 	r.mu.Lock()
 	r.record = append(r.record, rec)
-	r.pdfs = append(r.pdfs, spooled{path: path, name: card.Name, what: fmt.Sprintf("card %s %s %s", card.ID, typ, cert.IssuanceId)})
 	r.report.PDFs++
+	s.back = r.cfg.BackEvery > 0 && r.report.PDFs%r.cfg.BackEvery == 0
+	if r.check == nil {
+		r.pdfs = append(r.pdfs, s)
+	}
 	r.mu.Unlock()
 	r.done(kind, t0)
+	if r.check != nil {
+		r.check <- s
+	}
 }
 
 func (r *loadRun) done(kind string, t0 time.Time) {
@@ -376,38 +471,108 @@ func (r *loadRun) request(ctx context.Context, c *Client, v int, req *wsdlgen.Re
 	}
 }
 
-// verify checks, with pdftotext, that every PDF received names its
-// requester (spaces and variation selectors aside).
+// verify checks every PDF spooled, after the timed part.
 func (r *loadRun) verify() {
+	r.check = make(chan spooled)
+	var wg sync.WaitGroup
+	r.startCheckers(&wg)
+	for _, s := range r.pdfs {
+		r.check <- s
+	}
+	close(r.check)
+	wg.Wait()
+}
+
+// startCheckers starts a checker per CPU on r.check: with pdftotext, that
+// every PDF names its requester (spaces and variation selectors aside),
+// and for those marked, that the back side's code verifies and names the
+// requester, the issuance and the municipality. A PDF checked is deleted.
+func (r *loadRun) startCheckers(wg *sync.WaitGroup) {
 	tool, err := exec.LookPath("pdftotext")
 	if err != nil {
 		r.report.BadPDFs = append(r.report.BadPDFs, "pdftotext not found (apt-get install poppler-utils): PDFs not verified")
-		return
+		tool = ""
 	}
-	work := make(chan spooled)
-	var wg sync.WaitGroup
 	for range runtime.NumCPU() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := range work {
+			for s := range r.check {
+				if tool == "" {
+					os.Remove(s.path)
+					continue
+				}
 				out, err := exec.Command(tool, "-enc", "UTF-8", s.path, "-").Output()
-				ok := err == nil && strings.Contains(bare(string(out)), bare(s.name))
+				bad := ""
+				if err != nil || !strings.Contains(bare(string(out)), bare(s.name)) {
+					bad = fmt.Sprintf("%s: the text does not name the requester (%v)", s.what, err)
+				}
+				if s.back && bad == "" {
+					bad = r.checkBack(s, bare(string(out)))
+				}
+				os.Remove(s.path)
 				r.mu.Lock()
-				if ok {
+				switch {
+				case bad == "":
 					r.report.Verified++
-				} else if len(r.report.BadPDFs) < 20 {
-					r.report.BadPDFs = append(r.report.BadPDFs, fmt.Sprintf("%s: the text does not name the requester (%v)", s.what, err))
+					if s.back {
+						r.report.Backs++
+					}
+				default:
+					r.report.Wrong++
+					if len(r.report.BadPDFs) < 20 {
+						r.report.BadPDFs = append(r.report.BadPDFs, bad)
+					}
 				}
 				r.mu.Unlock()
 			}
 		}()
 	}
-	for _, s := range r.pdfs {
-		work <- s
+}
+
+// checkBack reads the back side of a spooled PDF as a relying party
+// would (backside.VerifyScan rasterises its pages) and says what is wrong
+// with it, or "".
+func (r *loadRun) checkBack(s spooled, text string) string {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Sprintf("%s: %v", s.what, err)
 	}
-	close(work)
-	wg.Wait()
+	// Our own PDFs, not a hostile upload: a loaded machine may take long to
+	// rasterise one, which is not a wrong certificate.
+	lim := backside.DefaultScanLimits
+	lim.PDFTimeout = 10 * time.Minute
+	res, _, err := backside.VerifyScan(context.Background(), data, r.keys, lim)
+	switch {
+	case err != nil || !res.Valid:
+		return fmt.Sprintf("%s: the back side does not verify (%v)", s.what, err)
+	case !codeNames(res.Facts["氏名"], s, text) || res.DocumentID != s.id || res.LGCode != s.lg || res.Type != s.typ:
+		return fmt.Sprintf("%s: the back side's code names %s, issuance %s of %s, %s", s.what, res.Facts["氏名"], res.DocumentID, res.LGCode, res.Type)
+	}
+	return ""
+}
+
+// householdName is how a household's code names its members: the first,
+// then how many more ("前田 健二 ほか1名").
+var householdName = regexp.MustCompile(`^(.+?)\s*ほか[0-9]+名$`)
+
+// codeNames tells whether the name in a back side's code is the
+// requester's: theirs exactly; for a household, the member it names first
+// must be on the front, which names the requester (checked before).
+func codeNames(name string, s spooled, text string) bool {
+	if name == s.name {
+		return true
+	}
+	m := householdName.FindStringSubmatch(name)
+	return s.household && m != nil && strings.Contains(text, bare(m[1]))
+}
+
+// nodeLost tells a request whose node died under it and that no other
+// node could answer in its place.
+func (r *loadRun) nodeLost(err error) bool {
+	var fo *FailoverError
+	var f *Fault
+	return errors.As(err, &fo) && (!errors.As(err, &f) || f.Code == "Unavailable")
 }
 
 // bare drops white space and variation selectors, which text extraction
@@ -432,6 +597,7 @@ func (k *Kit) reconcile(ctx context.Context, lg, day string, items []*wsdlgen.Re
 	}
 	var resp wsdlgen.ReconcileResponse
 	c := k.NewClient(lg, "CENTRE")
+	c.Failover = k.failover
 	_, err = c.Call(ctx, &wsdlgen.Reconcile{BusinessDate: gsoap.CreateXsdDate(d, false), Items: items}, &resp)
 	return resp.Differences, err
 }
@@ -457,6 +623,10 @@ func (r *loadRun) reconcile(ctx context.Context, day string, before map[string]b
 	for lg, recs := range byLG {
 		mine := map[string]recorded{}
 		for _, rec := range recs {
+			if _, twice := mine[rec.id]; twice {
+				rep.Twice++
+				disagree("%s: received by two visits", rec.id)
+			}
 			mine[rec.id] = rec
 		}
 		for pass := 1; pass <= 2; pass++ {
@@ -474,6 +644,9 @@ func (r *loadRun) reconcile(ctx context.Context, day string, before map[string]b
 					return
 				}
 				for _, d := range diffs {
+					if sent[d.IssuanceId] && pass == 1 && d.Status == "UNKNOWN" {
+						rep.Unknown++
+					}
 					rec, known := mine[d.IssuanceId]
 					switch {
 					case sent[d.IssuanceId] && pass == 2:
@@ -499,7 +672,7 @@ func (r *loadRun) reconcile(ctx context.Context, day string, before map[string]b
 		}
 	}
 	rep.Lost = len(lost)
-	if gaveUp := rep.Kinds[visitGaveUp]; rep.Lost > gaveUp {
+	if gaveUp := rep.Kinds[visitGaveUp] + rep.Kinds[visitNodeLost]; rep.Lost > gaveUp {
 		disagree("%d issuances of the run unknown to the record, but only %d requests were given up", rep.Lost, gaveUp)
 	}
 }
@@ -511,12 +684,12 @@ func (r *LoadReport) Summary() string {
 		r.Visits, r.Elapsed.Seconds(), float64(len(r.Durations))/r.Elapsed.Seconds(),
 		r.Percentile(50).Round(time.Millisecond), r.Percentile(95).Round(time.Millisecond),
 		r.Percentile(99).Round(time.Millisecond), r.Percentile(100).Round(time.Millisecond))
-	for _, k := range []string{visitNormal, visitAbandon, visitPrintFail, visitNoConfirm, visitTimeout, visitGaveUp} {
+	for _, k := range []string{visitNormal, visitAbandon, visitPrintFail, visitNoConfirm, visitTimeout, visitGaveUp, visitNodeLost} {
 		fmt.Fprintf(&b, "  %-42s %d\n", k, r.Kinds[k])
 	}
-	fmt.Fprintf(&b, "PDFs: %d received, %d name their requester\n", r.PDFs, r.Verified)
-	fmt.Fprintf(&b, "Reconcile: %d settled, %d issuances unknown to the record (time-outs given up), %d disagreements\n",
-		r.Settled, r.Lost, len(r.Disagree))
+	fmt.Fprintf(&b, "PDFs: %d received, %d name their requester, %d back sides checked, %d wrong\n", r.PDFs, r.Verified, r.Backs, r.Wrong)
+	fmt.Fprintf(&b, "Reconcile: %d settled, %d issuances unknown to the record (requests given up), %d received but unknown to the server, %d received twice, %d disagreements\n",
+		r.Settled, r.Lost, r.Unknown, r.Twice, len(r.Disagree))
 	codes := make([]string, 0, len(r.Errors))
 	for c := range r.Errors {
 		codes = append(codes, c)
