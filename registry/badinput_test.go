@@ -209,7 +209,7 @@ func TestBadInputRejectsTheWholeBatch(t *testing.T) {
 				t.Fatal("the rejected batch is still in the inbox")
 			}
 			var n int
-			w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM sync_batch WHERE status = 'rejected'`).Scan(&n)
+			w.db.Owner.QueryRow(ctx, `SELECT count(*) FROM sync_batch WHERE status = 'rejected'`).Scan(&n)
 			if n != i+1 {
 				t.Fatalf("%d rejections recorded, want %d", n, i+1)
 			}

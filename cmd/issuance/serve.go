@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -48,6 +50,9 @@ type server struct {
 	statusPage http.Handler
 	// staleness is the Service's MaxStaleness, shown by the console.
 	staleness map[string]map[issuance.DataDomain]time.Duration
+	// lgCodes are the municipalities served: the tenant scope of the jobs
+	// and pages that work across them (docs/tenants.md).
+	lgCodes []string
 }
 
 func serve(ctx context.Context, cfg *Config) error {
@@ -153,6 +158,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	}
 	store := registry.NewStore(pool, registry.WithMyNumberKey(myNumberKey))
 	replay := registry.NewReplay(pool, myNumberKey, clock)
+	lgCodes := slices.Sorted(maps.Keys(munis))
 	svc, err := issuance.NewService(issuance.Service{
 		Clock:          clock,
 		Ledger:         store,
@@ -178,14 +184,14 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		freshnessCollector{store, clock})
+		freshnessCollector{store, clock, lgCodes})
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
 		svc, replay, metrics)
 	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store,
-		replay: replay, metrics: metrics, staleness: staleness}
+		replay: replay, metrics: metrics, staleness: staleness, lgCodes: lgCodes}
 	// Its tries are counted in the shared rate windows, so every node
 	// holds the same limits.
-	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock}); err != nil {
+	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock, Municipalities: s.lgCodes}); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -296,8 +302,9 @@ wait:
 // freshnessCollector exports the age of every municipality's data by domain,
 // read from the database at each scrape, so every node reports the same.
 type freshnessCollector struct {
-	store *registry.Store
-	clock issuance.Clock
+	store   *registry.Store
+	clock   issuance.Clock
+	lgCodes []string
 }
 
 var freshnessDesc = prometheus.NewDesc("issuance_data_age_seconds",
@@ -309,7 +316,7 @@ func (f freshnessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- freshne
 func (f freshnessCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	fs, err := f.store.Freshness(ctx)
+	fs, err := f.store.Freshness(ctx, f.lgCodes)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(freshnessDesc, err)
 		return

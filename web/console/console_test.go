@@ -169,8 +169,8 @@ func TestConcurrentDecisions(t *testing.T) {
 		want := map[int]string{0: "APPROVED", 1: "REJECTED"}[won]
 		var decisions, registrations int
 		ctx := context.Background()
-		w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM honseki_decision WHERE application_number = $1`, number).Scan(&decisions)
-		w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM honseki_registration WHERE application_number = $1`, number).Scan(&registrations)
+		w.db.Owner.QueryRow(ctx, `SELECT count(*) FROM honseki_decision WHERE application_number = $1`, number).Scan(&decisions)
+		w.db.Owner.QueryRow(ctx, `SELECT count(*) FROM honseki_registration WHERE application_number = $1`, number).Scan(&registrations)
 		if s := w.status(number); s != want || decisions != 1 || registrations != map[int]int{0: 1, 1: 0}[won] {
 			t.Fatalf("status %s (want %s), %d decisions, %d registrations", s, want, decisions, registrations)
 		}
