@@ -56,7 +56,8 @@ BEGIN
         CREATE FUNCTION replay_session_ended(sid uuid, at timestamptz) RETURNS boolean
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %I, pg_temp AS $b$
             SELECT coalesce((SELECT state = 'ended' OR expires_at <= at FROM kiosk_session WHERE session_id = sid), false)
-        $b$$f$, current_schema());
+        $b$
+    $f$, current_schema());
 END $$;
 REVOKE ALL ON FUNCTION replay_session_ended(uuid, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION replay_session_ended(uuid, timestamptz) TO issuance_app;

@@ -76,7 +76,10 @@ func (s *Store) ReplaceMunicipality(ctx context.Context, snap Snapshot) error {
 			{"jpki_link", []string{"lg_code", "issuer_key_id", "serial", "person_id"}, links},
 		}
 		for _, c := range copies {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
+			if err := copyInScope(ctx, tx, c.table, c.cols, func(string) error {
+				_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_" + c.table}, c.cols, pgx.CopyFromRows(c.rows))
+				return err
+			}); err != nil {
 				return fmt.Errorf("load %s: %w", c.table, err)
 			}
 		}
