@@ -64,16 +64,8 @@ type batcher interface {
 // that statement only. use reads the statement's result; the batch is closed
 // (and the transaction committed) after.
 func scopedBatch(ctx context.Context, db batcher, lgCodes []string, sql string, args []any, use func(pgx.BatchResults) error) error {
-	scope, err := scopeSetting(lgCodes)
+	br, err := sendScoped(ctx, db, lgCodes, sql, args)
 	if err != nil {
-		return err
-	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('issuance.lg_codes', $1, true)`, scope)
-	b.Queue(sql, args...)
-	br := db.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
 		return err
 	}
 	if err := use(br); err != nil {
@@ -83,6 +75,24 @@ func scopedBatch(ctx context.Context, db batcher, lgCodes []string, sql string, 
 	// The commit: an error here (a deferred constraint, a serialization
 	// failure) means the statement did not take effect.
 	return br.Close()
+}
+
+// sendScoped sends the batch [set_config, sql] and reads set_config's
+// result: the statement's result is the batch's next.
+func sendScoped(ctx context.Context, db batcher, lgCodes []string, sql string, args []any) (pgx.BatchResults, error) {
+	scope, err := scopeSetting(lgCodes)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('issuance.lg_codes', $1, true)`, scope)
+	b.Queue(sql, args...)
+	br := db.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	return br, nil
 }
 
 // scopedQuery runs one query in the tenant scope lgCodes and hands its
@@ -161,16 +171,8 @@ func (q scopedDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Com
 // transaction commits) when the rows are exhausted or closed, and a failure
 // to commit is the rows' Err.
 func (q scopedDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	scope, err := scopeSetting(q.lgCodes)
+	br, err := sendScoped(ctx, q.db, q.lgCodes, sql, args)
 	if err != nil {
-		return nil, err
-	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('issuance.lg_codes', $1, true)`, scope)
-	b.Queue(sql, args...)
-	br := q.db.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
 		return nil, err
 	}
 	rows, err := br.Query()
