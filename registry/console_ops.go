@@ -109,6 +109,19 @@ func (s *Store) SyncBatches(ctx context.Context, lgCodes []string, status string
 	return bs, dbErr("read sync batches", err)
 }
 
+// LatestSnapshots returns, per domain of lgCode, the name of the latest
+// applied snapshot batch whose name starts with prefix.
+func (s *Store) LatestSnapshots(ctx context.Context, lgCode, prefix string) ([]string, error) {
+	rows, err := s.scoped(one(lgCode)).Query(ctx, `SELECT DISTINCT ON (domain) batch FROM sync_batch
+		WHERE status = 'applied' AND kind = $1 AND lg_code = $2 AND starts_with(batch, $3)
+		ORDER BY domain, seq DESC`, feed.Snapshot, lgCode, prefix)
+	if err != nil {
+		return nil, dbErr("read sync batches", err)
+	}
+	batches, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return batches, dbErr("read sync batches", err)
+}
+
 // WaitingBatch is a batch in the inbox that no run has processed yet.
 type WaitingBatch struct {
 	Batch       string

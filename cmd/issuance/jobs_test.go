@@ -79,7 +79,8 @@ func TestPurgeApplicationsJob(t *testing.T) {
 	for i := range 3 {
 		c := *cfg
 		c.Node = fmt.Sprintf("node-%d", i+1)
-		nodes = append(nodes, &server{cfg: &c, clock: clock, pool: db.Pool, store: store})
+		// Serving the application's municipality: the purge's tenant scope.
+		nodes = append(nodes, &server{cfg: &c, clock: clock, pool: db.Pool, store: store, lgCodes: []string{"272035"}})
 	}
 	var job exclusiveJob
 	for _, j := range nodes[0].jobs() {
