@@ -61,3 +61,22 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION replay_session_ended(uuid, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION replay_session_ended(uuid, timestamptz) TO issuance_app;
+
+-- Seal impressions are shared by content across municipalities; one is
+-- deleted when no registration of any municipality refers to it any more.
+-- A sync sees only its own municipality's registrations, so the collection
+-- runs as the owner: the second function that looks across tenants. It
+-- deletes only what nobody refers to and returns a count, nothing else.
+DO $$
+BEGIN
+    EXECUTE format($f$
+        CREATE FUNCTION seal_image_collect() RETURNS bigint
+        LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = %I, pg_temp AS $b$
+            WITH gone AS (DELETE FROM seal_image i WHERE NOT EXISTS
+                (SELECT 1 FROM seal_registration s WHERE s.image_sha256 = i.sha256) RETURNING 1)
+            SELECT count(*) FROM gone
+        $b$
+    $f$, current_schema());
+END $$;
+REVOKE ALL ON FUNCTION seal_image_collect() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION seal_image_collect() TO issuance_app;
