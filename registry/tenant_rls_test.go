@@ -555,3 +555,36 @@ func kioskVisit(ctx context.Context, st *registry.Store, lg, given string, cert 
 	}
 	return st.EndSession(ctx, lg, sess.ID, now)
 }
+
+// TestSealImageCollectionSeesEveryMunicipality: a sync scoped to one
+// municipality collects the impressions nobody refers to, and keeps one
+// that only another municipality's registration refers to (its policy
+// hides that registration from the sync; the collection is the owner's).
+func TestSealImageCollectionSeesEveryMunicipality(t *testing.T) {
+	db := dbtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO seal_image (sha256, png) VALUES (sha256('\x01'::bytea), '\x01'), (sha256('\x02'::bytea), '\x02')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Owner.Exec(ctx, fmtRow(tenantFixtures["seal_registration"].row, "sha256('\\x00'::bytea)", "sha256('\\x01'::bytea)"), tenantB, "1"); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('issuance.lg_codes', $1, true)`, tenantA); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT seal_image_collect()`).Scan(&n)
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("collected %d (%v), want the one nobody refers to", n, err)
+	}
+	var kept []string
+	rows, _ := db.Owner.Query(ctx, `SELECT encode(png, 'hex') FROM seal_image ORDER BY 1`)
+	if kept, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || !slices.Equal(kept, []string{"01"}) {
+		t.Fatalf("kept %v (%v), want the impression of %s's registration", kept, err, tenantB)
+	}
+}
+
+// fmtRow is a fixture's SQL with one expression replaced.
+func fmtRow(sql, old, new string) string { return strings.Replace(sql, old, new, 1) }
