@@ -267,7 +267,7 @@ func (s *Service) RegistrationStatus(ctx context.Context, c Caller, number, birt
 	if over != "" {
 		return Application{}, Fault(Unavailable, "%s limit reached", over)
 	}
-	a, err := s.Applications.ApplicationStatus(ctx, canonical, birthDate)
+	a, err := s.Applications.ApplicationStatus(ctx, []string{c.LGCode}, canonical, birthDate)
 	if errors.Is(err, ErrNoApplication) || err == nil && perr != nil {
 		return Application{}, Fault(PersonNotFound, "no application with that number and birth date")
 	}

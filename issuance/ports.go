@@ -39,12 +39,14 @@ type Ledger interface {
 	// terminal's (same LGCode and TerminalID) live sessions, their reserved
 	// issuances becoming UNCONFIRMED: a terminal has one live session.
 	CreateSession(ctx context.Context, s Session) error
-	// Session returns a session; SessionUnknown when there is none.
-	Session(ctx context.Context, id string) (Session, error)
+	// Session returns a session of lgCode; SessionUnknown when there is
+	// none. Every method names the municipality it acts for: the store
+	// reads and writes in that tenant scope only (docs/tenants.md).
+	Session(ctx context.Context, lgCode, id string) (Session, error)
 	// Authenticate moves an open, unexpired session to authenticated.
-	Authenticate(ctx context.Context, id, personID string, cert CertIdentity, now time.Time) error
+	Authenticate(ctx context.Context, lgCode, id, personID string, cert CertIdentity, now time.Time) error
 	// EndSession ends a session; its reserved issuances become UNCONFIRMED.
-	EndSession(ctx context.Context, id string, now time.Time) error
+	EndSession(ctx context.Context, lgCode, id string, now time.Time) error
 	// ReserveIssuance records an issuance as RESERVED, atomically checking
 	// the session binding at now, that every entry of is.DataVersions is
 	// still current (else an error wrapping ErrDataChanged), and that neither
@@ -53,16 +55,17 @@ type Ledger interface {
 	// and the reservation.
 	ReserveIssuance(ctx context.Context, is Issuance, now time.Time) error
 	// Issuance returns an issuance; SessionUnknown when there is none.
-	Issuance(ctx context.Context, id string) (Issuance, error)
+	Issuance(ctx context.Context, lgCode, id string) (Issuance, error)
 	// ConfirmIssuance moves a RESERVED issuance whose session is live
 	// (authenticated and unexpired at now) to ISSUED or VOIDED and returns
 	// the resulting status. After the session has ended the issuance stays
 	// as it is (UNCONFIRMED, for reconciliation) and the answer is
 	// SessionExpired; an issuance already confirmed keeps its status, which
 	// is returned.
-	ConfirmIssuance(ctx context.Context, id string, outcome Outcome, reason string, now time.Time) (IssuanceStatus, error)
-	// ExpireSessions ends every session whose time is up; returns how many.
-	ExpireSessions(ctx context.Context, now time.Time) (int, error)
+	ConfirmIssuance(ctx context.Context, lgCode, id string, outcome Outcome, reason string, now time.Time) (IssuanceStatus, error)
+	// ExpireSessions ends every session of lgCodes whose time is up;
+	// returns how many.
+	ExpireSessions(ctx context.Context, lgCodes []string, now time.Time) (int, error)
 	// Reconcile moves each issuance of lgCode reserved in [from, to) that
 	// moves names (issuance id → ISSUED or VOIDED) and that is still
 	// RESERVED or UNCONFIRMED to that status, at now; a final one is never
@@ -191,12 +194,12 @@ type Applications interface {
 	// it through 新旧紐付け: then that one is returned and filed is false.
 	// Concurrent filings of the same person yield one application.
 	FileApplication(ctx context.Context, a Application) (got Application, filed bool, err error)
-	// ApplicationStatus returns the application with that canonical number
-	// when birthDate (YYYY-MM-DD) is the applicant's. An unknown number and
+	// ApplicationStatus returns the application of one of lgCodes with that
+	// canonical number when birthDate (YYYY-MM-DD) is the applicant's. An unknown number and
 	// a wrong birth date give the same error (ErrNoApplication) after the
 	// same work: the comparison is constant-time and is made even when the
 	// number is unknown. Facts are not opened.
-	ApplicationStatus(ctx context.Context, number, birthDate string) (Application, error)
+	ApplicationStatus(ctx context.Context, lgCodes []string, number, birthDate string) (Application, error)
 	// OpenApplication returns the RECEIVED application of lgCode for the
 	// certificate (or one linked to it through 新旧紐付け), or nil.
 	OpenApplication(ctx context.Context, lgCode string, id CertIdentity) (*Application, error)

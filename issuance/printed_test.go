@@ -52,7 +52,7 @@ func TestHouseholdShowsOnlyCurrentMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	is, err := w.store.Issuance(ctx, got.IssuanceID)
+	is, err := w.store.Issuance(ctx, lg, got.IssuanceID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestHeadOfHouseholdIsASubject(t *testing.T) {
 		if err != nil {
 			return issuance.Issuance{}, err
 		}
-		return w.store.Issuance(ctx, got.IssuanceID)
+		return w.store.Issuance(ctx, lg, got.IssuanceID)
 	}
 	withHead := map[string]issuance.CertificateRequest{
 		"続柄":   {Type: issuance.Juminhyo, Options: issuance.Options{IncludeRelationship: true}},
@@ -271,7 +271,7 @@ func TestHeadStopListedUnderLoad(t *testing.T) {
 					report("issued after the head was stop-listed")
 				case err == nil:
 					once.Do(func() { close(first) })
-					is, err := w.store.Issuance(ctx, got.IssuanceID)
+					is, err := w.store.Issuance(ctx, lg, got.IssuanceID)
 					if err != nil || !slices.Equal(is.Subjects, []string{"P2", "P1"}) {
 						report("subjects %v %v", is.Subjects, err)
 					}

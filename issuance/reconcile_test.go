@@ -72,7 +72,7 @@ func TestReconcileTheDay(t *testing.T) {
 	}
 	for id, st := range map[string]issuance.IssuanceStatus{printed: issuance.Issued, failed: issuance.Voided,
 		unconfirmed: issuance.Issued, reserved: issuance.Voided, silent: issuance.Unconfirmed} {
-		if is, err := w.store.Issuance(ctx, id); err != nil || is.Status != st {
+		if is, err := w.store.Issuance(ctx, lg, id); err != nil || is.Status != st {
 			t.Errorf("%s: %s %v, want %s", id, is.Status, err, st)
 		}
 	}
@@ -104,7 +104,7 @@ func TestReconcileTheDay(t *testing.T) {
 	if err != nil || !slices.Equal(got, []issuance.ReconcileDifference{{IssuanceID: silent, Outcome: issuance.Failed, Status: issuance.NotFound}}) {
 		t.Errorf("another municipality: %+v %v", got, err)
 	}
-	if is, _ := w.store.Issuance(ctx, silent); is.Status != issuance.Unconfirmed {
+	if is, _ := w.store.Issuance(ctx, lg, silent); is.Status != issuance.Unconfirmed {
 		t.Errorf("another municipality's report moved %s to %s", silent, is.Status)
 	}
 
@@ -127,7 +127,7 @@ func TestReconcileTheDay(t *testing.T) {
 			t.Errorf("%s: %v, want %s", name, err, tc.code)
 		}
 	}
-	if is, _ := w.store.Issuance(ctx, silent); is.Status != issuance.Unconfirmed {
+	if is, _ := w.store.Issuance(ctx, lg, silent); is.Status != issuance.Unconfirmed {
 		t.Errorf("a refused reconciliation moved %s to %s", silent, is.Status)
 	}
 }

@@ -141,7 +141,7 @@ func (s *Service) BeginSession(ctx context.Context, c Caller) (SessionStart, err
 // still alive. A session of another terminal or municipality is reported as
 // unknown: its existence is not the caller's business.
 func (s *Service) session(ctx context.Context, c Caller, id string, now time.Time) (Session, error) {
-	sess, err := s.Ledger.Session(ctx, id)
+	sess, err := s.Ledger.Session(ctx, c.LGCode, id)
 	if err != nil {
 		return Session{}, err
 	}
@@ -189,12 +189,12 @@ func (s *Service) Authenticate(ctx context.Context, c Caller, sessionID string, 
 	if err != nil {
 		// The first authentication failure ends the session: a fresh
 		// challenge is needed for another try.
-		if endErr := s.Ledger.EndSession(ctx, sess.ID, now); endErr != nil {
+		if endErr := s.Ledger.EndSession(ctx, sess.LGCode, sess.ID, now); endErr != nil {
 			return nil, endErr
 		}
 		return nil, err
 	}
-	if err := s.Ledger.Authenticate(ctx, sess.ID, who.id(), id, now); err != nil {
+	if err := s.Ledger.Authenticate(ctx, sess.LGCode, sess.ID, who.id(), id, now); err != nil {
 		return nil, err
 	}
 	sess.State, sess.PersonID, sess.Cert = SessionAuthenticated, who.id(), id
@@ -631,14 +631,14 @@ func (s *Service) ConfirmIssuance(ctx context.Context, c Caller, issuanceID stri
 	if outcome != Printed && outcome != Failed {
 		return "", Fault(MalformedRequest, "outcome %q", outcome)
 	}
-	is, err := s.Ledger.Issuance(ctx, issuanceID)
+	is, err := s.Ledger.Issuance(ctx, c.LGCode, issuanceID)
 	if err != nil {
 		return "", err
 	}
 	if is.LGCode != c.LGCode || is.TerminalID != c.TerminalID {
 		return "", Fault(SessionUnknown, "issuance of another terminal or municipality")
 	}
-	return s.Ledger.ConfirmIssuance(ctx, issuanceID, outcome, reason, s.Clock.Now())
+	return s.Ledger.ConfirmIssuance(ctx, c.LGCode, issuanceID, outcome, reason, s.Clock.Now())
 }
 
 // EndSession ends the caller's session; unconfirmed issuances are kept as
@@ -647,14 +647,14 @@ func (s *Service) EndSession(ctx context.Context, c Caller, sessionID string) er
 	if _, err := s.Municipality(c.LGCode); err != nil {
 		return err
 	}
-	sess, err := s.Ledger.Session(ctx, sessionID)
+	sess, err := s.Ledger.Session(ctx, c.LGCode, sessionID)
 	if err != nil {
 		return err
 	}
 	if sess.LGCode != c.LGCode || sess.TerminalID != c.TerminalID {
 		return Fault(SessionUnknown, "session of another terminal or municipality")
 	}
-	return s.Ledger.EndSession(ctx, sessionID, s.Clock.Now())
+	return s.Ledger.EndSession(ctx, c.LGCode, sessionID, s.Clock.Now())
 }
 
 // NewID returns a random (version 4) UUID.

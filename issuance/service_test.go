@@ -194,7 +194,7 @@ func TestMemberRefsAreSessionScoped(t *testing.T) {
 	if err != nil || got.Fee != 400 {
 		t.Fatalf("members request: fee %d, %v", got.Fee, err)
 	}
-	is, err := w.store.Issuance(ctx, got.IssuanceID)
+	is, err := w.store.Issuance(ctx, lg, got.IssuanceID)
 	if err != nil || !slices.Equal(is.Subjects, []string{"P2"}) || is.PersonID != "P1" {
 		t.Fatalf("ledger: %+v %v", is, err)
 	}

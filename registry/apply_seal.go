@@ -140,9 +140,10 @@ func (a *applier) seal() error {
 	if !a.delta {
 		// Impressions no registration refers to any more are personal
 		// data without a purpose: they go with the snapshot that dropped
-		// them.
-		if _, err := a.exec(`DELETE FROM seal_image i WHERE NOT EXISTS
-			(SELECT 1 FROM seal_registration s WHERE s.image_sha256 = i.sha256)`); err != nil {
+		// them. Impressions are shared across municipalities, and this
+		// transaction sees only its own registrations: the collection is
+		// the owner's function, which sees them all (docs/tenants.md).
+		if _, err := a.exec(`SELECT seal_image_collect()`); err != nil {
 			return err
 		}
 	}

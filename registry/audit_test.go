@@ -102,13 +102,13 @@ func TestAuditRecordsIssuances(t *testing.T) {
 	ctx := context.Background()
 	sess := session(t, st, "k1", "p1")
 	issued, voided, left := reserve(t, st, sess), reserve(t, st, sess), reserve(t, st, sess)
-	if _, err := st.ConfirmIssuance(ctx, issued.ID, issuance.Printed, "", t0); err != nil {
+	if _, err := st.ConfirmIssuance(ctx, sess.LGCode, issued.ID, issuance.Printed, "", t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.ConfirmIssuance(ctx, voided.ID, issuance.Failed, "PAPER_JAM", t0); err != nil {
+	if _, err := st.ConfirmIssuance(ctx, sess.LGCode, voided.ID, issuance.Failed, "PAPER_JAM", t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.EndSession(ctx, sess.ID, t0.Add(time.Minute)); err != nil {
+	if err := st.EndSession(ctx, sess.LGCode, sess.ID, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	day := time.Date(2026, 11, 21, 0, 0, 0, 0, issuance.Tokyo)
@@ -385,7 +385,7 @@ func TestAuditConcurrentIssuance(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if err := st.Authenticate(ctx, sess.ID, person, cert, t0); err != nil {
+				if err := st.Authenticate(ctx, sess.LGCode, sess.ID, person, cert, t0); err != nil {
 					t.Error(err)
 					return
 				}
@@ -396,7 +396,7 @@ func TestAuditConcurrentIssuance(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if _, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0); err != nil {
+				if _, err := st.ConfirmIssuance(ctx, is.LGCode, is.ID, issuance.Printed, "", t0); err != nil {
 					t.Error(err)
 					return
 				}
@@ -489,7 +489,7 @@ func TestAuditTamperingIsNamed(t *testing.T) {
 			sess := session(t, st, "k1", "p1")
 			for range 3 {
 				is := reserve(t, st, sess)
-				if _, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0); err != nil {
+				if _, err := st.ConfirmIssuance(ctx, is.LGCode, is.ID, issuance.Printed, "", t0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -622,16 +622,16 @@ func BenchmarkAuditOverhead(b *testing.B) {
 						PDFSHA256: make([]byte, 32), Subjects: []string{"p1"}}
 					err := st.CreateSession(ctx, sess)
 					if err == nil {
-						err = st.Authenticate(ctx, sess.ID, "p1", cert, t0)
+						err = st.Authenticate(ctx, sess.LGCode, sess.ID, "p1", cert, t0)
 					}
 					if err == nil {
 						err = st.ReserveIssuance(ctx, is, t0)
 					}
 					if err == nil {
-						_, err = st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0)
+						_, err = st.ConfirmIssuance(ctx, is.LGCode, is.ID, issuance.Printed, "", t0)
 					}
 					if err == nil {
-						err = st.EndSession(ctx, sess.ID, t0)
+						err = st.EndSession(ctx, sess.LGCode, sess.ID, t0)
 					}
 					if err != nil {
 						b.Error(err)

@@ -186,7 +186,8 @@ func (s *Store) AddClerk(ctx context.Context, username string, role Role, lgCode
 	if err != nil {
 		return Credentials{}, err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO clerk (username, role, lg_codes, password_hash, totp_secret, created_at, password_set_at)
+	// Created in the scope of its municipalities (the policy of clerk).
+	_, err = s.scoped(lgCodes).Exec(ctx, `INSERT INTO clerk (username, role, lg_codes, password_hash, totp_secret, created_at, password_set_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6)`, username, string(role), lgCodes, hash, sealed, now)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
@@ -205,7 +206,7 @@ func (s *Store) ResetClerk(ctx context.Context, username string, now time.Time) 
 	if err != nil {
 		return Credentials{}, err
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.inClerkScope(ctx, username, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE clerk SET password_hash = $2, totp_secret = $3, totp_last_step = 0,
 			disabled_at = NULL, password_set_at = $4 WHERE username = $1`, username, hash, sealed, now)
 		if err != nil {
@@ -230,7 +231,7 @@ func (s *Store) ResetClerk(ctx context.Context, username string, now time.Time) 
 
 // DisableClerk disables an account and ends its sessions at once.
 func (s *Store) DisableClerk(ctx context.Context, username string, now time.Time) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inClerkScope(ctx, username, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE clerk SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL`, username, now)
 		if err != nil {
 			return err
@@ -250,6 +251,21 @@ func (s *Store) DisableClerk(ctx context.Context, username string, now time.Time
 		return err
 	}
 	return dbErr("disable console account", err)
+}
+
+// inClerkScope runs fn in the tenant scope of an account's municipalities,
+// which its changes need (the policy of clerk); ErrNoClerk when there is no
+// such account. Accounts are readable unscoped: they are read to sign in.
+func (s *Store) inClerkScope(ctx context.Context, username string, fn func(pgx.Tx) error) error {
+	var lgCodes []string
+	err := s.pool.QueryRow(ctx, `SELECT lg_codes::text[] FROM clerk WHERE username = $1`, username).Scan(&lgCodes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("username %q: %w", username, ErrNoClerk)
+	}
+	if err != nil {
+		return err
+	}
+	return s.inScope(ctx, lgCodes, fn)
 }
 
 func endConsoleSessions(ctx context.Context, tx pgx.Tx, username string, now time.Time) error {
@@ -464,8 +480,9 @@ func (s *Store) SignIn(ctx context.Context, username, password, code, address st
 	var hash string
 	var sealed []byte
 	var disabled *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT password_hash, totp_secret, disabled_at FROM clerk WHERE username = $1`,
-		username).Scan(&hash, &sealed, &disabled)
+	var lgCodes []string
+	err := s.pool.QueryRow(ctx, `SELECT password_hash, totp_secret, disabled_at, lg_codes::text[] FROM clerk WHERE username = $1`,
+		username).Scan(&hash, &sealed, &disabled, &lgCodes)
 	known := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", ConsoleSession{}, dbErr("sign in", err)
@@ -489,7 +506,7 @@ func (s *Store) SignIn(ctx context.Context, username, password, code, address st
 		return "", ConsoleSession{}, s.failed(ctx, now, addrKey, userKey)
 	}
 	token, sess := randomToken(), ConsoleSession{CSRF: randomToken(), CreatedAt: now, LastSeen: now}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.inScope(ctx, lgCodes, func(tx pgx.Tx) error {
 		// Each step's code is accepted once, on every node: a code seen
 		// over a shoulder or replayed is refused.
 		tag, err := tx.Exec(ctx, `UPDATE clerk SET totp_last_step = $2 WHERE username = $1 AND totp_last_step < $2

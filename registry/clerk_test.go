@@ -56,7 +56,7 @@ func TestPasswordHashPHC(t *testing.T) {
 	}
 	var hash string
 	var sealed []byte
-	if err := db.Pool.QueryRow(ctx, `SELECT password_hash, totp_secret FROM clerk WHERE username = 'k01'`).Scan(&hash, &sealed); err != nil {
+	if err := db.Owner.QueryRow(ctx, `SELECT password_hash, totp_secret FROM clerk WHERE username = 'k01'`).Scan(&hash, &sealed); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(hash, "$argon2id$v=19$m=65536,t=3,p=4$") || len(strings.Split(hash, "$")[4]) != 22 {
@@ -101,7 +101,7 @@ func TestAddClerkRefusesBadInput(t *testing.T) {
 		t.Fatalf("second k01: %v", err)
 	}
 	var n int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM clerk`).Scan(&n); err != nil || n != 1 {
+	if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM clerk`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d accounts (%v), want 1", n, err)
 	}
 	if cl, err := store.ClerkByName(ctx, "k01"); err != nil || cl.Role != registry.RoleKosekiClerk {
@@ -173,7 +173,7 @@ func TestSignInConcurrentSameCode(t *testing.T) {
 		}
 	}
 	var sessions int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM console_session`).Scan(&sessions); err != nil {
+	if err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM console_session`).Scan(&sessions); err != nil {
 		t.Fatal(err)
 	}
 	if ok != 1 || sessions != 1 {

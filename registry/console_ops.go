@@ -33,7 +33,7 @@ func (s *Store) StopPerson(ctx context.Context, e StopEntry) error {
 	if e.LGCode == "" || e.PersonID == "" || e.By == "" || e.At.IsZero() {
 		return errors.New("stop list: municipality, person, who and when are required")
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO stop_list (lg_code, person_id, note, added_by, added_at)
+	tag, err := s.scoped(one(e.LGCode)).Exec(ctx, `INSERT INTO stop_list (lg_code, person_id, note, added_by, added_at)
 		SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM person WHERE lg_code = $1 AND person_id = $2)`,
 		e.LGCode, e.PersonID, e.Note, e.By, e.At)
 	var pe *pgconn.PgError
@@ -61,7 +61,7 @@ type DomainVersion struct {
 // DomainVersions returns the applied version of every loaded domain of the
 // municipalities.
 func (s *Store) DomainVersions(ctx context.Context, lgCodes []string) ([]DomainVersion, error) {
-	rows, err := s.pool.Query(ctx, `SELECT lg_code, domain, seq, kind, as_of, applied_at FROM data_version
+	rows, err := s.scoped(lgCodes).Query(ctx, `SELECT lg_code, domain, seq, kind, as_of, applied_at FROM data_version
 		WHERE lg_code = ANY($1) ORDER BY lg_code, domain`, lgCodes)
 	if err != nil {
 		return nil, dbErr("read data versions", err)
@@ -95,7 +95,7 @@ const BatchLimit = 100
 // its municipality was known (an unreadable manifest) is nobody's and is
 // not returned: `issuance sync` and the log name it.
 func (s *Store) SyncBatches(ctx context.Context, lgCodes []string, status string) ([]BatchRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT batch, lg_code, domain, seq, kind, status, records, detail, at
+	rows, err := s.scoped(lgCodes).Query(ctx, `SELECT batch, lg_code, domain, seq, kind, status, records, detail, at
 		FROM sync_batch WHERE lg_code = ANY($1) AND status = $2 ORDER BY at DESC, id DESC LIMIT $3`,
 		lgCodes, status, BatchLimit)
 	if err != nil {
@@ -107,6 +107,19 @@ func (s *Store) SyncBatches(ctx context.Context, lgCodes []string, status string
 		return b, err
 	})
 	return bs, dbErr("read sync batches", err)
+}
+
+// LatestSnapshots returns, per domain of lgCode, the name of the latest
+// applied snapshot batch whose name starts with prefix.
+func (s *Store) LatestSnapshots(ctx context.Context, lgCode, prefix string) ([]string, error) {
+	rows, err := s.scoped(one(lgCode)).Query(ctx, `SELECT DISTINCT ON (domain) batch FROM sync_batch
+		WHERE status = 'applied' AND kind = $1 AND lg_code = $2 AND starts_with(batch, $3)
+		ORDER BY domain, seq DESC`, feed.Snapshot, lgCode, prefix)
+	if err != nil {
+		return nil, dbErr("read sync batches", err)
+	}
+	batches, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return batches, dbErr("read sync batches", err)
 }
 
 // WaitingBatch is a batch in the inbox that no run has processed yet.

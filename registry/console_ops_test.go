@@ -41,7 +41,7 @@ func TestStopListLiftNote(t *testing.T) {
 		{"entry added with a lift note", `INSERT INTO stop_list (lg_code, person_id, added_by, added_at, lift_note)
 			VALUES ('131016', 'p3', 'clerk01', now(), 'x')`, "lift_note"},
 	} {
-		if _, err := db.Pool.Exec(ctx, c.sql); err == nil || !strings.Contains(err.Error(), c.says) {
+		if _, err := db.Owner.Exec(ctx, c.sql); err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v", c.what, err)
 		}
 	}

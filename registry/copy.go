@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,7 +39,10 @@ func (a *applier) copyRows(table string, cols []string, produce func(*rowWriter)
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	_, err = a.tx.Conn().PgConn().CopyFrom(a.ctx, pr, `COPY `+pgx.Identifier{table}.Sanitize()+` (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`)
+	err = copyInScope(a.ctx, a.tx, table, cols, func(target string) error {
+		_, err := a.tx.Conn().PgConn().CopyFrom(a.ctx, pr, `COPY `+target+` (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`)
+		return err
+	})
 	pr.CloseWithError(errCopyStopped) // unblocks a producer the server stopped reading
 	if perr := <-done; perr != nil && !errors.Is(perr, errCopyStopped) && !errors.Is(perr, io.ErrClosedPipe) {
 		return perr
@@ -50,6 +54,37 @@ func (a *applier) copyRows(table string, cols []string, produce func(*rowWriter)
 }
 
 var errCopyStopped = errors.New("copy stopped")
+
+// copyInScope runs copy (a COPY FROM into target, a sanitized table name)
+// for cols of table in tx. PostgreSQL refuses COPY FROM into a table under
+// row-level security, so the rows of such a table are copied into a
+// temporary table of its shape and inserted from there in one statement,
+// each row checked against the policy (WITH CHECK: a row of another
+// municipality than the transaction's scope fails the load). A table
+// without row-level security (seal_image) takes the COPY directly.
+func copyInScope(ctx context.Context, tx pgx.Tx, table string, cols []string, copy func(target string) error) error {
+	ident := pgx.Identifier{table}.Sanitize()
+	var rls bool
+	if err := tx.QueryRow(ctx, `SELECT relrowsecurity FROM pg_class WHERE oid = $1::regclass`, table).Scan(&rls); err != nil {
+		return err
+	}
+	if !rls {
+		return copy(ident)
+	}
+	stage := pgx.Identifier{"stage_" + table}.Sanitize()
+	list := strings.Join(cols, ", ")
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stage+` (LIKE `+ident+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if err := copy(stage); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+ident+` (`+list+`) SELECT `+list+` FROM `+stage); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `DROP TABLE `+stage)
+	return err
+}
 
 // The column types the binary format needs to know.
 const (

@@ -18,7 +18,12 @@
 // registry/feed's; the synthetic test data is registry/synth's.
 //
 // The server connects as the role issuance_app, which may read and write rows
-// but not change the schema; Migrate runs as the owner role. 個人番号 are
+// but not change the schema; Migrate runs as the owner role. Row-level
+// security keeps each municipality's rows apart (docs/tenants.md): every
+// statement on a per-municipality table runs in a tenant scope, the
+// municipalities it acts for, set per transaction (tenant.go: scoped for one
+// statement in one round trip, inScope for a transaction); a method that
+// works across municipalities takes the list it serves, never "all". 個人番号 are
 // stored sealed (MyNumberKey) and opened only for a certificate that prints
 // them.
 package registry

@@ -23,15 +23,16 @@ type Freshness struct {
 // domain's maximum staleness).
 func (f Freshness) Age(now time.Time) time.Duration { return now.Sub(f.AsOf) }
 
-// Freshness returns every loaded domain of every municipality.
-func (s *Store) Freshness(ctx context.Context) ([]Freshness, error) {
-	rows, err := s.pool.Query(ctx, `SELECT lg_code, domain, seq, as_of, applied_at FROM data_version ORDER BY 1, 2`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Freshness, error) {
-		var f Freshness
-		err := row.Scan(&f.LGCode, &f.Domain, &f.Seq, &f.AsOf, &f.AppliedAt)
-		return f, err
-	})
+// Freshness returns every loaded domain of the municipalities lgCodes
+// (those the deployment serves).
+func (s *Store) Freshness(ctx context.Context, lgCodes []string) (fs []Freshness, err error) {
+	err = s.scopedQuery(ctx, lgCodes, func(rows pgx.Rows) (err error) {
+		fs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Freshness, error) {
+			var f Freshness
+			err := row.Scan(&f.LGCode, &f.Domain, &f.Seq, &f.AsOf, &f.AppliedAt)
+			return f, err
+		})
+		return err
+	}, `SELECT lg_code, domain, seq, as_of, applied_at FROM data_version WHERE lg_code = ANY($1) ORDER BY 1, 2`, lgCodes)
+	return fs, err
 }

@@ -107,7 +107,7 @@ func (s *Store) FileApplication(ctx context.Context, a issuance.Application) (is
 		got   issuance.Application
 		filed bool
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inScope(ctx, one(a.LGCode), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::text))`, honsekiLockClass, a.LGCode); err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func (s *Store) FileApplication(ctx context.Context, a issuance.Application) (is
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "honseki_application_one_open" {
 		// Only a writer that bypassed the lock gets here; its row is the open one.
-		open, oerr := openApplication(ctx, s.pool, a.LGCode, a.Cert)
+		open, oerr := openApplication(ctx, s.scoped(one(a.LGCode)), a.LGCode, a.Cert)
 		if oerr == nil && open != nil {
 			return *open, false, nil
 		}
@@ -187,18 +187,19 @@ func checkNewApplication(a issuance.Application) error {
 	return nil
 }
 
-// ApplicationStatus returns the application with that canonical number when
-// birthDate is the applicant's, else ErrNoApplication. The birth check is
+// ApplicationStatus returns the application of one of lgCodes with that
+// canonical number when birthDate is the applicant's, else ErrNoApplication
+// (another municipality's application is not seen: it is unknown). The birth check is
 // computed and compared (hmac.Equal, constant-time) whether or not the
 // number exists, against a stand-in of the same length when it does not, so
 // the two failures cost the same work and give the same error.
-func (s *Store) ApplicationStatus(ctx context.Context, number, birthDate string) (issuance.Application, error) {
+func (s *Store) ApplicationStatus(ctx context.Context, lgCodes []string, number, birthDate string) (issuance.Application, error) {
 	if s.key == nil {
 		return issuance.Application{}, issuance.Fault(issuance.Unavailable, "a status check but no 個人番号 key")
 	}
 	var stored []byte
-	a, err := scanApplication(s.pool.QueryRow(ctx, `SELECT a.birth_check, `+applicationColumns+`
-		FROM honseki_application a WHERE a.application_number = $1`, number), &stored)
+	a, err := scanApplication(s.scoped(lgCodes).QueryRow(ctx, `SELECT a.birth_check, `+applicationColumns+`
+		FROM honseki_application a WHERE a.application_number = $1 AND a.lg_code = ANY($2)`, number, lgCodes), &stored)
 	known := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return issuance.Application{}, dbErr("application status", err)
@@ -213,7 +214,7 @@ func (s *Store) ApplicationStatus(ctx context.Context, number, birthDate string)
 // certificate or one linked to it through 新旧紐付け (facts not opened), or
 // nil.
 func (s *Store) OpenApplication(ctx context.Context, lgCode string, id issuance.CertIdentity) (*issuance.Application, error) {
-	a, err := openApplication(ctx, s.pool, lgCode, id)
+	a, err := openApplication(ctx, s.scoped(one(lgCode)), lgCode, id)
 	return a, dbErr("read open application", err)
 }
 
@@ -224,7 +225,7 @@ func (s *Store) OpenApplication(ctx context.Context, lgCode string, id issuance.
 // registrations (it may be registered again after one ended) the newest.
 func (s *Store) RegistrationByCertificate(ctx context.Context, lgCode string, id issuance.CertIdentity) (*issuance.Registration, error) {
 	r := issuance.Registration{LGCode: lgCode}
-	err := s.pool.QueryRow(ctx, `WITH RECURSIVE chain (issuer, serial, depth) AS (
+	err := s.scoped(one(lgCode)).QueryRow(ctx, `WITH RECURSIVE chain (issuer, serial, depth) AS (
 			SELECT $2::text, $3::text, 0
 			UNION ALL
 			SELECT r.old_issuer_key_id, r.old_serial, c.depth + 1 FROM chain c

@@ -22,7 +22,7 @@ const QueueLimit = 500
 // given status ("" for every status), oldest first, at most QueueLimit. The
 // facts are not opened: the queue shows no personal data.
 func (s *Store) HonsekiQueue(ctx context.Context, lgCodes []string, status issuance.ApplicationStatus) ([]issuance.Application, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+applicationColumns+` FROM honseki_application a
+	rows, err := s.scoped(lgCodes).Query(ctx, `SELECT `+applicationColumns+` FROM honseki_application a
 		WHERE a.lg_code = ANY($1) AND ($2 = '' OR a.status = $2)
 		ORDER BY a.received_at, a.application_number LIMIT $3`, lgCodes, string(status), QueueLimit)
 	if err != nil {
@@ -54,16 +54,16 @@ type ApplicationDetail struct {
 
 // HonsekiApplication returns an application with its facts and note opened
 // and its decisions in order; issuance.ErrNoApplication when there is none.
-// The caller checks that the clerk may see its municipality (a.LGCode).
-func (s *Store) HonsekiApplication(ctx context.Context, number string) (ApplicationDetail, error) {
+// Only an application of lgCodes (the clerk's municipalities) is seen.
+func (s *Store) HonsekiApplication(ctx context.Context, lgCodes []string, number string) (ApplicationDetail, error) {
 	if s.key == nil {
 		return ApplicationDetail{}, errors.New("application detail: the 個人番号 key is needed to open the facts")
 	}
 	var d ApplicationDetail
 	var facts, note []byte
 	var err error
-	d.Application, err = scanApplication(s.pool.QueryRow(ctx, `SELECT a.facts, a.note, `+applicationColumns+`
-		FROM honseki_application a WHERE a.application_number = $1`, number), &facts, &note)
+	d.Application, err = scanApplication(s.scoped(lgCodes).QueryRow(ctx, `SELECT a.facts, a.note, `+applicationColumns+`
+		FROM honseki_application a WHERE a.application_number = $1 AND a.lg_code = ANY($2)`, number, lgCodes), &facts, &note)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, issuance.ErrNoApplication
 	}
@@ -82,7 +82,7 @@ func (s *Store) HonsekiApplication(ctx context.Context, number string) (Applicat
 			return d, err
 		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT decision, koseki_id, member_seq, coalesce(reason, ''), clerk, at
+	rows, err := s.scoped(one(d.LGCode)).Query(ctx, `SELECT decision, koseki_id, member_seq, coalesce(reason, ''), clerk, at
 		FROM honseki_decision WHERE application_number = $1 ORDER BY id`, number)
 	if err != nil {
 		return d, dbErr("application decisions", err)
@@ -103,7 +103,7 @@ func (s *Store) HonsekiApplication(ctx context.Context, number string) (Applicat
 	}
 	if d.Status == issuance.ApplicationApproved && d.Member != nil {
 		var current bool
-		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM koseki k, json_array_elements(k.body->'members') m
+		err := s.scoped(one(d.LGCode)).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM koseki k, json_array_elements(k.body->'members') m
 			WHERE k.lg_code = $1 AND k.koseki_id = $2 AND (m->>'seq')::int = $3
 			  AND coalesce((m->>'removed')::boolean, false) = false)`, d.LGCode, d.Member.KosekiID, d.Member.Seq).Scan(&current)
 		if err != nil {
@@ -131,7 +131,7 @@ const MaxCandidateKoseki = 30
 // birth dates in one statement: fine for a clerk opening an application, and
 // what an index would replace should a municipality's register grow large.
 func (s *Store) CandidateKoseki(ctx context.Context, lgCode string, f issuance.ApplicationFacts, normalize func(string) string) ([]*issuance.Koseki, error) {
-	rows, err := s.pool.Query(ctx, `SELECT k.koseki_id, k.honseki,
+	rows, err := s.scoped(one(lgCode)).Query(ctx, `SELECT k.koseki_id, k.honseki,
 			EXISTS (SELECT 1 FROM json_array_elements(k.body->'members') m WHERE m->>'birth' = $2)
 		FROM koseki k WHERE k.lg_code = $1`, lgCode, f.BirthDate)
 	if err != nil {
@@ -178,7 +178,7 @@ func (s *Store) kosekiByID(ctx context.Context, lgCode string, ids []string) ([]
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+kosekiColumns+` FROM koseki k
+	rows, err := s.scoped(one(lgCode)).Query(ctx, `SELECT `+kosekiColumns+` FROM koseki k
 		WHERE k.lg_code = $1 AND k.koseki_id = ANY($2)`, lgCode, ids)
 	if err != nil {
 		return nil, dbErr("read koseki", err)

@@ -25,7 +25,7 @@ func TestHonsekiConsoleStore(t *testing.T) {
 		{"131016", "K3", "東京都千代田区三番町7番地", `{"members":[{"seq":1,"family":"田中","given":"一","birth":"1970-07-07","sex":1,"relationship":""}]}`},
 		{"272035", "T1", "東京都千代田区一番町一丁目1番地", `{"members":[{"seq":1,"family":"山田","given":"花子","birth":"1980-02-03","sex":2,"relationship":""}]}`},
 	} {
-		if _, err := db.Pool.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
+		if _, err := db.Owner.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
 			VALUES ($1, $2, $3, '筆頭 者', false, $4)`, k.lg, k.id, k.honseki, k.body); err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func TestHonsekiConsoleStore(t *testing.T) {
 		Member: issuance.MemberRef{KosekiID: "K1", Seq: 2}, Note: "電話で確認"}, clerkT0); err != nil {
 		t.Fatal(err)
 	}
-	d, err := store.HonsekiApplication(ctx, first)
+	d, err := store.HonsekiApplication(ctx, []string{"131016"}, first)
 	if err != nil || d.Facts == nil || *d.Facts != facts || d.Note != "電話で確認" || d.Status != issuance.ApplicationApproved ||
 		len(d.Decisions) != 1 || d.Decisions[0].Clerk != "k01" || *d.Decisions[0].Member != (issuance.MemberRef{KosekiID: "K1", Seq: 2}) ||
 		!d.Decisions[0].At.Equal(clerkT0) || d.RegistrationEnded {
@@ -87,15 +87,15 @@ func TestHonsekiConsoleStore(t *testing.T) {
 		t.Fatalf("queue after the decision: %+v", q)
 	}
 	// 除籍: the koseki delta marks the member removed; the registration ends.
-	if _, err := db.Pool.Exec(ctx, `UPDATE koseki SET body = $1 WHERE lg_code = '131016' AND koseki_id = 'K1'`,
+	if _, err := db.Owner.Exec(ctx, `UPDATE koseki SET body = $1 WHERE lg_code = '131016' AND koseki_id = 'K1'`,
 		`{"members":[{"seq":1,"family":"山田","given":"一郎","birth":"1950-01-01","sex":1,"relationship":""},
 		{"seq":2,"family":"山田","given":"花子","birth":"1980-02-03","sex":2,"relationship":"長女","removed":true}]}`); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := store.HonsekiApplication(ctx, first); err != nil || !d.RegistrationEnded {
+	if d, err := store.HonsekiApplication(ctx, []string{"131016"}, first); err != nil || !d.RegistrationEnded {
 		t.Fatalf("after 除籍: ended %v (%v)", d.RegistrationEnded, err)
 	}
-	if _, err := store.HonsekiApplication(ctx, "123456789018"); !errors.Is(err, issuance.ErrNoApplication) {
+	if _, err := store.HonsekiApplication(ctx, []string{"131016"}, "123456789018"); !errors.Is(err, issuance.ErrNoApplication) {
 		t.Fatalf("unknown number: %v", err)
 	}
 }

@@ -56,7 +56,7 @@ func (s *Store) Decide(ctx context.Context, lgCode, number string, d Decision, n
 	if d.Note != "" && s.key == nil {
 		return errors.New("registry: a note cannot be sealed without the 個人番号 key")
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inScope(ctx, one(lgCode), func(tx pgx.Tx) error {
 		var status, issuer, serial string
 		err := tx.QueryRow(ctx, `SELECT status, issuer_key_id, serial FROM honseki_application
 			WHERE application_number = $1 AND lg_code = $2 FOR UPDATE`, number, lgCode).Scan(&status, &issuer, &serial)

@@ -24,7 +24,7 @@ func decideFixture(t *testing.T) (*registry.Store, *dbtest.DB, string) {
 		t.Fatal(err)
 	}
 	store := registry.NewStore(db.Pool, registry.WithMyNumberKey(key))
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
 		VALUES ('131016', 'K1', '東京都千代田区一番町1番地', '山田 一郎', false,
 		'{"members":[{"seq":1,"family":"山田","given":"一郎","birth":"1950-01-01","sex":1,"relationship":""},
 		             {"seq":2,"family":"山田","given":"花子","birth":"1980-02-03","sex":2,"relationship":"長女","removed":true}]}')`); err != nil {
@@ -33,7 +33,7 @@ func decideFixture(t *testing.T) (*registry.Store, *dbtest.DB, string) {
 	number := issuance.NewApplicationNumber()
 	facts := issuance.ApplicationFacts{Name: "山田 一郎", Address: "大阪府", BirthDate: "1950-01-01", Sex: issuance.Male,
 		HonsekiAddress: "東京都千代田区一番町1番地", HeadName: "山田 一郎"}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO honseki_application (application_number, lg_code, channel,
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO honseki_application (application_number, lg_code, channel,
 		issuer_key_id, serial, birth_check, facts, received_at, expected_by)
 		VALUES ($1, '131016', 'internet', 'aa', '42', $2, $3, $4, '2026-12-14')`, number,
 		key.BirthCheck(number, facts.BirthDate), key.SealApplicationFacts(number, facts),
@@ -78,9 +78,9 @@ func TestConcurrentDecisionsOneStands(t *testing.T) {
 	}
 	var decisions, registrations int
 	var status string
-	db.Pool.QueryRow(ctx, `SELECT count(*) FROM honseki_decision`).Scan(&decisions)
-	db.Pool.QueryRow(ctx, `SELECT count(*) FROM honseki_registration`).Scan(&registrations)
-	db.Pool.QueryRow(ctx, `SELECT status FROM honseki_application`).Scan(&status)
+	db.Owner.QueryRow(ctx, `SELECT count(*) FROM honseki_decision`).Scan(&decisions)
+	db.Owner.QueryRow(ctx, `SELECT count(*) FROM honseki_registration`).Scan(&registrations)
+	db.Owner.QueryRow(ctx, `SELECT status FROM honseki_application`).Scan(&status)
 	wantStatus, wantRegs := "REJECTED", 0
 	if won%2 == 0 {
 		wantStatus, wantRegs = "APPROVED", 1
@@ -89,7 +89,7 @@ func TestConcurrentDecisionsOneStands(t *testing.T) {
 		t.Fatalf("decisions %d, registrations %d, status %s; want 1, %d, %s", decisions, registrations, status, wantRegs, wantStatus)
 	}
 	// The guard trigger keeps a decision final even for a direct UPDATE.
-	if _, err := db.Pool.Exec(ctx, `UPDATE honseki_application SET status = 'RECEIVED', decided_at = NULL, reject_reason = NULL, koseki_id = NULL, member_seq = NULL`); err == nil {
+	if _, err := db.Owner.Exec(ctx, `UPDATE honseki_application SET status = 'RECEIVED', decided_at = NULL, reject_reason = NULL, koseki_id = NULL, member_seq = NULL`); err == nil {
 		t.Fatal("a decided application was reopened")
 	}
 }
@@ -122,8 +122,8 @@ func TestBadDecisionsChangeNothing(t *testing.T) {
 	}
 	var n int
 	var status string
-	db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM honseki_decision) + (SELECT count(*) FROM honseki_registration)`).Scan(&n)
-	db.Pool.QueryRow(ctx, `SELECT status FROM honseki_application`).Scan(&status)
+	db.Owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM honseki_decision) + (SELECT count(*) FROM honseki_registration)`).Scan(&n)
+	db.Owner.QueryRow(ctx, `SELECT status FROM honseki_application`).Scan(&status)
 	if n != 0 || status != "RECEIVED" {
 		t.Fatalf("after refused decisions: %d rows recorded, status %s", n, status)
 	}

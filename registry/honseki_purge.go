@@ -19,20 +19,21 @@ const purgeBatch = 500
 // chosen, who decided, the birth-date check, and every row of
 // honseki_decision. Open applications are never purged. It is safe to run
 // on several nodes at once: each application is purged once, by one of
-// them. It returns how many applications it purged.
-func (s *Store) PurgeApplications(ctx context.Context, now time.Time, retention time.Duration) (int64, error) {
+// them. It purges the applications of lgCodes (the municipalities the
+// deployment serves) and returns how many it purged.
+func (s *Store) PurgeApplications(ctx context.Context, lgCodes []string, now time.Time, retention time.Duration) (int64, error) {
 	if retention <= 0 {
 		return 0, errors.New("registry: purge retention must be positive")
 	}
 	before := now.Add(-retention)
 	var total int64
 	for {
-		tag, err := s.pool.Exec(ctx, `UPDATE honseki_application SET facts = NULL, note = NULL, purged_at = $2
+		tag, err := s.scoped(lgCodes).Exec(ctx, `UPDATE honseki_application SET facts = NULL, note = NULL, purged_at = $2
 			WHERE application_number IN (
 				SELECT application_number FROM honseki_application
-				WHERE facts IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1
+				WHERE facts IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1 AND lg_code = ANY($4)
 				ORDER BY decided_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-			  AND facts IS NOT NULL`, before, now, purgeBatch)
+			  AND facts IS NOT NULL`, before, now, purgeBatch, lgCodes)
 		if err != nil {
 			return total, dbErr("purge application facts", err)
 		}

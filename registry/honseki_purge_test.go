@@ -12,6 +12,9 @@ import (
 	"github.com/lgwan/issuance/registry/dbtest"
 )
 
+// purgeScope is the municipality purgeFixture files in: the purge's tenant scope.
+var purgeScope = []string{"131016"}
+
 // purgeFixture files n RECEIVED applications at 131016 (with a 戸籍 K1
 // whose member 1 an approval can name), received at received.
 func purgeFixture(t *testing.T, n int, received time.Time) (*registry.Store, *dbtest.DB, []string) {
@@ -22,7 +25,7 @@ func purgeFixture(t *testing.T, n int, received time.Time) (*registry.Store, *db
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
 		VALUES ('131016', 'K1', '東京都千代田区一番町1番地', '山田 一郎', false,
 		'{"members":[{"seq":1,"family":"山田","given":"一郎","birth":"1950-01-01","sex":1,"relationship":""}]}')`); err != nil {
 		t.Fatal(err)
@@ -38,7 +41,7 @@ func purgeFixture(t *testing.T, n int, received time.Time) (*registry.Store, *db
 		checks = append(checks, key.BirthCheck(number, f.BirthDate))
 		facts = append(facts, key.SealApplicationFacts(number, f))
 	}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO honseki_application (application_number, lg_code, channel,
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO honseki_application (application_number, lg_code, channel,
 		issuer_key_id, serial, birth_check, facts, received_at, expected_by)
 		SELECT n, '131016', 'internet', 'aa', s, c, f, $5, $6
 		FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) AS x(n, s, c, f)`,
@@ -60,7 +63,7 @@ type auditRow struct {
 
 func audit(t *testing.T, db *dbtest.DB, number string) (a auditRow, hasFacts, hasNote bool, purged *time.Time) {
 	t.Helper()
-	err := db.Pool.QueryRow(context.Background(), `SELECT application_number, lg_code, channel, issuer_key_id, serial,
+	err := db.Owner.QueryRow(context.Background(), `SELECT application_number, lg_code, channel, issuer_key_id, serial,
 		status, received_at, expected_by, decided_at, decided_by, reject_reason, koseki_id, member_seq, birth_check,
 		facts IS NOT NULL, note IS NOT NULL, purged_at
 		FROM honseki_application WHERE application_number = $1`, number).Scan(&a.Number, &a.LG, &a.Channel, &a.Issuer,
@@ -107,11 +110,11 @@ func TestPurgeApplicationsAfterRetention(t *testing.T) {
 	}
 
 	clock := issuance.NewManualClock(decided.Add(retention - time.Minute))
-	if n, err := store.PurgeApplications(ctx, clock.Now(), retention); err != nil || n != 0 {
+	if n, err := store.PurgeApplications(ctx, purgeScope, clock.Now(), retention); err != nil || n != 0 {
 		t.Fatalf("a minute before the retention ends: %d purged, %v", n, err)
 	}
 	clock.Advance(2 * time.Minute)
-	if n, err := store.PurgeApplications(ctx, clock.Now(), retention); err != nil || n != 2 {
+	if n, err := store.PurgeApplications(ctx, purgeScope, clock.Now(), retention); err != nil || n != 2 {
 		t.Fatalf("past the retention of two decisions: %d purged, %v", n, err)
 	}
 	for i, n := range numbers {
@@ -129,24 +132,24 @@ func TestPurgeApplicationsAfterRetention(t *testing.T) {
 		}
 	}
 	var decisionRows, registrations int
-	db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM honseki_decision), (SELECT count(*) FROM honseki_registration)`).Scan(&decisionRows, &registrations)
+	db.Owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM honseki_decision), (SELECT count(*) FROM honseki_registration)`).Scan(&decisionRows, &registrations)
 	if decisionRows != 3 || registrations != 1 {
 		t.Errorf("after the purge: %d decisions, %d registrations; want 3 and 1", decisionRows, registrations)
 	}
 	// A year on: the third decision's facts go too, the open application
 	// keeps its own.
 	clock.Advance(365 * 24 * time.Hour)
-	if n, err := store.PurgeApplications(ctx, clock.Now(), retention); err != nil || n != 1 {
+	if n, err := store.PurgeApplications(ctx, purgeScope, clock.Now(), retention); err != nil || n != 1 {
 		t.Fatalf("a year later: %d purged, %v", n, err)
 	}
-	if n, err := store.PurgeApplications(ctx, clock.Now(), retention); err != nil || n != 0 {
+	if n, err := store.PurgeApplications(ctx, purgeScope, clock.Now(), retention); err != nil || n != 0 {
 		t.Fatalf("a second run: %d purged, %v", n, err)
 	}
 	if _, facts, _, _ := audit(t, db, numbers[3]); !facts {
 		t.Error("an open application lost its facts")
 	}
 	// Purged facts cannot come back.
-	if _, err := db.Pool.Exec(ctx, `UPDATE honseki_application SET facts = '\x00', purged_at = NULL WHERE application_number = $1`, numbers[0]); err == nil {
+	if _, err := db.Owner.Exec(ctx, `UPDATE honseki_application SET facts = '\x00', purged_at = NULL WHERE application_number = $1`, numbers[0]); err == nil {
 		t.Error("purged facts were written again")
 	}
 }
@@ -161,7 +164,7 @@ func TestConcurrentPurgesPurgeEachOnce(t *testing.T) {
 	_, db, _ := purgeFixture(t, n, received)
 	ctx := context.Background()
 	decided := received.Add(time.Hour)
-	if _, err := db.Pool.Exec(ctx, `UPDATE honseki_application SET status = 'REJECTED', decided_at = $1,
+	if _, err := db.Owner.Exec(ctx, `UPDATE honseki_application SET status = 'REJECTED', decided_at = $1,
 		decided_by = 'koseki1', reject_reason = 'NoMatchingRecord'`, decided); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +174,7 @@ func TestConcurrentPurgesPurgeEachOnce(t *testing.T) {
 	errs := make([]error, len(counts))
 	var wg sync.WaitGroup
 	for i := range counts {
-		wg.Go(func() { counts[i], errs[i] = store.PurgeApplications(ctx, now, 90*24*time.Hour) })
+		wg.Go(func() { counts[i], errs[i] = store.PurgeApplications(ctx, purgeScope, now, 90*24*time.Hour) })
 	}
 	wg.Wait()
 	var sum int64
@@ -182,7 +185,7 @@ func TestConcurrentPurgesPurgeEachOnce(t *testing.T) {
 		sum += counts[i]
 	}
 	var left int
-	db.Pool.QueryRow(ctx, `SELECT count(*) FROM honseki_application WHERE facts IS NOT NULL OR purged_at <> $1`, now).Scan(&left)
+	db.Owner.QueryRow(ctx, `SELECT count(*) FROM honseki_application WHERE facts IS NOT NULL OR purged_at <> $1`, now).Scan(&left)
 	if sum != n || left != 0 {
 		t.Fatalf("purged %d in all (by %v), %d left unpurged; want %d and 0", sum, counts, left, n)
 	}

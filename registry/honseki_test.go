@@ -36,7 +36,7 @@ func newApplication(cert issuance.CertIdentity) issuance.Application {
 // renew records, in the 本籍地's resident data, that newer is the renewal of older.
 func renew(t *testing.T, db *dbtest.DB, older, newer issuance.CertIdentity) {
 	t.Helper()
-	if _, err := db.Pool.Exec(context.Background(), `INSERT INTO jpki_renewal
+	if _, err := db.Owner.Exec(context.Background(), `INSERT INTO jpki_renewal
 		(lg_code, new_issuer_key_id, new_serial, old_issuer_key_id, old_serial) VALUES ($1, $2, $3, $4, $5)`,
 		honsekiLG, newer.IssuerKeyID, newer.Serial, older.IssuerKeyID, older.Serial); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func renew(t *testing.T, db *dbtest.DB, older, newer issuance.CertIdentity) {
 func countApplications(t *testing.T, db *dbtest.DB) int {
 	t.Helper()
 	var n int
-	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM honseki_application`).Scan(&n); err != nil {
+	if err := db.Owner.QueryRow(context.Background(), `SELECT count(*) FROM honseki_application`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -100,7 +100,7 @@ func TestFileApplicationOncePerChain(t *testing.T) {
 		t.Fatalf("%d applications, want 3", n)
 	}
 	var facts []byte
-	if err := db.Pool.QueryRow(ctx, `SELECT facts FROM honseki_application WHERE application_number = $1`, first.Number).Scan(&facts); err != nil {
+	if err := db.Owner.QueryRow(ctx, `SELECT facts FROM honseki_application WHERE application_number = $1`, first.Number).Scan(&facts); err != nil {
 		t.Fatal(err)
 	}
 	for _, clear := range []string{"1985-06-07", "本籍", "豊中"} {
@@ -195,7 +195,7 @@ func TestApplicationStatusConstantAnswer(t *testing.T) {
 	if _, _, err := st.FileApplication(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.ApplicationStatus(ctx, a.Number, a.Facts.BirthDate)
+	got, err := st.ApplicationStatus(ctx, []string{honsekiLG}, a.Number, a.Facts.BirthDate)
 	if err != nil || got.Number != a.Number || got.Status != issuance.ApplicationReceived || got.Facts != nil ||
 		!got.ExpectedBy.Equal(a.ExpectedBy) || got.ExpectedBy.Location() != issuance.Tokyo {
 		t.Fatalf("status: %+v %v", got, err)
@@ -210,7 +210,7 @@ func TestApplicationStatusConstantAnswer(t *testing.T) {
 		"unknown number":   {unknown, a.Facts.BirthDate},
 		"no number":        {"", a.Facts.BirthDate},
 	} {
-		got, err := st.ApplicationStatus(ctx, q[0], q[1])
+		got, err := st.ApplicationStatus(ctx, []string{honsekiLG}, q[0], q[1])
 		if err != issuance.ErrNoApplication || got.Number != "" {
 			t.Errorf("%s: %+v %v, want exactly ErrNoApplication", name, got, err)
 		}
@@ -263,11 +263,11 @@ func approve(t *testing.T, db *dbtest.DB, number string, cert issuance.CertIdent
 	t.Helper()
 	ctx := context.Background()
 	at := t0.Add(time.Hour)
-	if _, err := db.Pool.Exec(ctx, `UPDATE honseki_application SET status = 'APPROVED', decided_at = $2, decided_by = 'clerk',
+	if _, err := db.Owner.Exec(ctx, `UPDATE honseki_application SET status = 'APPROVED', decided_at = $2, decided_by = 'clerk',
 		koseki_id = $3, member_seq = $4 WHERE application_number = $1`, number, at, kosekiID, seq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO honseki_registration
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO honseki_registration
 		(lg_code, issuer_key_id, serial, koseki_id, member_seq, application_number, registered_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, honsekiLG, cert.IssuerKeyID, cert.Serial, kosekiID, seq, number, at); err != nil {
 		t.Fatal(err)

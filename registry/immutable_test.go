@@ -29,13 +29,13 @@ func newLedgerRows(t *testing.T, db *dbtest.DB) ledgerRows {
 	rows := ledgerRows{"live": live.ID, "ended": ended.ID, "open": open.ID,
 		"reserved": reserve(t, st, live).ID, "issued": reserve(t, st, live).ID, "voided": reserve(t, st, live).ID,
 		"unconfirmed": reserve(t, st, ended).ID}
-	if _, err := st.ConfirmIssuance(ctx, rows["issued"], issuance.Printed, "", t0); err != nil {
+	if _, err := st.ConfirmIssuance(ctx, "131016", rows["issued"], issuance.Printed, "", t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.ConfirmIssuance(ctx, rows["voided"], issuance.Failed, "jam", t0); err != nil {
+	if _, err := st.ConfirmIssuance(ctx, "131016", rows["voided"], issuance.Failed, "jam", t0); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.EndSession(ctx, ended.ID, t0); err != nil {
+	if err := st.EndSession(ctx, ended.LGCode, ended.ID, t0); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"p1", "p2"} {
@@ -48,7 +48,7 @@ func newLedgerRows(t *testing.T, db *dbtest.DB) ledgerRows {
 	}
 	for name, p := range map[string]string{"stopped": "p1", "lifted": "p2"} {
 		var id string
-		if err := db.Pool.QueryRow(ctx, `SELECT id::text FROM stop_list WHERE person_id = $1`, p).Scan(&id); err != nil {
+		if err := db.Owner.QueryRow(ctx, `SELECT id::text FROM stop_list WHERE person_id = $1`, p).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		rows[name] = id
@@ -64,6 +64,11 @@ func try(ctx context.Context, pool *pgxpool.Pool, rows ledgerRows, row, sql stri
 		return err
 	}
 	defer tx.Rollback(ctx)
+	// In the rows' tenant scope, so that row-level security (which binds
+	// issuance_app) lets the statement reach them and the guards decide.
+	if _, err := tx.Exec(ctx, `SELECT set_config('issuance.lg_codes', '131016', true)`); err != nil {
+		return err
+	}
 	if row == "" {
 		_, err = tx.Exec(ctx, sql)
 	} else {

@@ -107,7 +107,7 @@ func (s *Store) IssuanceLog(ctx context.Context, q IssuanceQuery) ([]IssuanceRec
 	if q.Limit <= 0 {
 		q.Limit = LogPageSize
 	}
-	return s.records(ctx, q.Limit, q.Whole, q.Viewer, "issuance log", func(tx pgx.Tx) (pgx.Rows, error) {
+	return s.records(ctx, q.LGCodes, q.Limit, q.Whole, q.Viewer, "issuance log", func(tx pgx.Tx) (pgx.Rows, error) {
 		var after []any
 		cond := ""
 		if q.After != "" {
@@ -155,7 +155,7 @@ func (s *Store) Recall(ctx context.Context, q RecallQuery) ([]IssuanceRecord, bo
 	if q.Limit <= 0 {
 		q.Limit = RecallPageLimit
 	}
-	return s.records(ctx, q.Limit, q.Whole, q.Viewer, "recall", func(tx pgx.Tx) (pgx.Rows, error) {
+	return s.records(ctx, []string{q.LGCode}, q.Limit, q.Whole, q.Viewer, "recall", func(tx pgx.Tx) (pgx.Rows, error) {
 		// @> with the GIN index issuance_data_versions (migration 0009).
 		return tx.Query(ctx, `SELECT `+recordColumns+` FROM issuance
 			WHERE lg_code = $1 AND data_versions @> jsonb_build_object($2::text, $3::bigint)
@@ -165,15 +165,15 @@ func (s *Store) Recall(ctx context.Context, q RecallQuery) ([]IssuanceRecord, bo
 }
 
 // records runs query (which selects at most limit+1 rows) in a
-// transaction, cuts the answer to limit (or, whole, refuses it with
+// transaction scoped to lgCodes, cuts the answer to limit (or, whole, refuses it with
 // ErrTooMany, recording nothing) and deals with its personal data.
-func (s *Store) records(ctx context.Context, limit int, whole bool, v *Viewer, what string,
+func (s *Store) records(ctx context.Context, lgCodes []string, limit int, whole bool, v *Viewer, what string,
 	query func(pgx.Tx) (pgx.Rows, error)) ([]IssuanceRecord, bool, error) {
 	var (
 		out  []IssuanceRecord
 		more bool
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inScope(ctx, lgCodes, func(tx pgx.Tx) error {
 		rows, err := query(tx)
 		if err != nil {
 			return err

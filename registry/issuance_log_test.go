@@ -49,7 +49,7 @@ func newLogFixture(t *testing.T) *logFixture {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		sess, err := w.store.Session(ctx, sid)
+		sess, err := w.store.Session(ctx, lg, sid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -355,7 +355,7 @@ func TestAccessLogIsAppendOnly(t *testing.T) {
 		t.Fatalf("access log changed: %+v", rows)
 	}
 	// The application role may add a row, never an empty one.
-	if _, err := f.w.db.Pool.Exec(ctx, `INSERT INTO access_log (at, username, role, address, page, query, issuance_ids)
+	if _, err := f.w.db.Owner.Exec(ctx, `INSERT INTO access_log (at, username, role, address, page, query, issuance_ids)
 		VALUES (now(), 'x', 'auditor', '::1', 'recall', '', '{}')`); err == nil {
 		t.Fatal("an access_log row naming no issuance was accepted")
 	}

@@ -128,7 +128,7 @@ func TestKosekiMemberElsewhereUnderSupportMeasure(t *testing.T) {
 	if len(doc.Koseki.Members) != 1 || doc.Koseki.Members[0].PersonID != p10.ID || doc.Koseki.Fuhyo != nil {
 		t.Fatalf("個人事項 prints %+v", doc.Koseki)
 	}
-	is, _ := w.store.Issuance(ctx, res.IssuanceID)
+	is, _ := w.store.Issuance(ctx, lg, res.IssuanceID)
 	if !slices.Equal(is.Subjects, []string{p10.ID, issuance.KosekiSubject(k.ID, 1)}) {
 		t.Fatalf("個人事項 subjects %v", is.Subjects)
 	}
@@ -150,7 +150,7 @@ func TestKosekiMemberElsewhereOnTheStopList(t *testing.T) {
 	if !printsAddress(w.rec.last(), daughterAddress) {
 		t.Fatal("the 附票 does not print the daughter living elsewhere")
 	}
-	is, _ := w.store.Issuance(ctx, res.IssuanceID)
+	is, _ := w.store.Issuance(ctx, lg, res.IssuanceID)
 	if !slices.Contains(is.Subjects, daughter) || !slices.Contains(is.Subjects, "P2") || is.Subjects[0] != "P1" {
 		t.Errorf("附票 subjects %v: every printed member must be recorded (want %s among them)", is.Subjects, daughter)
 	}
@@ -239,7 +239,7 @@ func TestStopListingAKosekiMemberWhileRequestsFly(t *testing.T) {
 	if n := issuedAfter.Load(); n != 0 {
 		t.Fatalf("%d 附票 issued after the member was stop-listed", n)
 	}
-	rows, err := w.db.Pool.Query(ctx, `SELECT subjects FROM issuance WHERE cert_type = 'FUHYO'`)
+	rows, err := w.db.Owner.Query(ctx, `SELECT subjects FROM issuance WHERE cert_type = 'FUHYO'`)
 	if err != nil {
 		t.Fatal(err)
 	}

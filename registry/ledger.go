@@ -28,7 +28,7 @@ const terminalLockClass = 0x155a4e20
 // before, so exactly one stays live; the partial unique index
 // kiosk_session_one_live holds the database to that.
 func (s *Store) CreateSession(ctx context.Context, sess issuance.Session) error {
-	return dbErr("create session", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return dbErr("create session", s.inScope(ctx, one(sess.LGCode), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2::text || '/' || $3::text))`,
 			terminalLockClass, sess.LGCode, sess.TerminalID); err != nil {
 			return err
@@ -64,8 +64,9 @@ func endSessions(ctx context.Context, tx pgx.Tx, now time.Time, where string, ar
 	return len(ids), err
 }
 
-// Session returns a session by id; SessionUnknown when there is none.
-func (s *Store) Session(ctx context.Context, id string) (issuance.Session, error) {
+// Session returns a session of lgCode by id; SessionUnknown when there is
+// none (another municipality's session is not seen).
+func (s *Store) Session(ctx context.Context, lgCode, id string) (issuance.Session, error) {
 	if !uuidRE.MatchString(id) {
 		return issuance.Session{}, issuance.Fault(issuance.SessionUnknown, "sessionId is not a UUID")
 	}
@@ -73,10 +74,10 @@ func (s *Store) Session(ctx context.Context, id string) (issuance.Session, error
 		sess                      issuance.Session
 		person, issuerKey, serial *string
 	)
-	err := s.pool.QueryRow(ctx, `SELECT session_id::text, lg_code, terminal_id, operator_code, challenge, created_at,
-		expires_at, state, person_id, issuer_key_id, serial FROM kiosk_session WHERE session_id = $1`, id).
-		Scan(&sess.ID, &sess.LGCode, &sess.TerminalID, &sess.OperatorCode, &sess.Challenge, &sess.CreatedAt, &sess.ExpiresAt,
-			&sess.State, &person, &issuerKey, &serial)
+	err := s.scopedRow(ctx, one(lgCode), `SELECT session_id::text, lg_code, terminal_id, operator_code, challenge, created_at,
+		expires_at, state, person_id, issuer_key_id, serial FROM kiosk_session WHERE session_id = $1 AND lg_code = $2`, []any{id, lgCode},
+		&sess.ID, &sess.LGCode, &sess.TerminalID, &sess.OperatorCode, &sess.Challenge, &sess.CreatedAt, &sess.ExpiresAt,
+		&sess.State, &person, &issuerKey, &serial)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return issuance.Session{}, issuance.Fault(issuance.SessionUnknown, "no such session")
 	}
@@ -88,12 +89,13 @@ func (s *Store) Session(ctx context.Context, id string) (issuance.Session, error
 	return sess, nil
 }
 
-// Authenticate binds an open, unexpired session to a person and certificate.
-func (s *Store) Authenticate(ctx context.Context, id, personID string, cert issuance.CertIdentity, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE kiosk_session
+// Authenticate binds an open, unexpired session of lgCode to a person and
+// certificate.
+func (s *Store) Authenticate(ctx context.Context, lgCode, id, personID string, cert issuance.CertIdentity, now time.Time) error {
+	tag, err := s.scopedExec(ctx, one(lgCode), `UPDATE kiosk_session
 		SET state = 'authenticated', person_id = $2, issuer_key_id = $3, serial = $4
-		WHERE session_id = $1 AND state = 'open' AND expires_at > $5`,
-		id, personID, cert.IssuerKeyID, cert.Serial, now)
+		WHERE session_id = $1 AND state = 'open' AND expires_at > $5 AND lg_code = $6`,
+		id, personID, cert.IssuerKeyID, cert.Serial, now, lgCode)
 	if err != nil {
 		return dbErr("authenticate session", err)
 	}
@@ -103,12 +105,12 @@ func (s *Store) Authenticate(ctx context.Context, id, personID string, cert issu
 	return nil
 }
 
-// EndSession ends a session and keeps its unconfirmed issuances as
+// EndSession ends a session of lgCode and keeps its unconfirmed issuances as
 // UNCONFIRMED. Ending an ended session is not an error.
-func (s *Store) EndSession(ctx context.Context, id string, now time.Time) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+func (s *Store) EndSession(ctx context.Context, lgCode, id string, now time.Time) error {
+	return s.inScope(ctx, one(lgCode), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE kiosk_session SET state = 'ended', ended_at = $2
-			WHERE session_id = $1 AND state <> 'ended'`, id, now); err != nil {
+			WHERE session_id = $1 AND state <> 'ended' AND lg_code = $3`, id, now, lgCode); err != nil {
 			return dbErr("end session", err)
 		}
 		// A separate statement sees reservations committed while the
@@ -119,10 +121,11 @@ func (s *Store) EndSession(ctx context.Context, id string, now time.Time) error 
 	})
 }
 
-// ExpireSessions ends every session whose time is up.
-func (s *Store) ExpireSessions(ctx context.Context, now time.Time) (int, error) {
+// ExpireSessions ends every session of the municipalities lgCodes whose
+// time is up.
+func (s *Store) ExpireSessions(ctx context.Context, lgCodes []string, now time.Time) (int, error) {
 	var n int
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+	err := s.inScope(ctx, lgCodes, func(tx pgx.Tx) (err error) {
 		n, err = endSessions(ctx, tx, now, `expires_at <= $1`)
 		return err
 	})
@@ -149,7 +152,7 @@ func (s *Store) ReserveIssuance(ctx context.Context, is issuance.Issuance, now t
 		versions[string(v.Domain)] = v.Seq
 		domains = append(domains, string(v.Domain))
 	}
-	return dbErr("reserve issuance", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return dbErr("reserve issuance", s.inScope(ctx, one(is.LGCode), func(tx pgx.Tx) error {
 		if len(domains) > 0 {
 			rows, err := tx.Query(ctx, `SELECT domain, seq FROM data_version
 				WHERE lg_code = $1 AND domain = ANY($2) FOR SHARE`, is.LGCode, domains)
@@ -201,8 +204,8 @@ func (s *Store) ReserveIssuance(ctx context.Context, is issuance.Issuance, now t
 	}))
 }
 
-// Issuance returns an issuance; SessionUnknown when there is none.
-func (s *Store) Issuance(ctx context.Context, id string) (issuance.Issuance, error) {
+// Issuance returns an issuance of lgCode; SessionUnknown when there is none.
+func (s *Store) Issuance(ctx context.Context, lgCode, id string) (issuance.Issuance, error) {
 	if !uuidRE.MatchString(id) {
 		return issuance.Issuance{}, issuance.Fault(issuance.SessionUnknown, "issuanceId is not a UUID")
 	}
@@ -210,12 +213,12 @@ func (s *Store) Issuance(ctx context.Context, id string) (issuance.Issuance, err
 		is       issuance.Issuance
 		versions map[string]int64
 	)
-	err := s.pool.QueryRow(ctx, `SELECT issuance_id::text, session_id::text, lg_code, terminal_id, person_id,
+	err := s.scopedRow(ctx, one(lgCode), `SELECT issuance_id::text, session_id::text, lg_code, terminal_id, person_id,
 		issuer_key_id, serial, cert_type, copies, fee, page_count, pdf_sha256, subjects, status, reserved_at,
-		data_versions FROM issuance WHERE issuance_id = $1`, id).
-		Scan(&is.ID, &is.SessionID, &is.LGCode, &is.TerminalID, &is.PersonID, &is.Cert.IssuerKeyID,
-			&is.Cert.Serial, &is.Type, &is.Copies, &is.Fee, &is.PageCount, &is.PDFSHA256, &is.Subjects,
-			&is.Status, &is.ReservedAt, &versions)
+		data_versions FROM issuance WHERE issuance_id = $1 AND lg_code = $2`, []any{id, lgCode},
+		&is.ID, &is.SessionID, &is.LGCode, &is.TerminalID, &is.PersonID, &is.Cert.IssuerKeyID,
+		&is.Cert.Serial, &is.Type, &is.Copies, &is.Fee, &is.PageCount, &is.PDFSHA256, &is.Subjects,
+		&is.Status, &is.ReservedAt, &versions)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return issuance.Issuance{}, issuance.Fault(issuance.SessionUnknown, "no such issuance")
 	}
@@ -234,7 +237,7 @@ func (s *Store) Issuance(ctx context.Context, id string) (issuance.Issuance, err
 // as it is, UNCONFIRMED for reconciliation, and the answer is
 // SessionExpired. A final status is kept and returned unchanged: the
 // centre reconciles a disagreement, it is not overwritten.
-func (s *Store) ConfirmIssuance(ctx context.Context, id string, outcome issuance.Outcome, reason string, now time.Time) (issuance.IssuanceStatus, error) {
+func (s *Store) ConfirmIssuance(ctx context.Context, lgCode, id string, outcome issuance.Outcome, reason string, now time.Time) (issuance.IssuanceStatus, error) {
 	if !uuidRE.MatchString(id) {
 		return "", issuance.Fault(issuance.SessionUnknown, "issuanceId is not a UUID")
 	}
@@ -243,14 +246,14 @@ func (s *Store) ConfirmIssuance(ctx context.Context, id string, outcome issuance
 		to = issuance.Voided
 	}
 	var st issuance.IssuanceStatus
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inScope(ctx, one(lgCode), func(tx pgx.Tx) error {
 		// The session row is share-locked before the issuance is touched,
 		// as ReserveIssuance does: an end of the session, which updates the
 		// session and then its issuances, either committed before (and is
 		// seen here) or waits for this confirmation.
 		var live bool
 		err := tx.QueryRow(ctx, `SELECT s.state = 'authenticated' AND s.expires_at > $2 FROM issuance i
-			JOIN kiosk_session s ON s.session_id = i.session_id WHERE i.issuance_id = $1 FOR SHARE OF s`, id, now).Scan(&live)
+			JOIN kiosk_session s ON s.session_id = i.session_id WHERE i.issuance_id = $1 AND i.lg_code = $3 FOR SHARE OF s`, id, now, lgCode).Scan(&live)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return issuance.Fault(issuance.SessionUnknown, "no such issuance")
 		}

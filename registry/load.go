@@ -56,7 +56,7 @@ func (s *Store) ReplaceMunicipality(ctx context.Context, snap Snapshot) error {
 	if asOf.IsZero() {
 		asOf = time.Now()
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inScope(ctx, one(snap.LGCode), func(tx pgx.Tx) error {
 		cur, err := currentSeq(ctx, tx, snap.LGCode, issuance.DomainResident)
 		if err != nil {
 			return err
@@ -76,7 +76,10 @@ func (s *Store) ReplaceMunicipality(ctx context.Context, snap Snapshot) error {
 			{"jpki_link", []string{"lg_code", "issuer_key_id", "serial", "person_id"}, links},
 		}
 		for _, c := range copies {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
+			if err := copyInScope(ctx, tx, c.table, c.cols, func(string) error {
+				_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_" + c.table}, c.cols, pgx.CopyFromRows(c.rows))
+				return err
+			}); err != nil {
 				return fmt.Errorf("load %s: %w", c.table, err)
 			}
 		}
@@ -104,20 +107,15 @@ func (s *Store) personRow(p issuance.Person, seq int) ([]any, error) {
 		dateOrNil(f.ResidencePeriodEnd), f.ResidenceCardNumber, f.AliasName}, nil
 }
 
-// LoadedMunicipalities returns how many people each municipality has.
-func (s *Store) LoadedMunicipalities(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT lg_code, count(*) FROM person GROUP BY lg_code`)
-	if err != nil {
-		return nil, err
-	}
+// LoadedMunicipalities returns how many people each of lgCodes (those the
+// deployment serves) has; one with none is absent.
+func (s *Store) LoadedMunicipalities(ctx context.Context, lgCodes []string) (map[string]int, error) {
 	out := map[string]int{}
-	for rows.Next() {
-		var code string
-		var n int
-		if err := rows.Scan(&code, &n); err != nil {
-			return nil, err
-		}
-		out[code] = n
-	}
-	return out, rows.Err()
+	var code string
+	var n int
+	err := s.scopedQuery(ctx, lgCodes, func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&code, &n}, func() error { out[code] = n; return nil })
+		return err
+	}, `SELECT lg_code, count(*) FROM person WHERE lg_code = ANY($1) GROUP BY lg_code`, lgCodes)
+	return out, err
 }

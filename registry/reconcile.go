@@ -45,7 +45,7 @@ func (s *Store) Reconcile(ctx context.Context, lgCode string, from, to time.Time
 		targets = append(targets, string(moves[id]))
 	}
 	var day []issuance.Reconciled
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inScope(ctx, one(lgCode), func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT issuance_id::text, status FROM issuance
 			WHERE issuance_id = ANY($4::uuid[]) AND lg_code = $1 AND reserved_at >= $2 AND reserved_at < $3
 			  AND status IN ('RESERVED', 'UNCONFIRMED')

@@ -37,13 +37,13 @@ func TestReconcileMovesOnlyTheOpenIssuancesOfTheDay(t *testing.T) {
 	live := session(t, st, "k1", "p1")
 	reserved := reserve(t, st, live) // RESERVED, its session live
 	issued := reserve(t, st, live)
-	if got, err := st.ConfirmIssuance(ctx, issued.ID, issuance.Printed, "", t0); err != nil || got != issuance.Issued {
+	if got, err := st.ConfirmIssuance(ctx, issued.LGCode, issued.ID, issuance.Printed, "", t0); err != nil || got != issuance.Issued {
 		t.Fatal(got, err)
 	}
 	ended := session(t, st, "k2", "p2")
 	unconfirmed := reserve(t, st, ended)
 	left := reserve(t, st, ended) // UNCONFIRMED, and not reported
-	if err := st.EndSession(ctx, ended.ID, t0); err != nil {
+	if err := st.EndSession(ctx, ended.LGCode, ended.ID, t0); err != nil {
 		t.Fatal(err)
 	}
 	// Another municipality's issuance on the same day.
@@ -53,7 +53,7 @@ func TestReconcileMovesOnlyTheOpenIssuancesOfTheDay(t *testing.T) {
 	if err := st.CreateSession(ctx, osaka); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Authenticate(ctx, osaka.ID, "q1", cert, t0); err != nil {
+	if err := st.Authenticate(ctx, osaka.LGCode, osaka.ID, "q1", cert, t0); err != nil {
 		t.Fatal(err)
 	}
 	osaka.State, osaka.PersonID, osaka.Cert = issuance.SessionAuthenticated, "q1", cert
@@ -93,13 +93,13 @@ func TestReconcileMovesOnlyTheOpenIssuancesOfTheDay(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", id, got[id], w)
 		}
 	}
-	assertStatus(t, st, foreign.ID, issuance.Reserved)
-	assertStatus(t, st, prev.ID, issuance.Reserved)
+	assertStatus(t, st, foreign.LGCode, foreign.ID, issuance.Reserved)
+	assertStatus(t, st, prev.LGCode, prev.ID, issuance.Reserved)
 
 	// What the move recorded: when, and for a void, who decided.
 	var confirmed time.Time
 	var failure *string
-	if err := db.Pool.QueryRow(ctx, `SELECT confirmed_at, failure FROM issuance WHERE issuance_id = $1`, unconfirmed.ID).
+	if err := db.Owner.QueryRow(ctx, `SELECT confirmed_at, failure FROM issuance WHERE issuance_id = $1`, unconfirmed.ID).
 		Scan(&confirmed, &failure); err != nil || !confirmed.Equal(at) || failure == nil {
 		t.Fatalf("voided by reconciliation: %v %v %v", confirmed, failure, err)
 	}
@@ -147,7 +147,7 @@ func TestReconcileRacesConfirmation(t *testing.T) {
 		wg.Add(3)
 		go func() {
 			defer wg.Done()
-			confirmed, cerr = st.ConfirmIssuance(ctx, is.ID, confirm, "", t0)
+			confirmed, cerr = st.ConfirmIssuance(ctx, is.LGCode, is.ID, confirm, "", t0)
 		}()
 		go func() {
 			defer wg.Done()
@@ -168,7 +168,7 @@ func TestReconcileRacesConfirmation(t *testing.T) {
 				movers++
 			}
 		}
-		final, err := st.Issuance(ctx, is.ID)
+		final, err := st.Issuance(ctx, is.LGCode, is.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestReconcileRacesConfirmation(t *testing.T) {
 		if confirmed != final.Status || r.Status != final.Status || r2.Status != final.Status {
 			t.Fatalf("round %d: answers %s, %s, %s; ledger %s", round, confirmed, r.Status, r2.Status, final.Status)
 		}
-		if err := st.EndSession(ctx, sess.ID, t0); err != nil {
+		if err := st.EndSession(ctx, sess.LGCode, sess.ID, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

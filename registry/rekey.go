@@ -70,7 +70,7 @@ func (s *Store) Rekey(ctx context.Context, lgCodes []string, batch int) (*RekeyR
 	if err := s.rekeyReplay(ctx, prefix, batch, r); err != nil {
 		return r, err
 	}
-	if err := s.rekeyTOTP(ctx, prefix, batch, r); err != nil {
+	if err := s.rekeyTOTP(ctx, lgCodes, prefix, batch, r); err != nil {
 		return r, err
 	}
 	left, err := s.RekeyStatus(ctx, lgCodes)
@@ -81,7 +81,7 @@ func (s *Store) Rekey(ctx context.Context, lgCodes []string, batch int) (*RekeyR
 // rekeyMyNumbers re-seals one municipality's 個人番号.
 func (s *Store) rekeyMyNumbers(ctx context.Context, lg string, prefix []byte, batch int, r *RekeyReport) error {
 	after := ""
-	return inBatches(batch, "rekey 個人番号", s.scoped(ctx, lg), func(tx pgx.Tx) (int, error) {
+	return inBatches(batch, "rekey 個人番号", s.txIn(ctx, lg), func(tx pgx.Tx) (int, error) {
 		n := 0
 		rows, err := tx.Query(ctx, `SELECT person_id, my_number FROM person
 				WHERE lg_code = $2 AND person_id > $3 AND `+notUnderPrimary("my_number")+`
@@ -123,7 +123,7 @@ func (s *Store) rekeyMyNumbers(ctx context.Context, lg string, prefix []byte, ba
 // status checks, while the facts are there to recompute the check.
 func (s *Store) rekeyApplications(ctx context.Context, lg string, prefix []byte, batch int, r *RekeyReport) error {
 	after := ""
-	return inBatches(batch, "rekey 本籍 applications", s.scoped(ctx, lg), func(tx pgx.Tx) (int, error) {
+	return inBatches(batch, "rekey 本籍 applications", s.txIn(ctx, lg), func(tx pgx.Tx) (int, error) {
 		n := 0
 		rows, err := tx.Query(ctx, `SELECT application_number, facts, note, birth_check FROM honseki_application
 				WHERE lg_code = $2 AND application_number > $3 AND facts IS NOT NULL
@@ -218,9 +218,11 @@ func (s *Store) rekeyReplay(ctx context.Context, prefix []byte, batch int, r *Re
 }
 
 // rekeyTOTP re-seals the clerks' TOTP seeds (accounts span municipalities).
-func (s *Store) rekeyTOTP(ctx context.Context, prefix []byte, batch int, r *RekeyReport) error {
+// A clerk account may be changed only in a scope covering all of its
+// municipalities (docs/tenants.md): the deployment's.
+func (s *Store) rekeyTOTP(ctx context.Context, lgCodes []string, prefix []byte, batch int, r *RekeyReport) error {
 	after := ""
-	return inBatches(batch, "rekey TOTP seeds", s.unscoped(ctx), func(tx pgx.Tx) (int, error) {
+	return inBatches(batch, "rekey TOTP seeds", s.txIn(ctx, lgCodes...), func(tx pgx.Tx) (int, error) {
 		n := 0
 		rows, err := tx.Query(ctx, `SELECT username, totp_secret FROM clerk
 				WHERE username > $2 AND `+notUnderPrimary("totp_secret")+` ORDER BY username LIMIT $3`, prefix, after, batch)
@@ -277,10 +279,10 @@ func inBatches(batch int, what string, begin func(func(pgx.Tx) error) error, ste
 	}
 }
 
-// scoped begins transactions in lg's tenant scope; unscoped, for the
+// txIn begins transactions in the tenant scope lgCodes; unscoped, for the
 // tables that are not per municipality, without one.
-func (s *Store) scoped(ctx context.Context, lg string) func(func(pgx.Tx) error) error {
-	return func(fn func(pgx.Tx) error) error { return s.inScope(ctx, []string{lg}, fn) }
+func (s *Store) txIn(ctx context.Context, lgCodes ...string) func(func(pgx.Tx) error) error {
+	return func(fn func(pgx.Tx) error) error { return s.inScope(ctx, lgCodes, fn) }
 }
 
 func (s *Store) unscoped(ctx context.Context) func(func(pgx.Tx) error) error {

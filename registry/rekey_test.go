@@ -108,7 +108,7 @@ func TestRekeyMyNumberWhileServing(t *testing.T) {
 			}
 		}
 		for _, a := range apps {
-			if _, err := st.ApplicationStatus(ctx, a.Number, a.Facts.BirthDate); err != nil {
+			if _, err := st.ApplicationStatus(ctx, []string{a.LGCode}, a.Number, a.Facts.BirthDate); err != nil {
 				return fmt.Errorf("status of %s: %w", a.Number, err)
 			}
 		}
@@ -187,7 +187,7 @@ func TestRekeyMyNumberWhileServing(t *testing.T) {
 		t.Fatal("new key alone:", err)
 	}
 	filed.Range(func(n, birth any) bool {
-		if _, err := after.ApplicationStatus(ctx, n.(string), birth.(string)); err != nil {
+		if _, err := after.ApplicationStatus(ctx, lgs, n.(string), birth.(string)); err != nil {
 			t.Errorf("filed during the rotation %s: %v", n, err)
 		}
 		return true

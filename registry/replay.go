@@ -81,8 +81,8 @@ func (r *Replay) Claim(ctx context.Context, requestID string, bodySHA256 []byte)
 	// result is read, on the same snapshot as the read.
 	err = r.pool.QueryRow(ctx, `WITH r AS (
 			SELECT r.request_id, r.body_sha256, r.http_status, r.response, r.session_id::text AS session_id,
-			       coalesce(s.state = 'ended' OR s.expires_at <= $2, false) AS ended
-			FROM request_replay r LEFT JOIN kiosk_session s ON s.session_id = r.session_id
+			       r.session_id IS NOT NULL AND replay_session_ended(r.session_id, $2) AS ended
+			FROM request_replay r
 			WHERE r.request_id = $1),
 		withdrawn AS (
 			UPDATE request_replay w SET response = NULL FROM r
@@ -140,10 +140,12 @@ func (r *Replay) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 // WithdrawEnded clears the stored answers of sessions that have ended, so
 // that they do not wait for a repeat (which Claim would refuse) or the
 // purge. The rows stay until the purge: a repeat is still recognised, and
-// refused rather than answered afresh.
+// refused rather than answered afresh. Replay rows are deployment-wide; the
+// state of their sessions, which are not, is read through the one SECURITY
+// DEFINER function replay_session_ended (migrations/0012_tenant_rls.sql).
 func (r *Replay) WithdrawEnded(ctx context.Context) (int64, error) {
-	tag, err := r.pool.Exec(ctx, `UPDATE request_replay r SET response = NULL FROM kiosk_session s
-		WHERE s.session_id = r.session_id AND r.response IS NOT NULL AND (s.state = 'ended' OR s.expires_at <= $1)`,
+	tag, err := r.pool.Exec(ctx, `UPDATE request_replay SET response = NULL
+		WHERE response IS NOT NULL AND session_id IS NOT NULL AND replay_session_ended(session_id, $1)`,
 		r.clock.Now())
 	return tag.RowsAffected(), dbErr("withdraw replay answers", err)
 }

@@ -79,7 +79,7 @@ func brief(s *issuance.Stored) string {
 func (w *replayWorld) stored(t testing.TB, id string) []byte {
 	t.Helper()
 	var b []byte
-	if err := w.db.Pool.QueryRow(context.Background(), `SELECT response FROM request_replay WHERE request_id = $1`, id).Scan(&b); err != nil {
+	if err := w.db.Owner.QueryRow(context.Background(), `SELECT response FROM request_replay WHERE request_id = $1`, id).Scan(&b); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -143,9 +143,9 @@ func TestReplayStoresAnswersSealed(t *testing.T) {
 func TestReplayRefusedAfterSessionEnds(t *testing.T) {
 	ctx := context.Background()
 	for name, end := range map[string]func(w *replayWorld, sid string) error{
-		"EndSession": func(w *replayWorld, sid string) error { return w.st.EndSession(ctx, sid, t0) },
+		"EndSession": func(w *replayWorld, sid string) error { return w.st.EndSession(ctx, "131016", sid, t0) },
 		"expiry job": func(w *replayWorld, sid string) error {
-			_, err := w.st.ExpireSessions(ctx, t0.Add(10*time.Minute))
+			_, err := w.st.ExpireSessions(ctx, []string{"131016"}, t0.Add(10*time.Minute))
 			return err
 		},
 		// Past its expiry the session is dead even before the job marks it.
@@ -185,7 +185,7 @@ func TestReplayWithdrawEnded(t *testing.T) {
 	b, _ := w.answer(t, ended, answerBody(2))
 	c, _ := w.answer(t, live, answerBody(3))
 	d, dSum := w.answer(t, "", []byte("fault outside any session"))
-	if err := w.st.EndSession(ctx, ended, t0); err != nil {
+	if err := w.st.EndSession(ctx, "131016", ended, t0); err != nil {
 		t.Fatal(err)
 	}
 	n, err := w.replay.WithdrawEnded(ctx)
@@ -209,11 +209,11 @@ func TestReplaySwappedRowsDoNotOpen(t *testing.T) {
 	a, aSum := w.answer(t, sid, answerBody(1))
 	b, bSum := w.answer(t, sid, answerBody(2))
 	c, cSum := w.answer(t, sid, answerBody(3))
-	if _, err := w.db.Pool.Exec(ctx, `UPDATE request_replay x SET response = y.response
+	if _, err := w.db.Owner.Exec(ctx, `UPDATE request_replay x SET response = y.response
 		FROM request_replay y WHERE (x.request_id, y.request_id) IN (($1, $2), ($2, $1))`, a, b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.db.Pool.Exec(ctx, `UPDATE request_replay SET session_id = NULL WHERE request_id = $1`, c); err != nil {
+	if _, err := w.db.Owner.Exec(ctx, `UPDATE request_replay SET session_id = NULL WHERE request_id = $1`, c); err != nil {
 		t.Fatal(err)
 	}
 	for id, sum := range map[string][]byte{a: aSum, b: bSum, c: cSum} {
@@ -265,7 +265,7 @@ func TestReplayConcurrentSessionsEnding(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := w.st.EndSession(ctx, all[i*answers].sid, t0); err != nil {
+			if err := w.st.EndSession(ctx, "131016", all[i*answers].sid, t0); err != nil {
 				errs <- err
 			}
 		}()

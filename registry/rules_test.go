@@ -272,7 +272,7 @@ func (w *rulesWorld) login(t *testing.T, svc *issuance.Service, card string) (st
 
 // request asks for a certificate from the terminal of the session.
 func (w *rulesWorld) request(svc *issuance.Service, sid string, ty issuance.CertType, o issuance.Options) (issuance.IssuedCertificate, error) {
-	sess, err := w.store.Session(context.Background(), sid)
+	sess, err := w.store.Session(context.Background(), lg, sid)
 	if err != nil {
 		return issuance.IssuedCertificate{}, err
 	}
@@ -410,7 +410,7 @@ func TestCertificatesCarryTheRequestersRecords(t *testing.T) {
 		if !bytes.HasPrefix(res.PDF, []byte("%PDF")) || res.PageCount < 1 {
 			t.Fatalf("%s: not a PDF", ty)
 		}
-		is, err := w.store.Issuance(ctx, res.IssuanceID)
+		is, err := w.store.Issuance(ctx, lg, res.IssuanceID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -466,7 +466,7 @@ func TestMyNumberOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("asked: %q (want %q), 本籍 %q, %v", doc.Persons[0].MyNumber, want, doc.Persons[0].Honseki, err)
 	}
 	var sealed []byte
-	if err := w.db.Pool.QueryRow(ctx, `SELECT my_number FROM person WHERE lg_code = $1 AND person_id = 'P1'`, lg).Scan(&sealed); err != nil {
+	if err := w.db.Owner.QueryRow(ctx, `SELECT my_number FROM person WHERE lg_code = $1 AND person_id = 'P1'`, lg).Scan(&sealed); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(sealed, []byte(want)) || len(sealed) < 12+16 {
@@ -630,7 +630,7 @@ func TestSwitchDuringARequest(t *testing.T) {
 		t.Fatalf("moved out during the request: %v", err)
 	}
 	var n int
-	w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM issuance WHERE session_id = $1`, sid).Scan(&n)
+	w.db.Owner.QueryRow(ctx, `SELECT count(*) FROM issuance WHERE session_id = $1`, sid).Scan(&n)
 	if n != 0 || len(w.rec.docs) != before+1 {
 		t.Fatalf("%d reserved, %d rendered", n, len(w.rec.docs)-before)
 	}
@@ -653,7 +653,7 @@ func TestSwitchDuringARequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := w.rec.last()
-	is, _ := w.store.Issuance(ctx, res.IssuanceID)
+	is, _ := w.store.Issuance(ctx, lg, res.IssuanceID)
 	if doc.ID != res.IssuanceID || doc.Persons[0].Address != "東京都千代田区九段北一丁目1番1号" ||
 		is.DataVersions[0] != (issuance.DataVersion{Domain: issuance.DomainResident, Seq: seq}) {
 		t.Fatalf("after the switch: %q, versions %+v", doc.Persons[0].Address, is.DataVersions)
@@ -720,7 +720,7 @@ func TestConcurrentRequestsAcrossSwitches(t *testing.T) {
 	count := 0
 	issued.Range(func(k, _ any) bool {
 		count++
-		is, err := w.store.Issuance(ctx, k.(string))
+		is, err := w.store.Issuance(ctx, lg, k.(string))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -76,7 +76,7 @@ func (s *Store) IssuanceStats(ctx context.Context, q StatsQuery) ([]StatsRow, er
 	// session's: a session is one visit to one kiosk. Grouped on the
 	// timestamp, formatted after; codes sorted bytewise, whatever the
 	// database's collation.
-	rows, err := s.pool.Query(ctx, `SELECT to_char(period, $5), lg_code, cert_type, operator_code,
+	rows, err := s.scoped(q.LGCodes).Query(ctx, `SELECT to_char(period, $5), lg_code, cert_type, operator_code,
 			issued, copies, fees, voided, unconfirmed, reserved
 		FROM (SELECT date_trunc($4, i.reserved_at AT TIME ZONE 'Asia/Tokyo') AS period,
 				i.lg_code, i.cert_type, s.operator_code,

@@ -50,10 +50,10 @@ func issue(st *registry.Store, lg, operator string, typ issuance.CertType, copie
 	if err := st.CreateSession(ctx, sess); err != nil {
 		return err
 	}
-	if got, err := st.Session(ctx, sess.ID); err != nil || got.OperatorCode != operator {
+	if got, err := st.Session(ctx, sess.LGCode, sess.ID); err != nil || got.OperatorCode != operator {
 		return fmt.Errorf("session's operator %q (%v), want %q", got.OperatorCode, err, operator)
 	}
-	if err := st.Authenticate(ctx, sess.ID, "p1", cert, at); err != nil {
+	if err := st.Authenticate(ctx, sess.LGCode, sess.ID, "p1", cert, at); err != nil {
 		return err
 	}
 	is := issuance.Issuance{ID: issuance.NewID(), SessionID: sess.ID, LGCode: lg, TerminalID: sess.TerminalID,
@@ -65,11 +65,11 @@ func issue(st *registry.Store, lg, operator string, typ issuance.CertType, copie
 	var err error
 	switch o {
 	case printed:
-		_, err = st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", at.Add(time.Minute))
+		_, err = st.ConfirmIssuance(ctx, is.LGCode, is.ID, issuance.Printed, "", at.Add(time.Minute))
 	case failed:
-		_, err = st.ConfirmIssuance(ctx, is.ID, issuance.Failed, "paper jam", at.Add(time.Minute))
+		_, err = st.ConfirmIssuance(ctx, is.LGCode, is.ID, issuance.Failed, "paper jam", at.Add(time.Minute))
 	case abandoned:
-		err = st.EndSession(ctx, sess.ID, at.Add(time.Minute))
+		err = st.EndSession(ctx, sess.LGCode, sess.ID, at.Add(time.Minute))
 	}
 	return err
 }
@@ -231,14 +231,14 @@ func BenchmarkIssuanceStats(b *testing.B) {
 	const perDay, days = 1000, 365
 	// Written as the ledger writes them (sessions open, issuances RESERVED,
 	// then moved), in bulk: the guard triggers run for every row.
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO kiosk_session (session_id, lg_code, terminal_id, operator_code,
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO kiosk_session (session_id, lg_code, terminal_id, operator_code,
 			challenge, created_at, expires_at, state)
 		SELECT gen_random_uuid(), '131016', 'b' || g, (ARRAY['SEJ','LAW','FAM'])[1 + g % 3], '\x00',
 			$1::timestamptz + (g * interval '1 day' / $2), $1::timestamptz + (g * interval '1 day' / $2) + interval '10 minutes', 'open'
 		FROM generate_series(0, $3 - 1) g`, from, perDay, perDay*days); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO issuance (issuance_id, session_id, lg_code, terminal_id, person_id,
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO issuance (issuance_id, session_id, lg_code, terminal_id, person_id,
 			issuer_key_id, serial, cert_type, copies, fee, page_count, pdf_sha256, subjects, status, reserved_at, data_versions)
 		SELECT gen_random_uuid(), session_id, lg_code, terminal_id, 'p1', 'ab', '7',
 			(ARRAY['JUMINHYO','INKAN','TAX_INCOME','KOSEKI_ZENBU'])[1 + (hashtext(terminal_id) & 3)], 1, 300, 1,
@@ -246,7 +246,7 @@ func BenchmarkIssuanceStats(b *testing.B) {
 		FROM kiosk_session`); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Pool.Exec(ctx, `UPDATE issuance SET confirmed_at = reserved_at + interval '1 minute',
+	if _, err := db.Owner.Exec(ctx, `UPDATE issuance SET confirmed_at = reserved_at + interval '1 minute',
 		status = CASE WHEN hashtext(terminal_id) % 20 = 0 THEN 'VOIDED' WHEN hashtext(terminal_id) % 20 = 1 THEN 'UNCONFIRMED' ELSE 'ISSUED' END`); err != nil {
 		b.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func (s *Store) Stop(ctx context.Context, e StopEntry) error {
 	if e.LGCode == "" || e.PersonID == "" || e.By == "" || e.At.IsZero() {
 		return errors.New("stop list: municipality, person, who and when are required")
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO stop_list (lg_code, person_id, note, added_by, added_at)
+	_, err := s.scoped(one(e.LGCode)).Exec(ctx, `INSERT INTO stop_list (lg_code, person_id, note, added_by, added_at)
 		VALUES ($1, $2, $3, $4, $5)`, e.LGCode, e.PersonID, e.Note, e.By, e.At)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
@@ -91,7 +91,7 @@ func (s *Store) LiftWithNote(ctx context.Context, lgCode, personID, by, note str
 	if by == "" || at.IsZero() {
 		return errors.New("stop list: who and when are required")
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE stop_list SET lifted_by = $3, lifted_at = $4, lift_note = nullif($5, '')
+	tag, err := s.scoped(one(lgCode)).Exec(ctx, `UPDATE stop_list SET lifted_by = $3, lifted_at = $4, lift_note = nullif($5, '')
 		WHERE lg_code = $1 AND person_id = $2 AND lifted_at IS NULL`, lgCode, personID, by, at, note)
 	if err != nil {
 		return fmt.Errorf("stop list: %w", err)
@@ -105,7 +105,7 @@ func (s *Store) LiftWithNote(ctx context.Context, lgCode, personID, by, note str
 // StopList returns a municipality's entries, active ones first, newest
 // first; with history, lifted ones too.
 func (s *Store) StopList(ctx context.Context, lgCode string, history bool) ([]StopEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT lg_code, person_id, note, added_by, added_at,
+	rows, err := s.scoped(one(lgCode)).Query(ctx, `SELECT lg_code, person_id, note, added_by, added_at,
 		coalesce(lifted_by, ''), lifted_at, coalesce(lift_note, '') FROM stop_list
 		WHERE lg_code = $1 AND ($2 OR lifted_at IS NULL)
 		ORDER BY lifted_at IS NOT NULL, added_at DESC, id DESC`, lgCode, history)

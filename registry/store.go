@@ -42,7 +42,11 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 // directly, or through the renewal links (新旧紐付け) from a renewed card's
 // certificate back to a linked predecessor. A direct link wins.
 func (s *Store) PersonByCertificate(ctx context.Context, lgCode string, id issuance.CertIdentity) (issuance.Person, error) {
-	rows, err := s.pool.Query(ctx, `WITH RECURSIVE chain (issuer, serial, depth) AS (
+	var ps []issuance.Person
+	err := s.scopedQuery(ctx, one(lgCode), func(rows pgx.Rows) (err error) {
+		ps, err = pgx.CollectRows(rows, scanPerson)
+		return err
+	}, `WITH RECURSIVE chain (issuer, serial, depth) AS (
 			SELECT $2::text, $3::text, 0
 			UNION ALL
 			SELECT r.old_issuer_key_id, r.old_serial, c.depth + 1 FROM chain c
@@ -52,10 +56,6 @@ func (s *Store) PersonByCertificate(ctx context.Context, lgCode string, id issua
 		JOIN jpki_link l ON l.lg_code = $1 AND l.issuer_key_id = c.issuer AND l.serial = c.serial
 		JOIN person p ON p.lg_code = l.lg_code AND p.person_id = l.person_id
 		ORDER BY c.depth LIMIT 1`, lgCode, id.IssuerKeyID, id.Serial)
-	if err != nil {
-		return issuance.Person{}, dbErr("find person", err)
-	}
-	ps, err := pgx.CollectRows(rows, scanPerson)
 	if err != nil {
 		return issuance.Person{}, dbErr("find person", err)
 	}
@@ -69,16 +69,15 @@ func (s *Store) PersonByCertificate(ctx context.Context, lgCode string, id issua
 // statement (one snapshot of the data).
 func (s *Store) Household(ctx context.Context, lgCode, householdID string) (issuance.Household, error) {
 	h := issuance.Household{LGCode: lgCode, ID: householdID}
-	rows, err := s.pool.Query(ctx, `SELECT h.head_id, h.address, `+personColumns+` FROM household h
+	err := s.scopedQuery(ctx, one(lgCode), func(rows pgx.Rows) (err error) {
+		h.Members, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (issuance.Person, error) {
+			return scanPersonWith(row, &h.Head, &h.Address)
+		})
+		return err
+	}, `SELECT h.head_id, h.address, `+personColumns+` FROM household h
 		CROSS JOIN LATERAL unnest(h.members) WITH ORDINALITY m (person_id, ord)
 		JOIN person p ON p.lg_code = h.lg_code AND p.person_id = m.person_id AND p.household_id = h.household_id
 		WHERE h.lg_code = $1 AND h.household_id = $2 ORDER BY m.ord`, lgCode, householdID)
-	if err != nil {
-		return h, dbErr("read household", err)
-	}
-	h.Members, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (issuance.Person, error) {
-		return scanPersonWith(row, &h.Head, &h.Address)
-	})
 	if err != nil {
 		return h, dbErr("read household", err)
 	}

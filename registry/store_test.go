@@ -70,7 +70,7 @@ func TestReservationNeedsTheBoundSession(t *testing.T) {
 	if err := st.ReserveIssuance(ctx, is, t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("reserve on an unauthenticated session: %v", err)
 	}
-	if err := st.Authenticate(ctx, sess.ID, "p1", cert, t0); err != nil {
+	if err := st.Authenticate(ctx, sess.LGCode, sess.ID, "p1", cert, t0); err != nil {
 		t.Fatal(err)
 	}
 	other := is
@@ -89,24 +89,24 @@ func TestReservationNeedsTheBoundSession(t *testing.T) {
 	if err := st.ReserveIssuance(ctx, printed, t0); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := st.ConfirmIssuance(ctx, printed.ID, issuance.Printed, "", t0); err != nil || st != issuance.Issued {
+	if st, err := st.ConfirmIssuance(ctx, printed.LGCode, printed.ID, issuance.Printed, "", t0); err != nil || st != issuance.Issued {
 		t.Fatalf("confirm within the session: %v %v", st, err)
 	}
-	if err := st.EndSession(ctx, sess.ID, t0); err != nil {
+	if err := st.EndSession(ctx, sess.LGCode, sess.ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	assertStatus(t, st, is.ID, issuance.Unconfirmed)
+	assertStatus(t, st, is.LGCode, is.ID, issuance.Unconfirmed)
 	// A confirmation after the session ended changes nothing: the issuance
 	// stays UNCONFIRMED, for reconciliation.
-	if st, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", t0); !errors.Is(err, issuance.SessionExpired) {
+	if st, err := st.ConfirmIssuance(ctx, is.LGCode, is.ID, issuance.Printed, "", t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("late confirm: %v %v", st, err)
 	}
-	assertStatus(t, st, is.ID, issuance.Unconfirmed)
+	assertStatus(t, st, is.LGCode, is.ID, issuance.Unconfirmed)
 	// A final status is kept and answered again.
-	if st, err := st.ConfirmIssuance(ctx, printed.ID, issuance.Failed, "jam", t0); err != nil || st != issuance.Issued {
+	if st, err := st.ConfirmIssuance(ctx, printed.LGCode, printed.ID, issuance.Failed, "jam", t0); err != nil || st != issuance.Issued {
 		t.Fatalf("a final status is kept: %v %v", st, err)
 	}
-	if _, err := db.Pool.Exec(ctx, `DELETE FROM issuance`); err == nil {
+	if _, err := db.Owner.Exec(ctx, `DELETE FROM issuance`); err == nil {
 		t.Fatal("issuance rows must not be deletable")
 	}
 }
@@ -124,7 +124,7 @@ func TestEndSessionRacesReservations(t *testing.T) {
 		if err := st.CreateSession(ctx, sess); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Authenticate(ctx, sess.ID, "p1", cert, t0); err != nil {
+		if err := st.Authenticate(ctx, sess.LGCode, sess.ID, "p1", cert, t0); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -138,7 +138,7 @@ func TestEndSessionRacesReservations(t *testing.T) {
 					PageCount: 1, PDFSHA256: make([]byte, 32), Subjects: []string{"p1"}}, t0)
 			}()
 		}
-		if err := st.EndSession(ctx, sess.ID, t0); err != nil {
+		if err := st.EndSession(ctx, sess.LGCode, sess.ID, t0); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
@@ -154,7 +154,7 @@ func TestEndSessionRacesReservations(t *testing.T) {
 			}
 		}
 		var left, unconfirmed int
-		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'RESERVED'), count(*) FILTER (WHERE status = 'UNCONFIRMED')
+		if err := db.Owner.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'RESERVED'), count(*) FILTER (WHERE status = 'UNCONFIRMED')
 			FROM issuance WHERE session_id = $1`, sess.ID).Scan(&left, &unconfirmed); err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func session(t *testing.T, st *registry.Store, terminal, person string) issuance
 		t.Fatal(err)
 	}
 	if person != "" {
-		if err := st.Authenticate(ctx, sess.ID, person, issuance.CertIdentity{IssuerKeyID: "ab", Serial: person}, t0); err != nil {
+		if err := st.Authenticate(ctx, sess.LGCode, sess.ID, person, issuance.CertIdentity{IssuerKeyID: "ab", Serial: person}, t0); err != nil {
 			t.Fatal(err)
 		}
 		sess.State, sess.PersonID, sess.Cert = issuance.SessionAuthenticated, person, issuance.CertIdentity{IssuerKeyID: "ab", Serial: person}
@@ -195,17 +195,17 @@ func reserve(t *testing.T, st *registry.Store, sess issuance.Session) issuance.I
 	return is
 }
 
-func assertStatus(t *testing.T, st *registry.Store, id string, want issuance.IssuanceStatus) {
+func assertStatus(t *testing.T, st *registry.Store, lg, id string, want issuance.IssuanceStatus) {
 	t.Helper()
-	got, err := st.Issuance(context.Background(), id)
+	got, err := st.Issuance(context.Background(), lg, id)
 	if err != nil || got.Status != want {
 		t.Fatalf("issuance %s is %s (%v), want %s", id, got.Status, err, want)
 	}
 }
 
-func assertState(t *testing.T, st *registry.Store, id string, want issuance.SessionState) {
+func assertState(t *testing.T, st *registry.Store, lg, id string, want issuance.SessionState) {
 	t.Helper()
-	got, err := st.Session(context.Background(), id)
+	got, err := st.Session(context.Background(), lg, id)
 	if err != nil || got.State != want {
 		t.Fatalf("session %s is %s (%v), want %s", id, got.State, err, want)
 	}
@@ -224,19 +224,19 @@ func TestNewSessionEndsTheTerminalsPrevious(t *testing.T) {
 	other := session(t, st, "k2", "p2")
 	b := session(t, st, "k1", "")
 
-	assertState(t, st, a.ID, issuance.SessionEnded)
-	assertStatus(t, st, isA.ID, issuance.Unconfirmed)
+	assertState(t, st, a.LGCode, a.ID, issuance.SessionEnded)
+	assertStatus(t, st, isA.LGCode, isA.ID, issuance.Unconfirmed)
 	late := isA
 	late.ID = issuance.NewID()
 	if err := st.ReserveIssuance(ctx, late, t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("reservation on the replaced session: %v", err)
 	}
-	if got, err := st.ConfirmIssuance(ctx, isA.ID, issuance.Printed, "", t0); !errors.Is(err, issuance.SessionExpired) {
+	if got, err := st.ConfirmIssuance(ctx, isA.LGCode, isA.ID, issuance.Printed, "", t0); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("confirmation on the replaced session: %v %v", got, err)
 	}
-	assertStatus(t, st, isA.ID, issuance.Unconfirmed)
-	assertState(t, st, other.ID, issuance.SessionAuthenticated)
-	assertState(t, st, b.ID, issuance.SessionOpen)
+	assertStatus(t, st, isA.LGCode, isA.ID, issuance.Unconfirmed)
+	assertState(t, st, other.LGCode, other.ID, issuance.SessionAuthenticated)
+	assertState(t, st, b.LGCode, b.ID, issuance.SessionOpen)
 }
 
 // A session whose time is up confirms nothing, even before the expiry job
@@ -247,14 +247,14 @@ func TestConfirmationNeedsALiveSession(t *testing.T) {
 	ctx := context.Background()
 	sess := session(t, st, "k1", "p1")
 	is := reserve(t, st, sess)
-	if got, err := st.ConfirmIssuance(ctx, is.ID, issuance.Printed, "", sess.ExpiresAt); !errors.Is(err, issuance.SessionExpired) {
+	if got, err := st.ConfirmIssuance(ctx, is.LGCode, is.ID, issuance.Printed, "", sess.ExpiresAt); !errors.Is(err, issuance.SessionExpired) {
 		t.Fatalf("confirmation at expiry: %v %v", got, err)
 	}
-	assertStatus(t, st, is.ID, issuance.Reserved)
-	if n, err := st.ExpireSessions(ctx, sess.ExpiresAt); err != nil || n != 1 {
+	assertStatus(t, st, is.LGCode, is.ID, issuance.Reserved)
+	if n, err := st.ExpireSessions(ctx, []string{sess.LGCode}, sess.ExpiresAt); err != nil || n != 1 {
 		t.Fatalf("expire: %d %v", n, err)
 	}
-	assertStatus(t, st, is.ID, issuance.Unconfirmed)
+	assertStatus(t, st, is.LGCode, is.ID, issuance.Unconfirmed)
 }
 
 // Many BeginSession on one terminal at once, on several connections: each
@@ -282,7 +282,7 @@ func TestBeginSessionsOnOneTerminalAtOnce(t *testing.T) {
 			}
 		}
 		var all, live int
-		if err := db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state <> 'ended')
+		if err := db.Owner.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state <> 'ended')
 			FROM kiosk_session WHERE terminal_id = $1`, terminal).Scan(&all, &live); err != nil {
 			t.Fatal(err)
 		}

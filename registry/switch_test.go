@@ -37,7 +37,7 @@ func TestCrashLeavesTheOldVersionAndTheBatchRerunnable(t *testing.T) {
 		if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 			return err
 		}
-		_, err := w.db.Pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
+		_, err := w.db.Owner.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
 		return err
 	})
 	_, err = w.syncer.Run(ctx)
@@ -95,7 +95,7 @@ func TestNodesApplyEachBatchOnce(t *testing.T) {
 	}
 	wg.Wait()
 	var applied int
-	w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM sync_batch WHERE status = 'applied'`).Scan(&applied)
+	w.db.Owner.QueryRow(ctx, `SELECT count(*) FROM sync_batch WHERE status = 'applied'`).Scan(&applied)
 	if applied != 4 || ran < 1 {
 		t.Fatalf("%d applications of 4 batches by %d nodes", applied, ran)
 	}
@@ -116,7 +116,7 @@ func TestSwitchIsConditional(t *testing.T) {
 	ctx := context.Background()
 	// While this node loads, another one switches the domain to version 1.
 	registry.SetHookBeforeSwitch(func(ctx context.Context, _ pgx.Tx, m *feed.Manifest) error {
-		_, err := w.db.Pool.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at)
+		_, err := w.db.Owner.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at)
 			VALUES ($1, 'resident', 1, 'snapshot', now(), now())`, lg)
 		return err
 	})
@@ -126,7 +126,7 @@ func TestSwitchIsConditional(t *testing.T) {
 		t.Fatalf("the second switch of the same step: %v", err)
 	}
 	var applied int
-	w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM sync_batch WHERE status = 'applied'`).Scan(&applied)
+	w.db.Owner.QueryRow(ctx, `SELECT count(*) FROM sync_batch WHERE status = 'applied'`).Scan(&applied)
 	if applied != 0 || w.count(t, "person") != 0 {
 		t.Fatalf("applied %d times, %d people", applied, w.count(t, "person"))
 	}

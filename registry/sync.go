@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -245,14 +246,15 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	start := time.Now()
 	m := p.m
 	res := BatchResult{Batch: p.name, Dir: p.dir, LGCode: m.LGCode, Domain: m.Domain, Seq: m.Sequence, Kind: m.Kind}
-	cur, curAsOf, err := currentVersion(ctx, s.pool, m.LGCode, m.Domain)
+	scope := scopedDB{s.pool, one(m.LGCode)}
+	cur, curAsOf, err := currentVersion(ctx, scope, m.LGCode, m.Domain)
 	if err != nil {
 		return res, err
 	}
 	switch {
 	case m.Sequence <= cur:
 		var same bool
-		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sync_batch WHERE status = 'applied'
+		err := scope.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sync_batch WHERE status = 'applied'
 			AND lg_code = $1 AND domain = $2 AND seq = $3 AND manifest_sha256 = $4)`,
 			m.LGCode, string(m.Domain), m.Sequence, p.sum).Scan(&same)
 		if err != nil {
@@ -286,7 +288,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	}
 	a := &applier{ctx: ctx, dir: p.dir, m: m, gaiji: s.o.Gaiji[m.LGCode], key: s.o.MyNumberKey,
 		lg: m.LGCode, delta: m.Kind == feed.Delta}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = inScope(ctx, s.pool, one(m.LGCode), func(tx pgx.Tx) error {
 		a.tx = tx
 		if err := a.apply(); err != nil {
 			return err
@@ -380,9 +382,28 @@ func verifyFiles(dir string, m *feed.Manifest) error {
 
 func (s *Syncer) reject(ctx context.Context, dir string, res *BatchResult, sum []byte) error {
 	s.o.Log.Error("sync batch rejected", "batch", res.Batch, "lg_code", res.LGCode, "domain", res.Domain, "seq", res.Seq, "err", res.Err)
-	if _, err := s.pool.Exec(ctx, `INSERT INTO sync_batch (batch, lg_code, domain, seq, kind, manifest_sha256, status, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, 'rejected', $7)`, res.Batch, res.LGCode, string(res.Domain), res.Seq, res.Kind, sum, res.Err.Error()); err != nil {
-		return fmt.Errorf("record rejection: %w", err)
+	// A batch of no municipality served here (an unreadable manifest, an
+	// unknown lgCode) is nobody's: it has no tenant scope to be recorded in
+	// (and no clerk could see it), so the log and its ERROR.txt name it.
+	// It still goes into the audit trail's system chain (the trigger on
+	// sync_batch records the others), with the same fields.
+	if slices.Contains(s.o.Municipalities, res.LGCode) {
+		if _, err := scopedExec(ctx, s.pool, one(res.LGCode), `INSERT INTO sync_batch (batch, lg_code, domain, seq, kind, manifest_sha256, status, detail)
+			VALUES ($1, $2, $3, $4, $5, $6, 'rejected', $7)`, res.Batch, res.LGCode, string(res.Domain), res.Seq, res.Kind, sum, res.Err.Error()); err != nil {
+			return fmt.Errorf("record rejection: %w", err)
+		}
+	} else {
+		errSum := sha256.Sum256([]byte(res.Err.Error()))
+		detail, err := auditDetail("sync_rejected", res.Batch, map[string]any{"lg_code": res.LGCode, "domain": string(res.Domain),
+			"seq": res.Seq, "kind": res.Kind, "manifest_sha256": hex.EncodeToString(sum), "records": nil,
+			"error_sha256": hex.EncodeToString(errSum[:])})
+		if err != nil {
+			return err
+		}
+		if _, err := s.pool.Exec(ctx, `INSERT INTO audit_log (lg_code, kind, subject, detail) VALUES ('', 'sync_rejected', left($1, 256), $2::jsonb)`,
+			res.Batch, detail); err != nil {
+			return fmt.Errorf("record rejection in the audit trail: %w", err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ERROR.txt"), []byte(res.Err.Error()+"\n"), 0o644); err != nil {
 		return err

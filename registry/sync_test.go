@@ -107,7 +107,7 @@ func (w *syncWorld) seq(t testing.TB, d issuance.DataDomain) int64 {
 func (w *syncWorld) count(t testing.TB, table string) int {
 	t.Helper()
 	var n int
-	if err := w.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM `+table+` WHERE lg_code = $1`, lg).Scan(&n); err != nil {
+	if err := w.db.Owner.QueryRow(context.Background(), `SELECT count(*) FROM `+table+` WHERE lg_code = $1`, lg).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -250,7 +250,7 @@ func TestSealImagesByContent(t *testing.T) {
 	ctx := context.Background()
 	images := func() int {
 		var n int
-		w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM seal_image`).Scan(&n)
+		w.db.Owner.QueryRow(ctx, `SELECT count(*) FROM seal_image`).Scan(&n)
 		return n
 	}
 	before := images()

@@ -47,18 +47,18 @@ func (l *fakeLedger) CreateSession(_ context.Context, s issuance.Session) error 
 	return nil
 }
 
-func (l *fakeLedger) Session(_ context.Context, id string) (issuance.Session, error) {
+func (l *fakeLedger) Session(_ context.Context, lg, id string) (issuance.Session, error) {
 	l.calls.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s, ok := l.sessions[id]
-	if !ok {
+	if !ok || s.LGCode != lg {
 		return s, issuance.Fault(issuance.SessionUnknown, "no session %s", id)
 	}
 	return s, nil
 }
 
-func (l *fakeLedger) Authenticate(_ context.Context, id, personID string, cert issuance.CertIdentity, _ time.Time) error {
+func (l *fakeLedger) Authenticate(_ context.Context, _, id, personID string, cert issuance.CertIdentity, _ time.Time) error {
 	l.calls.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -68,7 +68,7 @@ func (l *fakeLedger) Authenticate(_ context.Context, id, personID string, cert i
 	return nil
 }
 
-func (l *fakeLedger) EndSession(_ context.Context, id string, _ time.Time) error {
+func (l *fakeLedger) EndSession(_ context.Context, _, id string, _ time.Time) error {
 	l.calls.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -86,18 +86,18 @@ func (l *fakeLedger) ReserveIssuance(_ context.Context, is issuance.Issuance, _ 
 	return nil
 }
 
-func (l *fakeLedger) Issuance(_ context.Context, id string) (issuance.Issuance, error) {
+func (l *fakeLedger) Issuance(_ context.Context, lg, id string) (issuance.Issuance, error) {
 	l.calls.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	is, ok := l.issuances[id]
-	if !ok {
+	if !ok || is.LGCode != lg {
 		return is, issuance.Fault(issuance.SessionUnknown, "no issuance %s", id)
 	}
 	return is, nil
 }
 
-func (l *fakeLedger) ConfirmIssuance(_ context.Context, id string, o issuance.Outcome, _ string, _ time.Time) (issuance.IssuanceStatus, error) {
+func (l *fakeLedger) ConfirmIssuance(_ context.Context, _, id string, o issuance.Outcome, _ string, _ time.Time) (issuance.IssuanceStatus, error) {
 	l.calls.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -110,7 +110,7 @@ func (l *fakeLedger) ConfirmIssuance(_ context.Context, id string, o issuance.Ou
 	return is.Status, nil
 }
 
-func (l *fakeLedger) ExpireSessions(context.Context, time.Time) (int, error) { return 0, nil }
+func (l *fakeLedger) ExpireSessions(context.Context, []string, time.Time) (int, error) { return 0, nil }
 
 // Reconcile moves the open issuances of lg reserved in [from, to) that
 // moves names and returns that day's issuances, in id order.
@@ -217,7 +217,7 @@ func (noApplications) FileApplication(context.Context, issuance.Application) (is
 	return issuance.Application{}, false, issuance.Fault(issuance.Unavailable, "no applications in the kiosk-flow tests")
 }
 
-func (noApplications) ApplicationStatus(context.Context, string, string) (issuance.Application, error) {
+func (noApplications) ApplicationStatus(context.Context, []string, string, string) (issuance.Application, error) {
 	return issuance.Application{}, issuance.ErrNoApplication
 }
 

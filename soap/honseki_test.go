@@ -164,7 +164,7 @@ func (f *honsekiFixture) call(t *testing.T, lg, body string) (int, []byte, respo
 func (f *honsekiFixture) applications(t *testing.T) int {
 	t.Helper()
 	var n int
-	if err := f.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM honseki_application`).Scan(&n); err != nil {
+	if err := f.db.Owner.QueryRow(context.Background(), `SELECT count(*) FROM honseki_application`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

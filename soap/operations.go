@@ -23,7 +23,7 @@ type operation struct {
 	// session names the kiosk session the request acted in, from the
 	// request or its answer (resp is nil after a fault); "" when none.
 	// The stored answer lives no longer than that session.
-	session func(s *Server, ctx context.Context, req, resp any) string
+	session func(s *Server, ctx context.Context, c issuance.Caller, req, resp any) string
 }
 
 // operations are keyed by the local name of the Body's element.
@@ -97,7 +97,7 @@ func beginSession(s *Server, ctx context.Context, c issuance.Caller, req any) (a
 }
 
 // sessionInRequest is the sessionId the request names.
-func sessionInRequest(_ *Server, _ context.Context, req, _ any) string {
+func sessionInRequest(_ *Server, _ context.Context, _ issuance.Caller, req, _ any) string {
 	switch r := req.(type) {
 	case *wsdlgen.Authenticate:
 		return r.SessionId
@@ -112,7 +112,7 @@ func sessionInRequest(_ *Server, _ context.Context, req, _ any) string {
 }
 
 // sessionBegun is the session BeginSession created, if it did.
-func sessionBegun(_ *Server, _ context.Context, _, resp any) string {
+func sessionBegun(_ *Server, _ context.Context, _ issuance.Caller, _, resp any) string {
 	if r, ok := resp.(*wsdlgen.BeginSessionResponse); ok {
 		return r.SessionId
 	}
@@ -122,8 +122,8 @@ func sessionBegun(_ *Server, _ context.Context, _, resp any) string {
 // sessionOfIssuance is the session the confirmed issuance was reserved in,
 // from the ledger. Without it (no such issuance, or the ledger failing) the
 // answer, a status or a fault that names no one, is stored untied.
-func sessionOfIssuance(s *Server, ctx context.Context, req, _ any) string {
-	is, err := s.svc.Ledger.Issuance(ctx, req.(*wsdlgen.ConfirmIssuance).IssuanceId)
+func sessionOfIssuance(s *Server, ctx context.Context, c issuance.Caller, req, _ any) string {
+	is, err := s.svc.Ledger.Issuance(ctx, c.LGCode, req.(*wsdlgen.ConfirmIssuance).IssuanceId)
 	if err != nil {
 		return ""
 	}

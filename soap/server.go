@@ -193,7 +193,7 @@ func (s *Server) dispatch(ctx context.Context, x *exchange, req *request) (a ans
 	if req.op.session != nil {
 		// A fault in a session is tied to it too: its repeat after the
 		// session ends is refused like any other.
-		session = req.op.session(s, ctx, req.payload, resp)
+		session = req.op.session(s, ctx, c, req.payload, resp)
 	}
 	if err != nil {
 		a = s.fault(x, issuance.AsError(err))

@@ -409,7 +409,7 @@ func TestBeginSessionRoundTripThroughGeneratedTypes(t *testing.T) {
 		t.Errorf("expiresAt not in +09:00:\n%s", b)
 	}
 	// The header's operator is recorded on the session (the statistics by operator).
-	if sess, err := f.ledger.Session(context.Background(), resp.SessionId); err != nil || sess.OperatorCode != "OP" {
+	if sess, err := f.ledger.Session(context.Background(), "131016", resp.SessionId); err != nil || sess.OperatorCode != "OP" {
 		t.Errorf("session's operator %q (%v), want the header's OP", sess.OperatorCode, err)
 	}
 }

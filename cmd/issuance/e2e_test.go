@@ -137,7 +137,7 @@ func TestConcurrentFlowsEachGetTheirOwnCertificate(t *testing.T) {
 	wg.Wait()
 	assertOwnCertificates(t, cards, pdfs, errs)
 	var n int
-	if err := ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM issuance WHERE status = 'ISSUED'`).Scan(&n); err != nil || n != 50 {
+	if err := ownerPool(t, ts.server).QueryRow(context.Background(), `SELECT count(*) FROM issuance WHERE status = 'ISSUED'`).Scan(&n); err != nil || n != 50 {
 		t.Fatalf("ledger holds %d issued certificates (%v), want 50", n, err)
 	}
 }
@@ -195,7 +195,7 @@ func TestRequestIDIsIdempotent(t *testing.T) {
 		t.Fatal("a repeated requestId got a different answer")
 	}
 	var sessions int
-	ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM kiosk_session`).Scan(&sessions)
+	ownerPool(t, ts.server).QueryRow(context.Background(), `SELECT count(*) FROM kiosk_session`).Scan(&sessions)
 	if sessions != 1 {
 		t.Fatalf("a repeated requestId had %d effects", sessions)
 	}
@@ -336,8 +336,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 	}
 	var sessions, replays int
-	ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM kiosk_session`).Scan(&sessions)
-	ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM request_replay WHERE http_status = 200`).Scan(&replays)
+	ownerPool(t, ts.server).QueryRow(context.Background(), `SELECT count(*) FROM kiosk_session`).Scan(&sessions)
+	ownerPool(t, ts.server).QueryRow(context.Background(), `SELECT count(*) FROM request_replay WHERE http_status = 200`).Scan(&replays)
 	if sessions != 0 || replays != 0 {
 		t.Fatalf("bad input had effects: %d sessions, %d stored answers", sessions, replays)
 	}
@@ -365,7 +365,7 @@ func TestUnconfirmedAndVoided(t *testing.T) {
 		t.Fatal(err)
 	}
 	var status string
-	ts.pool.QueryRow(context.Background(), `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status)
+	ownerPool(t, ts.server).QueryRow(context.Background(), `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status)
 	if status != "UNCONFIRMED" {
 		t.Fatalf("status after EndSession without confirmation: %q", status)
 	}
@@ -378,7 +378,7 @@ func TestUnconfirmedAndVoided(t *testing.T) {
 	if _, err := c.Call(context.Background(), &wsdlgen.ConfirmIssuance{IssuanceId: cert.IssuanceId, Outcome: "PRINTED"}, nil); faultOf(err) == nil || faultOf(err).Code != "SessionExpired" {
 		t.Fatalf("confirmation after EndSession: %v", err)
 	}
-	ts.pool.QueryRow(context.Background(), `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status)
+	ownerPool(t, ts.server).QueryRow(context.Background(), `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status)
 	if status != "UNCONFIRMED" {
 		t.Fatalf("status after a confirmation on an ended session: %q", status)
 	}
@@ -411,7 +411,7 @@ func TestNewSessionOnTheTerminalEndsThePrevious(t *testing.T) {
 		t.Fatalf("confirmation of the previous resident's certificate: %v", err)
 	}
 	var status string
-	if err := ts.pool.QueryRow(ctx, `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status); err != nil || status != "UNCONFIRMED" {
+	if err := ownerPool(t, ts.server).QueryRow(ctx, `SELECT status FROM issuance WHERE issuance_id = $1`, cert.IssuanceId).Scan(&status); err != nil || status != "UNCONFIRMED" {
 		t.Fatalf("the previous resident's certificate is %q (%v), want UNCONFIRMED", status, err)
 	}
 }

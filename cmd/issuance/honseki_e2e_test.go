@@ -177,7 +177,7 @@ func TestHonsekiRegistrationEndToEnd(t *testing.T) {
 		t.Fatalf("two applications of one card: %q and %q", number, answers[1].ApplicationNumber)
 	}
 	var rows int
-	if err := ts.pool.QueryRow(ctx, `SELECT count(*) FROM honseki_application`).Scan(&rows); err != nil || rows != 1 {
+	if err := ownerPool(t, ts.server).QueryRow(ctx, `SELECT count(*) FROM honseki_application`).Scan(&rows); err != nil || rows != 1 {
 		t.Fatalf("%d applications stored (%v)", rows, err)
 	}
 	kioskClient.Call(ctx, &wsdlgen.EndSession{SessionId: sid}, nil)
@@ -235,7 +235,7 @@ func TestHonsekiRegistrationEndToEnd(t *testing.T) {
 		}
 	}
 	var subjects []string
-	if err := ts.pool.QueryRow(ctx, `SELECT subjects FROM issuance WHERE cert_type = 'KOSEKI_KOJIN' ORDER BY reserved_at LIMIT 1`).
+	if err := ownerPool(t, ts.server).QueryRow(ctx, `SELECT subjects FROM issuance WHERE cert_type = 'KOSEKI_KOJIN' ORDER BY reserved_at LIMIT 1`).
 		Scan(&subjects); err != nil || len(subjects) != 1 || subjects[0] != "koseki:HK0000001:2" {
 		t.Fatalf("the ledger names %v (%v), want the registered entry", subjects, err)
 	}

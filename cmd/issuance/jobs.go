@@ -79,7 +79,7 @@ func (s *server) startJobs() (*cron.Cron, error) {
 func (s *server) jobs() []exclusiveJob {
 	jobs := []exclusiveJob{
 		{"@every 1m", "expire-sessions", lockExpireSessions, 5 * time.Minute, func(ctx context.Context) error {
-			n, err := s.store.ExpireSessions(ctx, s.clock.Now())
+			n, err := s.store.ExpireSessions(ctx, s.lgCodes, s.clock.Now())
 			if n > 0 {
 				slog.Info("sessions expired", "count", n)
 			}
@@ -105,7 +105,7 @@ func (s *server) jobs() []exclusiveJob {
 		// The facts of decided 本籍 applications are personal data kept only
 		// for honseki.retention after the decision (docs/honseki.md).
 		{s.cfg.Honseki.PurgeSchedule, "purge-applications", lockPurgeApplications, 10 * time.Minute, func(ctx context.Context) error {
-			n, err := s.store.PurgeApplications(ctx, s.clock.Now(), s.cfg.Honseki.Retention)
+			n, err := s.store.PurgeApplications(ctx, s.lgCodes, s.clock.Now(), s.cfg.Honseki.Retention)
 			if n > 0 {
 				slog.Info("application facts purged", "count", n)
 			}

@@ -65,7 +65,7 @@ func TestPurgeApplicationsJob(t *testing.T) {
 	number := issuance.NewApplicationNumber()
 	facts := issuance.ApplicationFacts{Name: "前田 優子", Address: "東京都千代田区西神田二丁目4番5号", BirthDate: "1979-11-03",
 		Sex: issuance.Female, HonsekiAddress: "大阪府豊中市岡上の町二丁目1番地", HeadName: "前田 健二"}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO honseki_application (application_number, lg_code, channel, issuer_key_id,
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO honseki_application (application_number, lg_code, channel, issuer_key_id,
 		serial, birth_check, facts, received_at, expected_by) VALUES ($1, '272035', 'internet', 'aa', '42', $2, $3, $4, '2026-01-19')`,
 		number, key.BirthCheck(number, facts.BirthDate), key.SealApplicationFacts(number, facts), decided.Add(-72*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -79,7 +79,8 @@ func TestPurgeApplicationsJob(t *testing.T) {
 	for i := range 3 {
 		c := *cfg
 		c.Node = fmt.Sprintf("node-%d", i+1)
-		nodes = append(nodes, &server{cfg: &c, clock: clock, pool: db.Pool, store: store})
+		// Serving the application's municipality: the purge's tenant scope.
+		nodes = append(nodes, &server{cfg: &c, clock: clock, pool: db.Pool, store: store, lgCodes: []string{"272035"}})
 	}
 	var job exclusiveJob
 	for _, j := range nodes[0].jobs() {
@@ -92,7 +93,7 @@ func TestPurgeApplicationsJob(t *testing.T) {
 	}
 	purged := func() bool {
 		var p bool
-		if err := db.Pool.QueryRow(ctx, `SELECT facts IS NULL AND note IS NULL AND purged_at IS NOT NULL
+		if err := db.Owner.QueryRow(ctx, `SELECT facts IS NULL AND note IS NULL AND purged_at IS NOT NULL
 			FROM honseki_application WHERE application_number = $1`, number).Scan(&p); err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func TestPurgeApplicationsJob(t *testing.T) {
 		t.Fatalf("an hour past the retention: %d runs, purged %v", runs, purged())
 	}
 	var status, reason, by string
-	if err := db.Pool.QueryRow(ctx, `SELECT status, reject_reason, decided_by FROM honseki_application`).Scan(&status, &reason, &by); err != nil ||
+	if err := db.Owner.QueryRow(ctx, `SELECT status, reject_reason, decided_by FROM honseki_application`).Scan(&status, &reason, &by); err != nil ||
 		status != "REJECTED" || reason != string(issuance.RejectNoRecord) || by != "koseki1" {
 		t.Fatalf("after the purge: %s %s %s %v", status, reason, by, err)
 	}
@@ -149,7 +150,7 @@ func TestPurgeWebJob(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO login_failure (key, at) VALUES ('addr:x', $1), ('addr:x', $2)`,
+	if _, err := db.Owner.Exec(ctx, `INSERT INTO login_failure (key, at) VALUES ('addr:x', $1), ('addr:x', $2)`,
 		now.Add(-48*time.Hour), now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +168,8 @@ func TestPurgeWebJob(t *testing.T) {
 		t.Fatalf("purge-web: ran %v, %v", ran, err)
 	}
 	var windows, failures int
-	db.Pool.QueryRow(ctx, `SELECT count(*) FROM rate_window`).Scan(&windows)
-	db.Pool.QueryRow(ctx, `SELECT count(*) FROM login_failure`).Scan(&failures)
+	db.Owner.QueryRow(ctx, `SELECT count(*) FROM rate_window`).Scan(&windows)
+	db.Owner.QueryRow(ctx, `SELECT count(*) FROM login_failure`).Scan(&failures)
 	if windows != 1 || failures != 1 {
 		t.Fatalf("after the purge: %d rate windows, %d failed sign-ins; want the recent one of each", windows, failures)
 	}

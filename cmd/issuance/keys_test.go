@@ -107,10 +107,10 @@ func TestKeysRotateMyNumber(t *testing.T) {
 	}
 	st := registry.NewStore(db.Pool, registry.WithMyNumberKey(key))
 	for _, a := range apps {
-		if _, err := st.ApplicationStatus(ctx, a.Number, a.Facts.BirthDate); err != nil {
+		if _, err := st.ApplicationStatus(ctx, []string{a.LGCode}, a.Number, a.Facts.BirthDate); err != nil {
 			t.Errorf("status of %s with the new key: %v", a.Number, err)
 		}
-		if _, err := st.ApplicationStatus(ctx, a.Number, "1985-06-08"); err != issuance.ErrNoApplication {
+		if _, err := st.ApplicationStatus(ctx, []string{a.LGCode}, a.Number, "1985-06-08"); err != issuance.ErrNoApplication {
 			t.Errorf("a wrong birth date: %v", err)
 		}
 	}

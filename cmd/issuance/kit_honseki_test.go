@@ -65,7 +65,7 @@ func TestKitHonsekiRegistration(t *testing.T) {
 	// The clerk at 豊中市 approves the member the kit's 本籍 names.
 	var kosekiID string
 	var seq int
-	if err := ts.pool.QueryRow(ctx, `SELECT k.koseki_id, (m->>'seq')::int FROM koseki k, json_array_elements(k.body->'members') m
+	if err := ownerPool(t, ts.server).QueryRow(ctx, `SELECT k.koseki_id, (m->>'seq')::int FROM koseki k, json_array_elements(k.body->'members') m
 		WHERE k.lg_code = '272035' AND k.honseki = $1 AND k.hittousha = $2 AND m->>'given' = '優子'`,
 		p031.Honseki.Address, p031.Honseki.HeadName).Scan(&kosekiID, &seq); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,21 @@ import (
 	"github.com/lgwan/issuance/soap/wsdlgen"
 )
 
+// owners holds each started node's database owner pool (*server →
+// *pgxpool.Pool): the tests check what was written as the owner, which
+// row-level security does not bind (docs/tenants.md).
+var owners sync.Map
+
+// ownerPool is the owner pool of s's database.
+func ownerPool(t testing.TB, s *server) *pgxpool.Pool {
+	t.Helper()
+	p, ok := owners.Load(s)
+	if !ok {
+		t.Fatal("no owner pool for this node")
+	}
+	return p.(*pgxpool.Pool)
+}
+
 // startNodes runs n server nodes on one database, as a deployment does.
 func startNodes(t testing.TB, n int) ([]*server, *kiosk.Kit) {
 	t.Helper()
@@ -66,6 +81,7 @@ func startNodesExtracted(t testing.TB, n int, extracted issuance.Clock) ([]*serv
 			}
 			s.pool.Close()
 		})
+		owners.Store(s, db.Owner)
 		nodes = append(nodes, s)
 	}
 	kitDir := t.TempDir()

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -53,6 +55,9 @@ type server struct {
 	// crlRefreshed the last revocation refresh without error (stopall*.go).
 	gate         *serviceGate
 	crlRefreshed atomic.Pointer[time.Time]
+	// lgCodes are the municipalities served: the tenant scope of the jobs
+	// and pages that work across them (docs/tenants.md).
+	lgCodes []string
 }
 
 func serve(ctx context.Context, cfg *Config) error {
@@ -163,6 +168,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	if _, err := gate.refresh(ctx); err != nil {
 		return nil, fmt.Errorf("service state: %w", err)
 	}
+	lgCodes := slices.Sorted(maps.Keys(munis))
 	svc, err := issuance.NewService(issuance.Service{
 		Clock:          clock,
 		Ledger:         store,
@@ -189,11 +195,11 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		freshnessCollector{store, clock}, auditCollector{store})
+		freshnessCollector{store, clock, lgCodes}, auditCollector{store})
 	soapHandler := soap.NewServer(soap.Config{Node: cfg.Node, MaxBodyBytes: cfg.SOAP.MaxBodyBytes, Clock: clock, Log: slog.Default()},
 		svc, replay, metrics)
 	s := &server{cfg: cfg, clock: clock, pool: pool, rev: rev, jpkiRoots: len(roots), keyring: keyring, store: store,
-		replay: replay, metrics: metrics, staleness: staleness, gate: gate}
+		replay: replay, metrics: metrics, staleness: staleness, gate: gate, lgCodes: lgCodes}
 	if err := s.auditStart(ctx); err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
@@ -208,7 +214,7 @@ func newServer(ctx context.Context, cfg *Config, clock issuance.Clock) (*server,
 	metrics.MustRegister(ops)
 	// Its tries are counted in the shared rate windows, so every node
 	// holds the same limits.
-	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock}); err != nil {
+	if s.statusPage, err = status.New(status.Options{Store: store, Limiter: registry.NewRateLimiter(pool), Clock: clock, Municipalities: s.lgCodes}); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -316,8 +322,9 @@ wait:
 // freshnessCollector exports the age of every municipality's data by domain,
 // read from the database at each scrape, so every node reports the same.
 type freshnessCollector struct {
-	store *registry.Store
-	clock issuance.Clock
+	store   *registry.Store
+	clock   issuance.Clock
+	lgCodes []string
 }
 
 var freshnessDesc = prometheus.NewDesc("issuance_data_age_seconds",
@@ -329,7 +336,7 @@ func (f freshnessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- freshne
 func (f freshnessCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	fs, err := f.store.Freshness(ctx)
+	fs, err := f.store.Freshness(ctx, f.lgCodes)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(freshnessDesc, err)
 		return

@@ -76,13 +76,13 @@ func checkHonsekiElsewhere(t *testing.T, db *dbtest.DB, l devpki.DevLayout, p de
 	t.Helper()
 	ctx := context.Background()
 	var n int
-	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM koseki k, json_array_elements(k.body->'members') m
+	err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM koseki k, json_array_elements(k.body->'members') m
 		WHERE k.lg_code = $1 AND k.honseki = $2 AND k.hittousha = $3 AND m->>'family' = $4 AND m->>'given' = $5
 		  AND m->>'birth' = $6 AND coalesce(m->>'personId', '') = '' AND coalesce((m->>'removed')::boolean, false) = false`,
 		p.Honseki.LGCode, p.Honseki.Address, p.Honseki.HeadName, p.Family, p.Given, p.Birth).Scan(&n)
 	if err != nil || n != 1 {
 		body := ""
-		db.Pool.QueryRow(ctx, `SELECT body::text FROM koseki WHERE lg_code = $1 AND honseki = $2`, p.Honseki.LGCode, p.Honseki.Address).Scan(&body)
+		db.Owner.QueryRow(ctx, `SELECT body::text FROM koseki WHERE lg_code = $1 AND honseki = $2`, p.Honseki.LGCode, p.Honseki.Address).Scan(&body)
 		t.Fatalf("%s: %d matching members of a 戸籍 at %s %s (%v); the 戸籍: %s", p.ID, n, p.Honseki.LGCode, p.Honseki.Address, err, body)
 	}
 	cards := p.cards()
@@ -93,7 +93,7 @@ func checkHonsekiElsewhere(t *testing.T, db *dbtest.DB, l devpki.DevLayout, p de
 			t.Fatal(err)
 		}
 		nid, oid := pki.Identity(renewed[0]), pki.Identity(old[0])
-		err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM jpki_renewal WHERE lg_code = $1 AND new_issuer_key_id = $2
+		err := db.Owner.QueryRow(ctx, `SELECT count(*) FROM jpki_renewal WHERE lg_code = $1 AND new_issuer_key_id = $2
 			AND new_serial = $3 AND old_issuer_key_id = $4 AND old_serial = $5`, p.Honseki.LGCode, nid.IssuerKeyID, nid.Serial,
 			oid.IssuerKeyID, oid.Serial).Scan(&n)
 		if err != nil || n != 1 {
@@ -187,7 +187,7 @@ func TestDemoLoadsOnceAndKeepsInboxChanges(t *testing.T) {
 		t.Fatalf("a changed source was not loaded: address %q", got)
 	}
 	var kind string
-	if err := db.Pool.QueryRow(ctx, `SELECT kind FROM data_version WHERE lg_code = $1 AND domain = 'resident'`, first.LGCode).Scan(&kind); err != nil || kind != feed.Snapshot {
+	if err := db.Owner.QueryRow(ctx, `SELECT kind FROM data_version WHERE lg_code = $1 AND domain = 'resident'`, first.LGCode).Scan(&kind); err != nil || kind != feed.Snapshot {
 		t.Fatalf("the changed source loaded as a %q (%v)", kind, err)
 	}
 }

@@ -49,7 +49,7 @@ func (s *server) readiness(ctx context.Context, munis map[string]issuance.Munici
 	if r.SchemaVersion, err = registry.SchemaVersion(ctx, s.pool); err != nil || r.SchemaVersion != r.SchemaWanted {
 		r.Problems = append(r.Problems, "database schema not current: run issuance migrate")
 	}
-	loaded, err := s.store.LoadedMunicipalities(ctx)
+	loaded, err := s.store.LoadedMunicipalities(ctx, s.lgCodes)
 	if err != nil {
 		r.Problems = append(r.Problems, "cannot count loaded data")
 	}

@@ -39,7 +39,7 @@ func TestMisspeltOptionIsRefused(t *testing.T) {
 		t.Fatalf("misspelt option: %v (issuance %q)", err, cert.IssuanceId)
 	}
 	var n int
-	if err := ts.pool.QueryRow(ctx, `SELECT count(*) FROM issuance WHERE session_id = $1`, sid).Scan(&n); err != nil || n != 0 {
+	if err := ownerPool(t, ts.server).QueryRow(ctx, `SELECT count(*) FROM issuance WHERE session_id = $1`, sid).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the refused request left %d issuances (%v)", n, err)
 	}
 	// Spelt right, under a new requestId, the same session prints 続柄.
@@ -80,7 +80,7 @@ func TestReplayDiesWithItsSession(t *testing.T) {
 		}
 	}
 	// Nothing stored holds a certificate or a name in clear.
-	rows, err := ts.pool.Query(ctx, `SELECT response FROM request_replay WHERE response IS NOT NULL`)
+	rows, err := ownerPool(t, ts.server).Query(ctx, `SELECT response FROM request_replay WHERE response IS NOT NULL`)
 	if err != nil {
 		t.Fatal(err)
 	}

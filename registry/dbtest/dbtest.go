@@ -35,8 +35,13 @@ type DB struct {
 	Name string
 	// AppURL connects as issuance_app; OwnerURL as the schema owner.
 	AppURL, OwnerURL string
-	// Pool is connected as issuance_app.
+	// Pool is connected as issuance_app, which row-level security binds
+	// (docs/tenants.md): a statement on it outside the Store sees no
+	// municipality's rows unless it sets a tenant scope.
 	Pool *pgxpool.Pool
+	// Owner is connected as the schema owner, which row-level security
+	// does not bind: for fixtures and for checking what was written.
+	Owner *pgxpool.Pool
 }
 
 // New returns a fresh migrated database for t, dropped when t ends.
@@ -65,8 +70,13 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("connect as %s: %v", registry.AppRole, err)
 	}
+	db.Owner, err = pgxpool.New(ctx, db.OwnerURL)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", registry.OwnerRole, err)
+	}
 	t.Cleanup(func() {
 		db.Pool.Close()
+		db.Owner.Close()
 		c, err := pgx.Connect(ctx, admin)
 		if err != nil {
 			t.Errorf("drop test database: %v", err)

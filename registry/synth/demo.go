@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lgwan/issuance/issuance"
@@ -53,7 +52,7 @@ func LoadDemo(ctx context.Context, pool *pgxpool.Pool, workDir string, key *regi
 		if err != nil {
 			return nil, nil, err
 		}
-		loaded, err := demoLoaded(ctx, pool, p.LGCode, digest)
+		loaded, err := demoLoaded(ctx, store, p.LGCode, digest)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -175,14 +174,8 @@ func demoBatchPrefix(digest string) string { return "demo-" + digest + "-" }
 
 // demoLoaded reports whether the last demo snapshot of every domain of lg
 // came from the source with digest.
-func demoLoaded(ctx context.Context, pool *pgxpool.Pool, lg, digest string) (bool, error) {
-	rows, err := pool.Query(ctx, `SELECT DISTINCT ON (domain) batch FROM sync_batch
-		WHERE status = 'applied' AND kind = $1 AND lg_code = $2 AND batch LIKE 'demo-%'
-		ORDER BY domain, seq DESC`, feed.Snapshot, lg)
-	if err != nil {
-		return false, err
-	}
-	batches, err := pgx.CollectRows(rows, pgx.RowTo[string])
+func demoLoaded(ctx context.Context, store *registry.Store, lg, digest string) (bool, error) {
+	batches, err := store.LatestSnapshots(ctx, lg, "demo-")
 	if err != nil {
 		return false, err
 	}

@@ -187,7 +187,7 @@ func (h *handler) load(w http.ResponseWriter, r *http.Request, sess *registry.Co
 		h.fail(w, r, sess, http.StatusNotFound, "申請番号が正しくありません（12 桁、最後の桁は検査数字）。")
 		return v, false
 	}
-	d, err := h.o.Store.HonsekiApplication(r.Context(), number)
+	d, err := h.o.Store.HonsekiApplication(r.Context(), sess.Clerk.LGCodes, number)
 	if errors.Is(err, issuance.ErrNoApplication) {
 		h.fail(w, r, sess, http.StatusNotFound, "この申請番号の申請はありません。")
 		return v, false

@@ -31,7 +31,7 @@ type ledger struct {
 // person inserts a resident record (as the sync would load it) to name.
 func (w *world) person(lg, id, family, given string) {
 	w.t.Helper()
-	if _, err := w.db.Pool.Exec(context.Background(), `INSERT INTO person (lg_code, person_id, household_id, seq,
+	if _, err := w.db.Owner.Exec(context.Background(), `INSERT INTO person (lg_code, person_id, household_id, seq,
 		family_name, given_name, family_kana, given_kana, birth_date, sex, relationship, address, status)
 		VALUES ($1, $2, 'H-'||$2, 1, $3, $4, 'テスト', 'テスト', '1980-01-01', 1, '世帯主', '東京都', 'resident')`,
 		lg, id, family, given); err != nil {

@@ -45,7 +45,7 @@ func (w *world) issue(i issued) string {
 	}
 	var versions []issuance.DataVersion
 	if i.version > 0 {
-		if _, err := w.db.Pool.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at)
+		if _, err := w.db.Owner.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at)
 			VALUES ($1, 'resident', $2, 'delta', $3, $3) ON CONFLICT (lg_code, domain) DO UPDATE SET seq = $2`, i.lg, i.version, i.at); err != nil {
 			w.t.Fatal(err)
 		}
@@ -59,15 +59,15 @@ func (w *world) issue(i issued) string {
 		Subjects: []string{i.person}, DataVersions: versions}
 	err := w.store.CreateSession(ctx, s)
 	if err == nil {
-		err = w.store.Authenticate(ctx, s.ID, i.person, cert, i.at)
+		err = w.store.Authenticate(ctx, s.LGCode, s.ID, i.person, cert, i.at)
 	}
 	if err == nil {
 		err = w.store.ReserveIssuance(ctx, is, i.at)
 	}
 	if err == nil && i.outcome == "" {
-		err = w.store.EndSession(ctx, s.ID, i.at.Add(time.Minute))
+		err = w.store.EndSession(ctx, s.LGCode, s.ID, i.at.Add(time.Minute))
 	} else if err == nil {
-		_, err = w.store.ConfirmIssuance(ctx, is.ID, i.outcome, "", i.at.Add(time.Minute))
+		_, err = w.store.ConfirmIssuance(ctx, is.LGCode, is.ID, i.outcome, "", i.at.Add(time.Minute))
 	}
 	if err != nil {
 		w.t.Fatal(err)

@@ -112,7 +112,7 @@ func (o *opsWorld) loadResidents() []string {
 func (o *opsWorld) version(lg string, d issuance.DataDomain) int64 {
 	o.t.Helper()
 	var seq int64
-	err := o.db.Pool.QueryRow(context.Background(), `SELECT coalesce(max(seq), 0) FROM data_version
+	err := o.db.Owner.QueryRow(context.Background(), `SELECT coalesce(max(seq), 0) FROM data_version
 		WHERE lg_code = $1 AND domain = $2`, lg, string(d)).Scan(&seq)
 	if err != nil {
 		o.t.Fatal(err)

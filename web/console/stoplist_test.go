@@ -231,7 +231,7 @@ func TestStopListConcurrent(t *testing.T) {
 		if err := o.store.CreateSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-		if err := o.store.Authenticate(ctx, s.ID, person, s.Cert, now); err != nil {
+		if err := o.store.Authenticate(ctx, s.LGCode, s.ID, person, s.Cert, now); err != nil {
 			t.Fatal(err)
 		}
 		sessions = append(sessions, s)

@@ -68,7 +68,7 @@ func newWorld(t *testing.T, pol registry.SignInPolicy) *world {
 			{"seq":1,"family":"本籍","given":"一郎","birth":"1955-03-03","sex":1,"relationship":""}]}`},
 	} {
 		// 戸籍 are registry data the sync loads in clear (not sealed).
-		if _, err := db.Pool.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
+		if _, err := db.Owner.Exec(ctx, `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
 			VALUES ($1, $2, $3, $4, false, $5)`, k.lg, k.id, k.honseki, k.head, k.body); err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func (w *world) otp(cr registry.Credentials) string {
 func (w *world) status(number string) string {
 	w.t.Helper()
 	var s string
-	if err := w.db.Pool.QueryRow(context.Background(), `SELECT status FROM honseki_application WHERE application_number = $1`,
+	if err := w.db.Owner.QueryRow(context.Background(), `SELECT status FROM honseki_application WHERE application_number = $1`,
 		number).Scan(&s); err != nil {
 		w.t.Fatal(err)
 	}

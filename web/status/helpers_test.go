@@ -22,6 +22,9 @@ import (
 
 const honsekiLG = "272035"
 
+// served are the municipalities the page serves in the tests.
+var served = []string{honsekiLG}
+
 // The fixture's days: filed on Monday 2026-01-05, decided on Thursday
 // 2026-01-15, checked on 2026-01-20.
 var (
@@ -65,14 +68,14 @@ func newFixture(t *testing.T, limits ...status.Limit) *fixture {
 	f := &fixture{db: db, store: registry.NewStore(db.Pool, registry.WithMyNumberKey(key)),
 		limiter: registry.NewRateLimiter(db.Pool), clock: issuance.NewManualClock(checkedAt)}
 	// The 戸籍 the clerk approves against, as the koseki feed stores it.
-	if _, err := db.Pool.Exec(context.Background(), `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
+	if _, err := db.Owner.Exec(context.Background(), `INSERT INTO koseki (lg_code, koseki_id, honseki, hittousha, pending, body)
 		VALUES ($1, 'K1', $2, $3, false,
 		'{"members":[{"seq":1,"family":"葛城","given":"一郎","birth":"1950-01-01","sex":1,"relationship":""},
 		             {"seq":2,"family":"葛城","given":"花子","birth":"1985-06-07","sex":2,"relationship":"長女"}]}')`,
 		honsekiLG, facts.HonsekiAddress, facts.HeadName); err != nil {
 		t.Fatal(err)
 	}
-	o := status.Options{Store: f.store, Limiter: f.limiter, Clock: f.clock,
+	o := status.Options{Store: f.store, Limiter: f.limiter, Clock: f.clock, Municipalities: served,
 		PerAddress: status.Limit{Tries: 1000, Window: time.Hour}, PerNumber: status.Limit{Tries: 1000, Window: time.Hour}}
 	if len(limits) == 2 {
 		o.PerAddress, o.PerNumber = limits[0], limits[1]
@@ -118,7 +121,7 @@ func (f *fixture) approve(t *testing.T, number string) {
 // set as a withdrawal would leave it.
 func (f *fixture) withdraw(t *testing.T, number string) {
 	t.Helper()
-	if _, err := f.db.Pool.Exec(context.Background(), `UPDATE honseki_application
+	if _, err := f.db.Owner.Exec(context.Background(), `UPDATE honseki_application
 		SET status = 'WITHDRAWN', decided_at = $2, decided_by = 'clerk-ito' WHERE application_number = $1`,
 		number, decidedAt); err != nil {
 		t.Fatal(err)
@@ -200,7 +203,7 @@ func (f *fixture) get(t *testing.T, target, acceptLanguage string) (*http.Respon
 func countWindows(t *testing.T, f *fixture) int {
 	t.Helper()
 	var n int
-	if err := f.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM rate_window`).Scan(&n); err != nil {
+	if err := f.db.Owner.QueryRow(context.Background(), `SELECT count(*) FROM rate_window`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -30,9 +30,10 @@ const (
 )
 
 // Store is what the page needs of the applications: the status check only
-// (issuance.Applications.ApplicationStatus; registry.Store in production).
+// (issuance.Applications.ApplicationStatus; registry.Store in production),
+// among the applications of the municipalities the page serves.
 type Store interface {
-	ApplicationStatus(ctx context.Context, number, birthDate string) (issuance.Application, error)
+	ApplicationStatus(ctx context.Context, lgCodes []string, number, birthDate string) (issuance.Application, error)
 }
 
 // Limiter counts tries (registry.RateLimiter in production).
@@ -50,12 +51,15 @@ var (
 	DefaultPerNumber  = Limit{Tries: 5, Window: 15 * time.Minute}
 )
 
-// Options configure the page. Store, Limiter and Clock are required; a
-// zero Limit takes its default.
+// Options configure the page. Store, Limiter, Clock and Municipalities are
+// required; a zero Limit takes its default.
 type Options struct {
-	Store   Store
-	Limiter Limiter
-	Clock   issuance.Clock
+	Store Store
+	// Municipalities are the 団体コード whose applications the page checks
+	// (the deployment's): the store reads in their tenant scope only.
+	Municipalities []string
+	Limiter        Limiter
+	Clock          issuance.Clock
 	// PerAddress limits the checks (POSTs) from one client address
 	// (web.ClientAddress); PerNumber the checks of one application number,
 	// whatever the address.
@@ -74,7 +78,8 @@ type handler struct {
 // web.Assets, under /assets/.
 func New(o Options) (http.Handler, error) {
 	if err := web.Required("status page", []web.Option{
-		{Name: "Store", Set: o.Store != nil}, {Name: "Limiter", Set: o.Limiter != nil}, {Name: "Clock", Set: o.Clock != nil}}); err != nil {
+		{Name: "Store", Set: o.Store != nil}, {Name: "Limiter", Set: o.Limiter != nil}, {Name: "Clock", Set: o.Clock != nil},
+		{Name: "Municipalities", Set: len(o.Municipalities) > 0}}); err != nil {
 		return nil, err
 	}
 	var err error
@@ -184,7 +189,7 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request, p *page) {
 	if !h.allow(w, p, registry.RateKey("status-number", key), h.o.PerNumber, now, ctx) {
 		return
 	}
-	a, err := h.o.Store.ApplicationStatus(ctx, number, birth)
+	a, err := h.o.Store.ApplicationStatus(ctx, h.o.Municipalities, number, birth)
 	if err == nil && perr != nil {
 		err = fmt.Errorf("the store found an application for a malformed number")
 	}

@@ -349,16 +349,17 @@ func TestTriesCountedAcrossRequests(t *testing.T) {
 // tries, is refused when the page is built.
 func TestNewRefusesBadOptions(t *testing.T) {
 	f := newFixture(t)
-	ok := status.Options{Store: f.store, Limiter: f.limiter, Clock: f.clock}
+	ok := status.Options{Store: f.store, Limiter: f.limiter, Clock: f.clock, Municipalities: served}
 	if _, err := status.New(ok); err != nil {
 		t.Fatal(err)
 	}
 	for name, o := range map[string]status.Options{
-		"no store":   {Limiter: f.limiter, Clock: f.clock},
-		"no limiter": {Store: f.store, Clock: f.clock},
-		"no clock":   {Store: f.store, Limiter: f.limiter},
-		"no tries":   {Store: f.store, Limiter: f.limiter, Clock: f.clock, PerNumber: status.Limit{Window: time.Minute}},
-		"no window":  {Store: f.store, Limiter: f.limiter, Clock: f.clock, PerAddress: status.Limit{Tries: 3}},
+		"no store":          {Limiter: f.limiter, Clock: f.clock, Municipalities: served},
+		"no limiter":        {Store: f.store, Clock: f.clock, Municipalities: served},
+		"no clock":          {Store: f.store, Limiter: f.limiter, Municipalities: served},
+		"no municipalities": {Store: f.store, Limiter: f.limiter, Clock: f.clock},
+		"no tries":          {Store: f.store, Limiter: f.limiter, Clock: f.clock, Municipalities: served, PerNumber: status.Limit{Window: time.Minute}},
+		"no window":         {Store: f.store, Limiter: f.limiter, Clock: f.clock, Municipalities: served, PerAddress: status.Limit{Tries: 3}},
 	} {
 		if _, err := status.New(o); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -379,8 +380,8 @@ func TestDatabaseDown(t *testing.T) {
 	down.Close()
 	key, _ := registry.NewMyNumberKey(bytes.Repeat([]byte{7}, 32))
 	for name, o := range map[string]status.Options{
-		"store":   {Store: registry.NewStore(down, registry.WithMyNumberKey(key)), Limiter: f.limiter, Clock: f.clock},
-		"limiter": {Store: f.store, Limiter: registry.NewRateLimiter(down), Clock: f.clock},
+		"store":   {Store: registry.NewStore(down, registry.WithMyNumberKey(key)), Limiter: f.limiter, Clock: f.clock, Municipalities: served},
+		"limiter": {Store: f.store, Limiter: registry.NewRateLimiter(down), Clock: f.clock, Municipalities: served},
 	} {
 		h, err := status.New(o)
 		if err != nil {
