@@ -372,9 +372,9 @@ func TestClerkPolicy(t *testing.T) {
 }
 
 // TestAuditTrailIsScoped: the audit trail's municipality chains are
-// scoped like every per-municipality table, and the system chain (lg_code
-// (lg_code empty) is seen in every scope: scoped to A, issuance_app reads A's entries
-// and the system's, never B's, and cannot write into B's chain; unscoped,
+// scoped like every per-municipality table, and the system chain (an
+// empty lg_code) is seen in every scope: scoped to A, issuance_app reads
+// A's entries and the system's, never B's, and cannot write into B's chain; unscoped,
 // only the system's. audit_head is not readable at all (no grant): heads
 // are read through audit_heads(). Nobody may UPDATE or DELETE entries
 // (TestAuditRights).
