@@ -24,7 +24,8 @@ REVOKE ALL ON FUNCTION issuance_rekey_application(text, bytea, bytea, bytea, byt
 GRANT EXECUTE ON FUNCTION issuance_rekey_application(text, bytea, bytea, bytea, bytea, bytea, bytea) TO issuance_app;
 
 -- The guard still refuses new facts from anyone but the table's owner (the
--- function above).
+-- function above), and from the owner too where there were none: purged
+-- facts never come back, re-sealing only replaces facts present.
 CREATE OR REPLACE FUNCTION honseki_application_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF OLD.status <> 'RECEIVED' AND (NEW.status, NEW.decided_at, NEW.decided_by, NEW.reject_reason, NEW.koseki_id, NEW.member_seq)
@@ -32,7 +33,8 @@ BEGIN
         RAISE EXCEPTION 'application % is already decided (%)', OLD.application_number, OLD.status;
     END IF;
     IF NEW.facts IS DISTINCT FROM OLD.facts AND NEW.facts IS NOT NULL
-       AND (SELECT oid FROM pg_roles WHERE rolname = current_user) <> (SELECT relowner FROM pg_class WHERE oid = TG_RELID) THEN
+       AND (OLD.facts IS NULL OR OLD.purged_at IS NOT NULL
+            OR (SELECT oid FROM pg_roles WHERE rolname = current_user) <> (SELECT relowner FROM pg_class WHERE oid = TG_RELID)) THEN
         RAISE EXCEPTION 'application facts are immutable';
     END IF;
     RETURN NEW;

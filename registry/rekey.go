@@ -70,7 +70,7 @@ func (s *Store) Rekey(ctx context.Context, lgCodes []string, batch int) (*RekeyR
 	if err := s.rekeyReplay(ctx, prefix, batch, r); err != nil {
 		return r, err
 	}
-	if err := s.rekeyTOTP(ctx, lgCodes, prefix, batch, r); err != nil {
+	if err := s.rekeyTOTP(ctx, prefix, batch, r); err != nil {
 		return r, err
 	}
 	left, err := s.RekeyStatus(ctx, lgCodes)
@@ -217,14 +217,15 @@ func (s *Store) rekeyReplay(ctx context.Context, prefix []byte, batch int, r *Re
 	})
 }
 
-// rekeyTOTP re-seals the clerks' TOTP seeds (accounts span municipalities).
-// A clerk account may be changed only in a scope covering all of its
-// municipalities (docs/tenants.md): the deployment's.
-func (s *Store) rekeyTOTP(ctx context.Context, lgCodes []string, prefix []byte, batch int, r *RekeyReport) error {
+// rekeyTOTP re-seals the console's TOTP seeds. A clerk account may be
+// changed only in a scope covering all of its municipalities (clerk's
+// policy, docs/tenants.md), so each update runs in its account's own
+// scope, set for that statement within the batch's transaction.
+func (s *Store) rekeyTOTP(ctx context.Context, prefix []byte, batch int, r *RekeyReport) error {
 	after := ""
-	return inBatches(batch, "rekey TOTP seeds", s.txIn(ctx, lgCodes...), func(tx pgx.Tx) (int, error) {
+	return inBatches(batch, "rekey TOTP seeds", s.unscoped(ctx), func(tx pgx.Tx) (int, error) {
 		n := 0
-		rows, err := tx.Query(ctx, `SELECT username, totp_secret FROM clerk
+		rows, err := tx.Query(ctx, `SELECT username, totp_secret, lg_codes::text[] FROM clerk
 				WHERE username > $2 AND `+notUnderPrimary("totp_secret")+` ORDER BY username LIMIT $3`, prefix, after, batch)
 		if err != nil {
 			return n, err
@@ -232,10 +233,11 @@ func (s *Store) rekeyTOTP(ctx context.Context, lgCodes []string, prefix []byte, 
 		type row struct {
 			user   string
 			sealed []byte
+			codes  []string
 		}
 		got, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
 			var x row
-			return x, rw.Scan(&x.user, &x.sealed)
+			return x, rw.Scan(&x.user, &x.sealed, &x.codes)
 		})
 		if err != nil {
 			return n, err
@@ -247,6 +249,13 @@ func (s *Store) rekeyTOTP(ctx context.Context, lgCodes []string, prefix []byte, 
 			if err != nil {
 				r.Unopenable[KindTOTP]++
 				continue
+			}
+			scope, err := scopeSetting(x.codes)
+			if err != nil {
+				return n, fmt.Errorf("clerk %s: %w", x.user, err)
+			}
+			if _, err := tx.Exec(ctx, `SELECT set_config('issuance.lg_codes', $1, true)`, scope); err != nil {
+				return n, err
 			}
 			tag, err := tx.Exec(ctx, `UPDATE clerk SET totp_secret = $3 WHERE username = $1 AND totp_secret = $2`,
 				x.user, x.sealed, s.key.SealTOTP(x.user, seed))
