@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lgwan/issuance/pki"
@@ -79,13 +78,10 @@ func auditMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	if cfg.Database.URL == "" {
-		return fail(errors.New("database.url: required (or ISSUANCE_DATABASE_URL)"))
-	}
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, cfg.Database.URL)
+	pool, err := openDatabase(ctx, cfg)
 	if err != nil {
-		return fail(fmt.Errorf("database.url: %w", err))
+		return fail(err)
 	}
 	defer pool.Close()
 	store := registry.NewStore(pool)

@@ -80,14 +80,7 @@ func newDeployment(t *testing.T) *deployment {
 func newDeploymentOn(t *testing.T, appURL, ownerURL string, appPool *pgxpool.Pool) *deployment {
 	t.Helper()
 	dir, data := fixture(t)
-	cfgPath := filepath.Join(t.TempDir(), "issuance.yaml")
-	if err := writeDemoConfig(cfgPath, layoutOf(dir), data); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, cfg := demoConfigFile(t)
 	cfg.Database.URL = appURL
 	if err := loadDemoThroughSync(context.Background(), cfg, layoutOf(dir), data, 0, issuance.SystemClock{}); err != nil {
 		t.Fatal(err)

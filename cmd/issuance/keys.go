@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lgwan/issuance/registry"
 )
 
@@ -77,7 +75,7 @@ func keys(ctx context.Context, cfg *Config, args []string, out io.Writer) error 
 	if key == nil {
 		return errors.New("sync.my_number_key: required: the key everything is re-sealed under")
 	}
-	pool, err := pgxpool.New(ctx, cfg.Database.URL)
+	pool, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}

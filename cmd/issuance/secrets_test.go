@@ -13,6 +13,14 @@ import (
 // files, as `issuance demo` writes it.
 func demoSecretConfig(t *testing.T) *Config {
 	t.Helper()
+	_, cfg := demoConfigFile(t)
+	return cfg
+}
+
+// demoConfigFile writes the demo's configuration over the shared
+// fixture's files, as `issuance demo` does, and loads it.
+func demoConfigFile(t *testing.T) (string, *Config) {
+	t.Helper()
 	dir, data := fixture(t)
 	cfgPath := filepath.Join(t.TempDir(), "issuance.yaml")
 	if err := writeDemoConfig(cfgPath, layoutOf(dir), data); err != nil {
@@ -22,7 +30,7 @@ func demoSecretConfig(t *testing.T) *Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	return cfgPath, cfg
 }
 
 // The demo creates every secret file it names 0600 and owned by whoever

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry"
 )
@@ -50,10 +48,7 @@ func (c *stopAllCmd) run(ctx context.Context, cfg *Config, args []string, out io
 	case c.stop && *c.note != "":
 		return errors.New("-note is for resume; say why with -reason")
 	}
-	if cfg.Database.URL == "" {
-		return errors.New("database.url: required (or ISSUANCE_DATABASE_URL)")
-	}
-	pool, err := pgxpool.New(ctx, cfg.Database.URL)
+	pool, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}

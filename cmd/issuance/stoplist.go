@@ -10,8 +10,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry"
 )
@@ -67,10 +65,7 @@ func stoplist(ctx context.Context, cfg *Config, args []string, out io.Writer) er
 			*person = issuance.KosekiSubject(*koseki, *member)
 		}
 	}
-	if cfg.Database.URL == "" {
-		return errors.New("database.url: required (or ISSUANCE_DATABASE_URL)")
-	}
-	pool, err := pgxpool.New(ctx, cfg.Database.URL)
+	pool, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
