@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,7 +76,7 @@ func (o *opsCollector) Collect(ch chan<- prometheus.Metric) {
 	if stop != nil {
 		gauge(stoppedSinceDesc, unixSeconds(stop.Since))
 	}
-	if un, err := o.s.store.Unconfirmed(ctx, slices.Sorted(maps.Keys(o.munis))); err != nil {
+	if un, err := o.s.store.Unconfirmed(ctx, o.s.lgCodes); err != nil {
 		ch <- prometheus.NewInvalidMetric(unconfirmedDesc, err)
 	} else {
 		for lg, n := range un {
