@@ -81,10 +81,7 @@ func keys(ctx context.Context, cfg *Config, args []string, out io.Writer) error 
 	}
 	defer pool.Close()
 	store := registry.NewStore(pool, registry.WithMyNumberKey(key))
-	var lgs []string
-	for _, m := range cfg.Municipalities {
-		lgs = append(lgs, m.Code)
-	}
+	lgs := municipalityCodes(cfg)
 	var left map[string]map[string]int64
 	if args[0] == "rotate-mynumber" {
 		fmt.Fprintf(out, "re-sealing under key %s (old keys loaded: %s)\n", key.ID(), strings.Join(key.OldIDs(), ", "))
