@@ -24,9 +24,10 @@ import (
 // failure (bad input, a crash, a cancelled context) leaves the old version
 // serving and the batch ready to run again.
 //
-// A snapshot deletes the domain's rows of the municipality and loads the
-// batch; a delta deletes the entities the batch names and loads those it
-// inserts or replaces (op U). References within a batch are checked as it is
+// A snapshot replaces the domain's rows of the municipality with the
+// batch's, writing only the differences (replaceInScope); a delta deletes
+// the entities the batch names and loads those it inserts or replaces (op
+// U). References within a batch are checked as it is
 // read; a delta's references to rows it does not carry are checked against
 // the database before the commit.
 type applier struct {
@@ -39,20 +40,43 @@ type applier struct {
 	lg      string
 	delta   bool
 	records atomic.Int64 // records read (files may be read side by side)
+
+	// replacing holds, for a snapshot, the tables whose rows of the
+	// municipality it replaces, each true once loaded; written counts the
+	// rows deleted or inserted doing so.
+	replacing map[string]bool
+	written   int64
 }
 
 func (a *applier) apply() error {
+	var err error
 	switch a.m.Domain {
 	case issuance.DomainResident:
-		return a.resident()
+		err = a.resident()
 	case issuance.DomainSeal:
-		return a.seal()
+		err = a.seal()
 	case issuance.DomainTax:
-		return a.tax()
+		err = a.tax()
 	case issuance.DomainKoseki:
-		return a.koseki()
+		err = a.koseki()
+	default:
+		err = fmt.Errorf("domain %s", a.m.Domain)
 	}
-	return fmt.Errorf("domain %s", a.m.Domain)
+	if err != nil {
+		return err
+	}
+	// A table a snapshot replaces but has no rows for (its file is not
+	// listed) is emptied.
+	for _, t := range mapKeys(a.replacing) {
+		if !a.replacing[t] {
+			n, err := a.exec(`DELETE FROM `+t+` WHERE lg_code = $1`, a.lg)
+			if err != nil {
+				return err
+			}
+			a.written += n
+		}
+	}
+	return nil
 }
 
 // each reads every record of a listed file (none when a delta does not
@@ -117,14 +141,16 @@ func (a *applier) exec(sql string, args ...any) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// deleteAll removes the municipality's rows of tables, for a snapshot.
-func (a *applier) deleteAll(tables ...string) error {
-	for _, t := range tables {
-		if _, err := a.exec(`DELETE FROM `+t+` WHERE lg_code = $1`, a.lg); err != nil {
-			return err
-		}
+// replaceAll says that this snapshot replaces the municipality's rows of
+// tables: copyRows loads each by its differences, and apply empties those
+// it did not load.
+func (a *applier) replaceAll(tables ...string) {
+	if a.replacing == nil {
+		a.replacing = map[string]bool{}
 	}
-	return nil
+	for _, t := range tables {
+		a.replacing[t] = false
+	}
 }
 
 // keys reads the key fields of a listed file, for a delta's deletions

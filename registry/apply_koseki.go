@@ -221,8 +221,8 @@ func (a *applier) koseki() error {
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-	} else if err := a.deleteAll("koseki", "koseki_link"); err != nil {
-		return err
+	} else {
+		a.replaceAll("koseki", "koseki_link")
 	}
 	err = a.copyRows("koseki", []string{"lg_code", "koseki_id", "honseki", "hittousha", "pending", "body"}, func(w *rowWriter) error {
 		for _, id := range ids {

@@ -61,9 +61,7 @@ func (a *applier) resident() error {
 		})
 	}
 	if !a.delta {
-		if err := a.deleteAll("household", "person", "jpki_link", "jpki_renewal"); err != nil {
-			return err
-		}
+		a.replaceAll("household", "person", "jpki_link", "jpki_renewal")
 		// The households are read while the people load.
 		if err := parallel(readHouseholds, copyPeople); err != nil {
 			return err

@@ -74,8 +74,8 @@ func (a *applier) seal() error {
 		if _, err := a.exec(`DELETE FROM seal_registration WHERE lg_code = $1 AND number = ANY($2)`, a.lg, column(ks, 0)); err != nil {
 			return err
 		}
-	} else if err := a.deleteAll("seal_registration"); err != nil {
-		return err
+	} else {
+		a.replaceAll("seal_registration")
 	}
 	seen := map[string]int{}
 	unknown := map[string]int{} // image not in the pack: must be stored already

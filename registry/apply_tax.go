@@ -23,8 +23,8 @@ func (a *applier) tax() error {
 			IN (SELECT * FROM unnest($2::text[], $3::int[]))`, a.lg, column(ks, 0), years); err != nil {
 			return err
 		}
-	} else if err := a.deleteAll("tax_record"); err != nil {
-		return err
+	} else {
+		a.replaceAll("tax_record")
 	}
 	seen := map[string]int{}
 	return a.copyEach(feed.Tax, "tax_record", genericCols(feed.Tax), func(w *rowWriter, r *feed.Record) error {

@@ -61,10 +61,10 @@ func (s *Store) ReplaceMunicipality(ctx context.Context, snap Snapshot) error {
 		if err != nil {
 			return err
 		}
-		for _, t := range []string{"jpki_link", "jpki_renewal", "person", "household"} {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE lg_code = $1`, snap.LGCode); err != nil {
-				return fmt.Errorf("replace %s: %w", t, err)
-			}
+		// A snapshot carries no renewals; the other tables are replaced by
+		// their differences.
+		if _, err := tx.Exec(ctx, `DELETE FROM jpki_renewal WHERE lg_code = $1`, snap.LGCode); err != nil {
+			return fmt.Errorf("replace jpki_renewal: %w", err)
 		}
 		copies := []struct {
 			table string
@@ -76,7 +76,7 @@ func (s *Store) ReplaceMunicipality(ctx context.Context, snap Snapshot) error {
 			{"jpki_link", []string{"lg_code", "issuer_key_id", "serial", "person_id"}, links},
 		}
 		for _, c := range copies {
-			if err := copyInScope(ctx, tx, c.table, c.cols, func(string) error {
+			if _, err := replaceInScope(ctx, tx, snap.LGCode, c.table, c.cols, func(string) error {
 				_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_" + c.table}, c.cols, pgx.CopyFromRows(c.rows))
 				return err
 			}); err != nil {

@@ -46,6 +46,7 @@ type keySet struct {
 	application cipher.AEAD // 本籍 application facts and clerks' notes
 	totp        cipher.AEAD // clerks' TOTP seeds
 	birthMAC    []byte      // HMAC key of the status check (application number, birth date)
+	numberNonce []byte      // HMAC key of the 個人番号 nonces (Seal)
 }
 
 // Sealed formats: the first byte says which. Version 1 (before rotation
@@ -92,6 +93,7 @@ func newKeySet(key []byte) (*keySet, error) {
 		{"issuance honseki_application v1", &k.application, nil},
 		{"issuance clerk totp v1", &k.totp, nil},
 		{"issuance honseki birth_check v1", nil, &k.birthMAC},
+		{"issuance my_number nonce v1", nil, &k.numberNonce},
 	} {
 		b, err := hkdf.Key(sha256.New, key, nil, sub.info, 32)
 		if err != nil {
@@ -145,7 +147,7 @@ func (k *MyNumberKey) all() []*keySet { return append([]*keySet{k.primary}, k.ol
 
 // sealWith seals under the primary key's subkey that use picks.
 func (k *MyNumberKey) sealWith(use func(*keySet) cipher.AEAD, plaintext, ad []byte) []byte {
-	return seal(k.primary.id, use(k.primary), plaintext, ad)
+	return seal(k.primary.id, use(k.primary), nil, plaintext, ad)
 }
 
 // openWith opens a value sealed under any loaded key's subkey that use
@@ -228,8 +230,23 @@ func myNumberAD(lgCode, personID string) []byte {
 }
 
 // Seal encrypts a 個人番号 for one person's row.
+//
+// It is deterministic: the nonce is an HMAC (under a subkey of its own) of
+// the row's associated data and the number, so the same number of the same
+// person seals to the same bytes under the same key. That is what lets a
+// daily snapshot leave the rows of unchanged people alone (a random nonce
+// would make every row holding a 個人番号 differ from its stored copy, and
+// be rewritten, every night). It is safe as a synthetic IV: two seals share
+// a nonce only if they share the person and the number, and then they are
+// the same ciphertext; what it shows is only that a person's number did
+// not change between two seals, which the unchanged row shows anyway.
 func (k *MyNumberKey) Seal(lgCode, personID, number string) []byte {
-	return k.sealWith(useMyNumber, []byte(number), myNumberAD(lgCode, personID))
+	ad := myNumberAD(lgCode, personID)
+	m := hmac.New(sha256.New, k.primary.numberNonce)
+	m.Write(ad)
+	m.Write([]byte{0})
+	m.Write([]byte(number))
+	return seal(k.primary.id, k.primary.aead, m.Sum(nil)[:k.primary.aead.NonceSize()], []byte(number), ad)
 }
 
 func useMyNumber(ks *keySet) cipher.AEAD    { return ks.aead }
@@ -252,13 +269,16 @@ func (k *MyNumberKey) Open(lgCode, personID string, sealed []byte) (string, erro
 var errSealedFormat = errors.New("unknown sealed format")
 
 // seal encrypts plaintext bound to ad, in the sealed format of version 2:
-// version, key id, nonce, ciphertext with tag.
-func seal(id [keyIDLen]byte, aead cipher.AEAD, plaintext, ad []byte) []byte {
+// version, key id, nonce, ciphertext with tag. The nonce is random unless
+// one is given.
+func seal(id [keyIDLen]byte, aead cipher.AEAD, nonce, plaintext, ad []byte) []byte {
 	head := 1 + keyIDLen + aead.NonceSize()
 	out := make([]byte, head, head+len(plaintext)+aead.Overhead())
 	out[0] = sealedV2
 	copy(out[1:], id[:])
-	if _, err := rand.Read(out[1+keyIDLen:]); err != nil {
+	if nonce != nil {
+		copy(out[1+keyIDLen:], nonce)
+	} else if _, err := rand.Read(out[1+keyIDLen:]); err != nil {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	return aead.Seal(out, out[1+keyIDLen:], plaintext, ad)

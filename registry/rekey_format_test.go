@@ -42,3 +42,36 @@ func TestSealedFormats(t *testing.T) {
 		t.Error("a retired key's status check needs its check subkey, and only it")
 	}
 }
+
+// A 個人番号 seals to the same bytes for the same person, number and key
+// (so an unchanged row of a snapshot compares equal to its stored copy), and
+// to different bytes, with different nonces, when any of them differs; the
+// other sealed values keep random nonces.
+func TestMyNumberSealIsDeterministicPerRow(t *testing.T) {
+	k1, _ := NewMyNumberKey(bytes.Repeat([]byte{1}, 32))
+	k2, _ := NewMyNumberKey(bytes.Repeat([]byte{2}, 32))
+	a := k1.Seal("131016", "P1", "123456789018")
+	if !bytes.Equal(a, k1.Seal("131016", "P1", "123456789018")) {
+		t.Fatal("the same row sealed twice differs")
+	}
+	nonce := func(v []byte) []byte { return v[1+keyIDLen : 1+keyIDLen+12] }
+	for name, v := range map[string][]byte{
+		"another number":       k1.Seal("131016", "P1", "123456789026"),
+		"another person":       k1.Seal("131016", "P2", "123456789018"),
+		"another municipality": k1.Seal("131024", "P1", "123456789018"),
+		"another key":          k2.Seal("131016", "P1", "123456789018"),
+	} {
+		if bytes.Equal(v, a) || bytes.Equal(nonce(v), nonce(a)) {
+			t.Errorf("%s: the same sealed value or nonce", name)
+		}
+	}
+	if n, err := k1.Open("131016", "P1", a); err != nil || n != "123456789018" {
+		t.Errorf("does not open: %q %v", n, err)
+	}
+	if _, err := k1.Open("131016", "P2", a); err == nil {
+		t.Error("opened for another person")
+	}
+	if bytes.Equal(k1.SealNote("N1", "x"), k1.SealNote("N1", "x")) {
+		t.Error("a note sealed twice is the same: its nonce is not random")
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -315,5 +317,129 @@ func TestDeltaKeepsHeadsInTheirHouseholds(t *testing.T) {
 	}
 	if w.seq(t, issuance.DomainResident) != 1 {
 		t.Fatal("applied")
+	}
+}
+
+// A snapshot writes only its differences from what is stored: the same data
+// again writes no row (個人番号 included: they seal to the same bytes), and
+// a snapshot that moves a household, drops a link, abolishes a seal, drops
+// a tax record and marks a 戸籍 pending writes exactly those rows, in every
+// domain moving the version and reading back as the snapshot says.
+func TestSnapshotWritesOnlyTheDifferences(t *testing.T) {
+	w := newSyncWorld(t, 200)
+	w.snapshots(t, feed.CSV, 1)
+	if rep := w.run(t); rep.Err() != nil {
+		t.Fatal(rep.Err())
+	}
+	ctx := context.Background()
+	m := w.m
+	counts := func() []int {
+		var out []int
+		for _, table := range []string{"person", "household", "jpki_link", "jpki_renewal", "seal_registration", "tax_record", "koseki", "koseki_link"} {
+			out = append(out, w.count(t, table))
+		}
+		return out
+	}
+	before := counts()
+	withNumber := 0
+	for _, h := range m.Households {
+		for _, p := range h.Members {
+			if p.MyNumber != "" {
+				withNumber++
+			}
+		}
+	}
+	if withNumber == 0 || len(m.Renewals) == 0 {
+		t.Fatalf("the sample has %d people with a 個人番号 and %d renewals", withNumber, len(m.Renewals))
+	}
+
+	written := func(rep registry.SyncReport) map[issuance.DataDomain]int64 {
+		t.Helper()
+		if rep.Err() != nil || outcomes(rep)[registry.Applied] != 4 {
+			t.Fatalf("%v %+v", rep.Err(), rep.Batches)
+		}
+		out := map[issuance.DataDomain]int64{}
+		for _, b := range rep.Batches {
+			out[b.Domain] = b.Written
+		}
+		return out
+	}
+	m.AsOf = asOf.Add(time.Hour)
+	w.snapshots(t, feed.Fixed, 2)
+	for d, n := range written(w.run(t)) {
+		if n != 0 {
+			t.Errorf("the same data again: %s wrote %d rows", d, n)
+		}
+	}
+	if got := counts(); !slices.Equal(got, before) {
+		t.Fatalf("row counts %v, were %v", got, before)
+	}
+
+	i := slices.IndexFunc(m.Households, func(h issuance.Household) bool { return len(h.Members) >= 2 })
+	h := &m.Households[i]
+	h.Address += "（転居）"
+	for j := range h.Members {
+		h.Members[j].Address = h.Address
+	}
+	link := m.Links[0]
+	m.Links = m.Links[1:]
+	m.Seals[0].State = issuance.SealAbolished
+	tax := m.Taxes[0]
+	m.Taxes = m.Taxes[1:]
+	m.Koseki[0].Pending = true
+	m.AsOf = asOf.Add(2 * time.Hour)
+	w.snapshots(t, feed.CSV, 3)
+	want := map[issuance.DataDomain]int64{
+		issuance.DomainResident: 2*int64(1+len(h.Members)) + 1, // the household and its people, deleted and inserted; the link deleted
+		issuance.DomainSeal:     2,
+		issuance.DomainTax:      1,
+		issuance.DomainKoseki:   2,
+	}
+	if got := written(w.run(t)); !maps.Equal(got, want) {
+		t.Fatalf("rows written %v, want %v", got, want)
+	}
+	for _, d := range issuance.Domains {
+		if w.seq(t, d) != 3 {
+			t.Fatalf("%s at version %d", d, w.seq(t, d))
+		}
+	}
+	got, err := w.store.Household(ctx, lg, h.ID)
+	if err != nil || got.Address != h.Address || len(got.Members) != len(h.Members) {
+		t.Fatalf("moved household: %+v %v", got, err)
+	}
+	for _, p := range got.Members {
+		if p.Address != h.Address {
+			t.Fatalf("member %s at %q", p.ID, p.Address)
+		}
+	}
+	if _, err := w.store.PersonByCertificate(ctx, lg, issuance.CertIdentity{IssuerKeyID: link.IssuerKeyID, Serial: link.Serial}); !errors.Is(err, issuance.PersonNotFound) {
+		t.Fatalf("dropped link: %v", err)
+	}
+	regs, _ := w.store.SealRegistrations(ctx, lg, m.Seals[0].PersonID)
+	if !slices.ContainsFunc(regs, func(r issuance.SealRegistration) bool {
+		return r.Number == m.Seals[0].Number && r.State == issuance.SealAbolished
+	}) {
+		t.Fatalf("seal: %+v", regs)
+	}
+	taxes, _ := w.store.TaxRecords(ctx, lg, tax.PersonID)
+	if slices.ContainsFunc(taxes, func(r issuance.TaxRecord) bool { return r.Year == tax.Year }) {
+		t.Fatal("dropped tax record remains")
+	}
+	kk, err := w.store.KosekiOf(ctx, lg, m.Koseki[0].Members[0].PersonID)
+	if err != nil || kk == nil || !kk.Pending {
+		t.Fatalf("koseki: %+v %v", kk, err)
+	}
+	// The 個人番号 of an unchanged person still opens.
+	for _, hh := range m.Households {
+		for _, p := range hh.Members {
+			if p.MyNumber == "" {
+				continue
+			}
+			got, err := w.store.MyNumbers(ctx, lg, []string{p.ID})
+			if err != nil || got[p.ID] != p.MyNumber {
+				t.Fatalf("個人番号 of %s: %v", p.ID, err)
+			}
+			return
+		}
 	}
 }

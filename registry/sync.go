@@ -102,6 +102,7 @@ type BatchResult struct {
 	Seq     int64
 	Kind    string
 	Records int64
+	Written int64 // rows a snapshot deleted or inserted: its differences from what was stored (a delta: 0)
 	Outcome Outcome
 	Err     error
 	Took    time.Duration
@@ -305,7 +306,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 			VALUES ($1, $2, $3, $4, $5, $6, 'applied', $7)`, p.name, m.LGCode, string(m.Domain), m.Sequence, m.Kind, p.sum, a.records.Load())
 		return err
 	})
-	res.Took, res.Records = time.Since(start), a.records.Load()
+	res.Took, res.Records, res.Written = time.Since(start), a.records.Load(), a.written
 	var fe *feed.Error
 	switch {
 	case errors.As(err, &fe):
@@ -318,7 +319,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	}
 	res.Outcome = Applied
 	s.o.Log.Info("sync batch applied", "batch", p.name, "lg_code", m.LGCode, "domain", m.Domain,
-		"seq", m.Sequence, "kind", m.Kind, "records", res.Records, "took", res.Took.Round(time.Millisecond))
+		"seq", m.Sequence, "kind", m.Kind, "records", res.Records, "written", res.Written, "took", res.Took.Round(time.Millisecond))
 	res.Dir, err = s.move(p.dir, AppliedDir)
 	return res, err
 }
