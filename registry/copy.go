@@ -79,15 +79,24 @@ func copyInScope(ctx context.Context, tx pgx.Tx, table string, cols []string, co
 	if !rls {
 		return copy(ident)
 	}
-	stage := pgx.Identifier{"stage_" + table}.Sanitize()
 	list := strings.Join(cols, ", ")
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stage+` (LIKE `+ident+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+	return viaStage(ctx, tx, table, copy, func(stage string) error {
+		_, err := tx.Exec(ctx, `INSERT INTO `+ident+` (`+list+`) SELECT `+list+` FROM `+stage)
+		return err
+	})
+}
+
+// viaStage runs copy into an unindexed temporary table of table's shape,
+// then use on it (both given its sanitized name), and drops it.
+func viaStage(ctx context.Context, tx pgx.Tx, table string, copy, use func(stage string) error) error {
+	stage := pgx.Identifier{"stage_" + table}.Sanitize()
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stage+` (LIKE `+pgx.Identifier{table}.Sanitize()+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 		return err
 	}
 	if err := copy(stage); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+ident+` (`+list+`) SELECT `+list+` FROM `+stage); err != nil {
+	if err := use(stage); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `DROP TABLE `+stage)
@@ -141,38 +150,30 @@ func replaceInScope(ctx context.Context, tx pgx.Tx, lg, table string, cols []str
 		return 0, fmt.Errorf("replace %s: %d key and %d other columns for %d loaded", table, len(key), len(same), len(cols))
 	}
 	ident := pgx.Identifier{table}.Sanitize()
-	stage := pgx.Identifier{"stage_" + table}.Sanitize()
 	list := strings.Join(cols, ", ")
 	onKey := strings.Join(key, " AND ")
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+stage+` (LIKE `+ident+` INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
-		return 0, err
-	}
-	if err := copy(stage); err != nil {
-		return 0, err
-	}
-	// Statistics let the planner hash the staged rows for the comparison;
-	// the memory lets it do so in one pass for a municipality of a million
-	// people (for this transaction only).
-	if _, err := tx.Exec(ctx, `ANALYZE `+stage); err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-		return 0, err
-	}
-	del, err := tx.Exec(ctx, `DELETE FROM `+ident+` t WHERE t.lg_code = $1 AND NOT EXISTS
-		(SELECT FROM `+stage+` s WHERE `+onKey+` AND `+strings.Join(append(same, "true"), " AND ")+`)`, lg)
-	if err != nil {
-		return 0, err
-	}
-	ins, err := tx.Exec(ctx, `INSERT INTO `+ident+` (`+list+`) SELECT `+list+` FROM `+stage+` s
-		WHERE NOT EXISTS (SELECT FROM `+ident+` t WHERE `+onKey+`)`)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, `DROP TABLE `+stage); err != nil {
-		return 0, err
-	}
-	return del.RowsAffected() + ins.RowsAffected(), nil
+	var written int64
+	err = viaStage(ctx, tx, table, copy, func(stage string) error {
+		// Statistics let the planner hash the staged rows for the
+		// comparison; the memory lets it do so in one pass for a
+		// municipality of a million people (for this transaction only).
+		if _, err := tx.Exec(ctx, `ANALYZE `+stage); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+			return err
+		}
+		del, err := tx.Exec(ctx, `DELETE FROM `+ident+` t WHERE t.lg_code = $1 AND NOT EXISTS
+			(SELECT FROM `+stage+` s WHERE `+onKey+` AND `+strings.Join(append(same, "true"), " AND ")+`)`, lg)
+		if err != nil {
+			return err
+		}
+		ins, err := tx.Exec(ctx, `INSERT INTO `+ident+` (`+list+`) SELECT `+list+` FROM `+stage+` s
+			WHERE NOT EXISTS (SELECT FROM `+ident+` t WHERE `+onKey+`)`)
+		written = del.RowsAffected() + ins.RowsAffected()
+		return err
+	})
+	return written, err
 }
 
 // The column types the binary format needs to know.
