@@ -70,14 +70,14 @@ type deployment struct {
 	env              []string
 }
 
-func newDeployment(t *testing.T) *deployment {
+func newDeployment(t testing.TB) *deployment {
 	t.Helper()
 	db := dbtest.New(t)
 	return newDeploymentOn(t, db.AppURL, db.OwnerURL, db.Pool)
 }
 
 // newDeploymentOn is newDeployment on a migrated database of one's own.
-func newDeploymentOn(t *testing.T, appURL, ownerURL string, appPool *pgxpool.Pool) *deployment {
+func newDeploymentOn(t testing.TB, appURL, ownerURL string, appPool *pgxpool.Pool) *deployment {
 	t.Helper()
 	dir, data := fixture(t)
 	cfgPath, cfg := demoConfigFile(t)

@@ -19,7 +19,7 @@ func demoSecretConfig(t *testing.T) *Config {
 
 // demoConfigFile writes the demo's configuration over the shared
 // fixture's files, as `issuance demo` does, and loads it.
-func demoConfigFile(t *testing.T) (string, *Config) {
+func demoConfigFile(t testing.TB) (string, *Config) {
 	t.Helper()
 	dir, data := fixture(t)
 	cfgPath := filepath.Join(t.TempDir(), "issuance.yaml")

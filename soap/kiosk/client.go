@@ -104,19 +104,64 @@ type reqEnvelope struct {
 	} `xml:"soap:Body"`
 }
 
-type respEnvelope struct {
-	Header struct {
-		H wsdlgen.ResponseHeader
-	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Header"`
-	Body struct {
-		Inner []byte `xml:",innerxml"`
-		Fault *struct {
-			FaultCode string `xml:"faultcode"`
-			Detail    struct {
-				F wsdlgen.IssuanceFault
-			} `xml:"detail"`
-		} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Fault"`
-	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
+// soapFault is a SOAP 1.1 fault with the interface's detail.
+type soapFault struct {
+	FaultCode string `xml:"faultcode"`
+	Detail    struct {
+		F wsdlgen.IssuanceFault
+	} `xml:"detail"`
+}
+
+// decodeAnswer reads a SOAP answer in one pass: the header, and the body's
+// one element into a fault or into out (skipped when out is nil). One pass
+// matters: an answer carries a whole PDF in base64, and encoding/xml reads
+// text a byte at a time, so capturing the body raw and decoding it again
+// doubled the client's work per certificate.
+func decodeAnswer(raw []byte, out any) (h wsdlgen.ResponseHeader, fault *soapFault, err error) {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	var path []string // the open elements: Envelope, then Header or Body
+	var sawBody bool
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			if !sawBody {
+				return h, nil, errors.New("no soap:Body")
+			}
+			return h, fault, nil
+		}
+		if err != nil {
+			return h, nil, err
+		}
+		switch t := tok.(type) {
+		case xml.EndElement:
+			path = path[:len(path)-1]
+		case xml.StartElement:
+			var into any // the element's decoding target; nil: skip it
+			switch {
+			case len(path) == 0 && t.Name != xml.Name{Space: envNS, Local: "Envelope"}:
+				return h, nil, fmt.Errorf("root element %s %s is not a soap:Envelope", t.Name.Space, t.Name.Local)
+			case len(path) == 0 || len(path) == 1 && t.Name.Space == envNS && (t.Name.Local == "Header" || t.Name.Local == "Body"):
+				sawBody = sawBody || len(path) == 1 && t.Name.Local == "Body"
+				path = append(path, t.Name.Local)
+				continue
+			case len(path) == 2 && path[1] == "Header" && t.Name.Local == "ResponseHeader": // its namespace is checked by its XMLName
+				into = &h
+			case len(path) == 2 && path[1] == "Body" && t.Name == xml.Name{Space: envNS, Local: "Fault"}:
+				fault = &soapFault{}
+				into = fault
+			case len(path) == 2 && path[1] == "Body":
+				into = out
+			}
+			if into == nil {
+				err = d.Skip()
+			} else {
+				err = d.DecodeElement(into, &t)
+			}
+			if err != nil {
+				return h, nil, err
+			}
+		}
+	}
 }
 
 // NewRequestID returns a fresh UUID for a request header.
@@ -209,25 +254,20 @@ func (c *Client) post(ctx context.Context, url, requestID string, body []byte, o
 	if err != nil {
 		return nil, &transportError{err}
 	}
-	var env respEnvelope
-	if err := xml.Unmarshal(raw, &env); err != nil {
+	h, fault, err := decodeAnswer(raw, out)
+	if err != nil {
 		return nil, fmt.Errorf("answer is not a SOAP envelope (HTTP %d): %w", resp.StatusCode, err)
 	}
-	a := &Answer{RequestID: requestID, Header: env.Header.H, Raw: raw}
+	a := &Answer{RequestID: requestID, Header: h, Raw: raw}
 	sum := sha256.Sum256(body)
 	if a.Header.RequestId != requestID || string(a.Header.RequestHash) != hex.EncodeToString(sum[:]) {
 		return a, fmt.Errorf("answer not bound to this request: requestId %q hash %q", a.Header.RequestId, a.Header.RequestHash)
 	}
-	if env.Body.Fault != nil {
-		return a, &Fault{FaultCode: env.Body.Fault.FaultCode, IssuanceFault: env.Body.Fault.Detail.F}
+	if fault != nil {
+		return a, &Fault{FaultCode: fault.FaultCode, IssuanceFault: fault.Detail.F}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return a, fmt.Errorf("HTTP %d without a fault", resp.StatusCode)
-	}
-	if out != nil {
-		if err := xml.Unmarshal(env.Body.Inner, out); err != nil {
-			return a, fmt.Errorf("decode answer: %w", err)
-		}
 	}
 	return a, nil
 }
