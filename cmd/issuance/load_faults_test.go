@@ -40,3 +40,32 @@ func TestLoadWithFaultsReconciles(t *testing.T) {
 		t.Errorf("reconciliation settled %d, but %d confirmations were never sent", rep.Settled, rep.Kinds["confirmation never sent"])
 	}
 }
+
+// A paced load offers its rate and no more, and counts each visit from
+// when it was due: visits kept waiting for a free kiosk show as slow.
+func TestPacedLoadCountsFromWhenDue(t *testing.T) {
+	ts := startServer(t)
+	ts.kit.Timeout = 2 * time.Minute
+	paced, err := ts.kit.Load(context.Background(), kiosk.LoadConfig{Visits: 16, Kiosks: 8, Rate: 8, Types: []string{"JUMINHYO"}})
+	if err == nil {
+		err = paced.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if min := 15 * time.Second / 8; paced.Elapsed < min {
+		t.Errorf("16 visits at 8/s took %v, less than the %v the last one waits to be due", paced.Elapsed, min)
+	}
+	// One kiosk offered far more than it can do: the tenth visit was due
+	// at once but waited for the nine before it.
+	queued, err := ts.kit.Load(context.Background(), kiosk.LoadConfig{Visits: 10, Kiosks: 1, Rate: 1000, Types: []string{"JUMINHYO"}})
+	if err == nil {
+		err = queued.Err()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, last := queued.Durations[0], queued.Durations[9]; last < 4*first {
+		t.Errorf("the slowest visit took %v and the quickest %v: the wait for the kiosk is not counted", last, first)
+	}
+}

@@ -42,6 +42,7 @@ func main() {
 	check := flag.Bool("check", false, "run every card of the kit and check its offers and refusals")
 	load := flag.Int("load", 0, "run this many visits (every card's offered types in turn, or only -type when given), injecting -faults, check every PDF and reconcile the day; report throughput, latency and errors by fault code")
 	kiosks := flag.Int("kiosks", 16, "with -load: kiosks working at once")
+	rate := flag.Float64("rate", 0, "with -load: visits per second offered, each counted from when it was due (0: every kiosk starts its next visit when its last ends)")
 	faults := flag.String("faults", "abandon=0.05,failed=0.05,noconfirm=0.05,timeout=0.05", "with -load: shares of visits abandoned after Authenticate, confirmed FAILED, never confirmed, timed out in RequestCertificate; or none")
 	seed := flag.Uint64("seed", 1, "with -load: which visits misbehave")
 	verify := flag.Bool("verify", true, "with -load: check that every PDF names its requester (pdftotext)")
@@ -111,7 +112,7 @@ func main() {
 		return
 	}
 	if *load > 0 {
-		cfg := kiosk.LoadConfig{Visits: *load, Kiosks: *kiosks, Seed: *seed, Verify: *verify, VerifyDuring: *verifyDuring, BackEvery: *backEvery}
+		cfg := kiosk.LoadConfig{Visits: *load, Kiosks: *kiosks, Rate: *rate, Seed: *seed, Verify: *verify, VerifyDuring: *verifyDuring, BackEvery: *backEvery}
 		if *endpoints != "" {
 			cfg.Endpoints = strings.Split(*endpoints, ",")
 		}

@@ -71,6 +71,14 @@ type LoadConfig struct {
 	// AfterVisit, when set, is called after each visit with the number of
 	// visits done so far (for a run that acts midway, e.g. kills a node).
 	AfterVisit func(done int)
+	// Rate, when positive, is the visits per second offered: visit v is due
+	// v/Rate seconds after the start, and its kiosk (the next free one)
+	// starts it then, not before. A visit's duration counts from when it was
+	// due, so visits kept waiting because every kiosk was busy show in the
+	// percentiles (the load does not slow down with the server, as a closed
+	// loop of kiosks would). Zero: each kiosk starts its next visit as soon
+	// as its last one ends.
+	Rate float64
 	// Stop, when closed, ends the run early: no new visit starts, those
 	// under way finish, and the PDFs and the reconciliation are checked as
 	// for a whole run (of the visits done).
@@ -170,9 +178,9 @@ var tokyo = time.FixedZone("Asia/Tokyo", 9*60*60)
 // Load runs cfg against the kit's server.
 func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	f := cfg.Faults
-	if cfg.Visits < 1 || cfg.Kiosks < 1 || f.Abandon < 0 || f.PrintFail < 0 || f.NoConfirm < 0 || f.Timeout < 0 ||
+	if cfg.Visits < 1 || cfg.Kiosks < 1 || cfg.Rate < 0 || f.Abandon < 0 || f.PrintFail < 0 || f.NoConfirm < 0 || f.Timeout < 0 ||
 		f.Abandon+f.PrintFail+f.NoConfirm+f.Timeout > 1 {
-		return nil, errors.New("load: visits and kiosks at least 1, fault shares from 0 and together at most 1")
+		return nil, errors.New("load: visits and kiosks at least 1, rate not negative, fault shares from 0 and together at most 1")
 	}
 	type visitor struct {
 		card *Card
@@ -250,6 +258,15 @@ func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 				if v >= cfg.Visits {
 					return
 				}
+				due := time.Now()
+				if cfg.Rate > 0 {
+					due = start.Add(time.Duration(float64(v) / cfg.Rate * float64(time.Second)))
+					select {
+					case <-cfg.Stop:
+						return
+					case <-time.After(time.Until(due)):
+					}
+				}
 				p := plan[v%len(plan)]
 				c := clients[p.card.LGCode]
 				if c == nil {
@@ -262,7 +279,7 @@ func (k *Kit) Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 					}
 					clients[p.card.LGCode] = c
 				}
-				run.visit(ctx, c, v, p.card, p.typ)
+				run.visit(ctx, c, v, p.card, p.typ, due)
 				if d := run.visited.Add(1); cfg.AfterVisit != nil {
 					cfg.AfterVisit(int(d))
 				}
@@ -328,9 +345,9 @@ func (r *loadRun) fail(v int, card *Card, step string, err error) {
 }
 
 // visit is one resident at one kiosk, misbehaving as its kind says.
-func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ string) {
+// t0 is when the visit was due.
+func (r *loadRun) visit(ctx context.Context, c *Client, v int, card *Card, typ string, t0 time.Time) {
 	kind := r.kinds[v]
-	t0 := time.Now()
 	sid, menu, err := c.Session(ctx, card)
 	if r.nodeLost(err) {
 		r.done(visitNodeLost, t0)
