@@ -131,13 +131,13 @@ func deflateWith(pool *sync.Pool, b []byte) []byte {
 // mostly paper, so the samples are run-length coded as they are packed
 // (PDF's RunLengthDecode) and the runs deflated: a fifth of the bytes go
 // through deflate, which is what keeps the back within the render budget
-// (BenchmarkRenderJuminhyo). filter is the stream's /Filter value.
-func encodeBack(g *image.Gray) (bitsPerComponent int, filter string, data []byte) {
+// (BenchmarkRenderJuminhyo).
+func encodeBack(g *image.Gray) backImage {
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	for y := range h {
 		for _, v := range g.Pix[y*g.Stride : y*g.Stride+w] {
 			if v != 0 && v != 0xFF {
-				return 4, "[/FlateDecode /RunLengthDecode]", deflateFast(pack4RLE(g))
+				return backImage{w, h, 4, "[/FlateDecode /RunLengthDecode]", deflateFast(pack4RLE(g))}
 			}
 		}
 	}
@@ -150,7 +150,16 @@ func encodeBack(g *image.Gray) (bitsPerComponent int, filter string, data []byte
 			out[x>>3] |= (v & 0x80) >> (x & 7)
 		}
 	}
-	return 1, "/FlateDecode", deflateFast(bits)
+	return backImage{w, h, 1, "/FlateDecode", deflateFast(bits)}
+}
+
+// backImage is a back page's image as encodeBack encodes it: w×h pixels
+// of bpc bits, data the stream's bytes under filter (its /Filter value).
+type backImage struct {
+	w, h   int
+	bpc    int
+	filter string
+	data   []byte
 }
 
 // quant4 is v/17 rounded: the 4-bit level of grey v.

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"image"
 	"strconv"
 
 	"github.com/lgwan/issuance/internal/pdf"
@@ -68,7 +67,7 @@ func (u *fontUse) glyph(cluster string, gid uint16) uint16 {
 
 // writePDF writes the laid-out pages; with backs, each front page is
 // followed by its back, drawn full-page.
-func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impression *pdfImage, backs []*image.Gray) ([]byte, error) {
+func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impression *pdfImage, backs []backImage) ([]byte, error) {
 	w := &pdfWriter{offsets: []int{0}, buf: make([]byte, 0, 64<<10)}
 	w.buf = append(w.buf, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"...)
 	catalog, pagesObj, info, resources := w.alloc(), w.alloc(), w.alloc(), w.alloc()
@@ -177,9 +176,8 @@ func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impressi
 		if backs != nil {
 			bp, bc, bi := w.alloc(), w.alloc(), w.alloc()
 			img := backs[i]
-			bpc, filter, data := encodeBack(img)
 			w.stream(bi, fmt.Sprintf(" /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent %d /Filter %s",
-				img.Rect.Dx(), img.Rect.Dy(), bpc, filter), data)
+				img.w, img.h, img.bpc, img.filter), img.data)
 			w.stream(bc, "", fmt.Appendf(nil, "q %s 0 0 %s 0 0 cm /B Do Q", appendNum(nil, pageW), appendNum(nil, pageH)))
 			w.object(bp, fmt.Sprintf("<</Type /Page /Parent %d 0 R /MediaBox [0 0 %s] /Resources <</XObject <</B %d 0 R>>>> /Contents %d 0 R>>", pagesObj, appendNums(nil, pageW, pageH), bi, bc))
 			kids = fmt.Appendf(kids, "%d 0 R ", bp)

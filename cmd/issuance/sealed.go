@@ -28,7 +28,7 @@ var _ issuance.Renderer = sealedRenderer{}
 // municipality's code key (docs/backside.md).
 func backSides(keyring *pki.Keyring) render.Option {
 	return render.WithBack(backside.DPI, func(ctx context.Context, f render.FrontPage) (*image.Gray, error) {
-		return backside.Compose(f.Image, codeDocument(f), f.Page, f.Pages, keyring)
+		return backside.ComposeInto(f.Back, f.Image, codeDocument(f), f.Page, f.Pages, keyring)
 	})
 }
 

@@ -17,20 +17,29 @@ import (
 // and the code signed by s. The result has the front's size, to be printed
 // on the other side of the same sheet at the same scale.
 func Compose(front *image.Gray, doc Document, page, pages int, s Signer) (*image.Gray, error) {
+	return ComposeInto(nil, front, doc, page, pages, s)
+}
+
+// ComposeInto is Compose drawing on dst when its capacity holds the page
+// (every pixel is written; nothing of what dst held shows), else on a new
+// page: a server that renders many backs hands the same few pages round
+// instead of allocating, clearing and collecting 2 MB for each back.
+func ComposeInto(dst []byte, front *image.Gray, doc Document, page, pages int, s Signer) (*image.Gray, error) {
 	var key [keySize]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, fmt.Errorf("backside: scramble key: %w", err)
 	}
-	return compose(front, doc, page, pages, s, key, defaultParams)
+	return composeVersion(dst, front, doc, page, pages, s, key, defaultParams, payloadVersion)
 }
 
 func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params) (*image.Gray, error) {
-	return composeVersion(front, doc, page, pages, s, key, p, payloadVersion)
+	return composeVersion(nil, front, doc, page, pages, s, key, p, payloadVersion)
 }
 
-// composeVersion composes in format version v: payloadInverting only to
-// test that backs printed by the previous version still verify.
-func composeVersion(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params, v byte) (*image.Gray, error) {
+// composeVersion composes in format version v (payloadInverting only to
+// test that backs printed by the previous version still verify), on dst
+// as ComposeInto does.
+func composeVersion(dst []byte, front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params, v byte) (*image.Gray, error) {
 	if front == nil {
 		return nil, errors.New("backside: no front image")
 	}
@@ -49,7 +58,7 @@ func composeVersion(front *image.Gray, doc Document, page, pages int, s Signer, 
 	if err != nil {
 		return nil, err
 	}
-	return paint(front, l, key, code, v == payloadInverting)
+	return paint(dst, front, l, key, code, v == payloadInverting)
 }
 
 // codeText is the signed code of page page of pages of doc, for a w×h
@@ -75,8 +84,9 @@ func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p para
 	return codePrefix + base45Encode(append(append(body, id...), sig...)), nil
 }
 
-// paint makes the back of front with the scramble key and the code's text.
-func paint(front *image.Gray, l *layout, key [keySize]byte, code string, invert bool) (*image.Gray, error) {
+// paint makes the back of front with the scramble key and the code's text,
+// on dst when it is large enough.
+func paint(dst []byte, front *image.Gray, l *layout, key [keySize]byte, code string, invert bool) (*image.Gray, error) {
 	modules, err := qrModules(code)
 	if err != nil {
 		return nil, err
@@ -84,9 +94,16 @@ func paint(front *image.Gray, l *layout, key [keySize]byte, code string, invert 
 	w, h := front.Rect.Dx(), front.Rect.Dy()
 	o := l.origin(w, h)
 	tmpl := l.template(w, h)
-	// append, not make and copy: a fresh page is written once, not
-	// cleared and then written.
-	back := &image.Gray{Pix: append([]byte(nil), tmpl.Pix...), Stride: tmpl.Stride, Rect: tmpl.Rect}
+	var pix []byte
+	if cap(dst) >= len(tmpl.Pix) {
+		pix = dst[:len(tmpl.Pix)]
+		copy(pix, tmpl.Pix)
+	} else {
+		// append, not make and copy: a fresh page is written once, not
+		// cleared and then written.
+		pix = append([]byte(nil), tmpl.Pix...)
+	}
+	back := &image.Gray{Pix: pix, Stride: tmpl.Stride, Rect: tmpl.Rect}
 	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free), invert))
 	drawCode(back, l, o.X+l.qr.Min.X*l.cell, o.Y+l.qr.Min.Y*l.cell, modules)
 	return back, nil
