@@ -112,9 +112,14 @@ func BenchmarkEncodeBack(b *testing.B) {
 	if _, _, err := d.Render(context.Background(), testDoc(seal, household(1)...)); err != nil {
 		b.Fatal(err)
 	}
+	w := newPDFWriter(64 << 10)
+	defer w.release()
 	var n int
 	for b.Loop() {
-		n = len(encodeBack(back).data)
+		w.buf = w.buf[:0]
+		w.offsets = w.offsets[:1]
+		w.backImage(back)
+		n = len(w.buf)
 	}
 	b.ReportMetric(float64(n)/1024, "KiB")
 }

@@ -227,15 +227,18 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 		}
 		return nil, len(pages), imgs, nil
 	}
-	var backs []backImage
+	// A duplex 住民票 is about 100 KB, the back's image 40 of it.
+	w := newPDFWriter(64<<10 + 48<<10*len(pages))
+	defer w.release()
+	var backs []int
 	if r.back != nil {
 		bdpi := r.backDPI
 		if bdpi == 0 {
 			bdpi = 300
 		}
 		// Two pages, the front and the back drawn from it, are all a render
-		// needs however many sheets it prints: each back is encoded before
-		// the next front is drawn.
+		// needs however many sheets it prints: each back is written into the
+		// PDF before the next front is drawn.
 		buf, backBuf := pagePool.Get().(*[]byte), pagePool.Get().(*[]byte)
 		defer pagePool.Put(buf)
 		defer pagePool.Put(backBuf)
@@ -260,10 +263,10 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 			if a := float64(back.Rect.Dx()) / float64(back.Rect.Dy()); math.Abs(a/(pageW/pageH)-1) > 0.01 {
 				return nil, 0, nil, fault("back side of page %d is %d×%d pixels, not A4's shape", i+1, back.Rect.Dx(), back.Rect.Dy())
 			}
-			backs = append(backs, encodeBack(back))
+			backs = append(backs, w.backImage(back))
 		}
 	}
-	pdf, err := r.writePDF(doc, pages, seal, impression, backs)
+	pdf, err := r.writePDF(w, doc, pages, seal, impression, backs)
 	if err != nil {
 		return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 	}

@@ -33,6 +33,16 @@ var errCodeTooBig = errors.New("backside: the facts are too long for the code")
 // qrModules encodes text as a QR code no larger than qrMaxVersion and
 // returns its modules (true is dark), without quiet zone.
 func qrModules(text string) ([][]bool, error) {
+	if qrAlphanumericOnly(text) {
+		modules, _, ok, err := qrEncodeAlphanumeric(text)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %d characters need a QR version over %d", errCodeTooBig, len(text), qrMaxVersion)
+		}
+		return modules, nil
+	}
 	hints := map[gozxing.EncodeHintType]interface{}{gozxing.EncodeHintType_QR_MASK_PATTERN: qrMask}
 	code, err := encoder.Encoder_encode(text, qrLevel, hints)
 	if err != nil {
@@ -51,6 +61,20 @@ func qrModules(text string) ([][]bool, error) {
 		}
 	}
 	return out, nil
+}
+
+// qrAlphanumericOnly says whether ZXing encodes text in alphanumeric mode:
+// every character in the set, and one at least not a digit.
+func qrAlphanumericOnly(text string) bool {
+	digits := true
+	for i := range len(text) {
+		c := text[i]
+		if qrAlphanumeric[c] < 0 {
+			return false
+		}
+		digits = digits && c >= '0' && c <= '9'
+	}
+	return !digits
 }
 
 // qrRead reads the code through h, grid to scan coordinates. Where the
