@@ -3,6 +3,7 @@ package backside
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -209,12 +210,26 @@ func blankBlocks(front *image.Gray, bc, br, b int) []bool {
 		flags := blank[(y/b)*bc : (y/b)*bc+bc]
 		for bx := range bc {
 			if flags[bx] {
-				seg := row[bx*b : min(bx*b+b, w)]
-				flags[bx] = bytes.Equal(seg, white[:len(seg)])
+				flags[bx] = isPaper(row[bx*b : min(bx*b+b, w)])
 			}
 		}
 	}
 	return blank
+}
+
+// isPaper says whether every pixel of p is white, eight at a time.
+func isPaper(p []byte) bool {
+	for ; len(p) >= 8; p = p[8:] {
+		if binary.LittleEndian.Uint64(p) != ^uint64(0) {
+			return false
+		}
+	}
+	for _, v := range p {
+		if v != 0xFF {
+			return false
+		}
+	}
+	return true
 }
 
 // shrink holds the area-averaging weights that turn b pixels into c, in
@@ -238,25 +253,32 @@ func newShrink(b, c int) *shrink {
 }
 
 // block area-averages the b×b block at (x0, y0) of front (white beyond its
-// edges) to c×c in out, row-major; rows is scratch of b*c.
+// edges) to c×c in out, row-major; rows is scratch of b*c. A block of text
+// is mostly paper: a white row averages to white (the weights sum to 256
+// exactly) without being weighed, and an output row of white rows is white.
 func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) {
 	b, c := s.b, s.c
 	w, h := front.Rect.Dx(), front.Rect.Dy()
-	var edge [64]byte // a block row padded with white, for blocks at the right edge
+	var edge [64]byte  // a block row padded with white, for blocks at the right edge
+	var paper [64]bool // which of the block's rows are white
 	for i := range b {
 		r := rows[i*c : i*c+c]
 		y := y0 + i
-		if y >= h {
+		var src []byte
+		if y < h {
+			src = front.Pix[y*front.Stride+x0:]
+			if x0+b > w {
+				n := copy(edge[:b], src[:w-x0])
+				fill(edge[n:b], 0xFF)
+				src = edge[:b]
+			}
+		}
+		if src == nil || isPaper(src[:b]) {
+			paper[i] = true
 			for k := range r {
 				r[k] = 255 * 256
 			}
 			continue
-		}
-		src := front.Pix[y*front.Stride+x0:]
-		if x0+b > w {
-			n := copy(edge[:b], src[:w-x0])
-			fill(edge[n:b], 0xFF)
-			src = edge[:b]
 		}
 		for k, ix := range s.i {
 			wk := &s.w[k]
@@ -264,9 +286,13 @@ func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) 
 		}
 	}
 	for k, ix := range s.i {
+		o := out[k*c : k*c+c]
+		if paper[ix] && paper[ix+1] && paper[ix+2] {
+			fill(o, 0xFF)
+			continue
+		}
 		wk := &s.w[k]
 		r0, r1, r2 := rows[ix*c:ix*c+c], rows[(ix+1)*c:(ix+1)*c+c], rows[(ix+2)*c:(ix+2)*c+c]
-		o := out[k*c : k*c+c]
 		for u := range o {
 			o[u] = byte((wk[0]*r0[u] + wk[1]*r1[u] + wk[2]*r2[u] + 1<<15) >> 16)
 		}
