@@ -23,6 +23,9 @@ type pdfImage struct {
 	samples  []byte  // Flate-compressed
 	alpha    []byte  // Flate-compressed soft mask; nil when opaque
 	px       *image.NRGBA
+
+	stampMu sync.Mutex
+	stamps  map[[2]int][]float64 // by box size: see stamp
 }
 
 const (
