@@ -105,10 +105,22 @@ func paint(dst []byte, front *image.Gray, l *layout, key [keySize]byte, code str
 		pix = append([]byte(nil), tmpl.Pix...)
 	}
 	back := &image.Gray{Pix: pix, Stride: tmpl.Stride, Rect: tmpl.Rect}
-	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free), invert))
+	cs := cellScratch.Get().(*cellsScratch)
+	defer cellScratch.Put(cs)
+	cs.plan = makePlanOn(cs.plan, key, blocksOf(l, w, h), len(l.free), invert)
+	drawCells(back, front, l, o, cs.plan, cs)
 	drawCode(back, l, o.X+l.qr.Min.X*l.cell, o.Y+l.qr.Min.Y*l.cell, modules)
 	return back, nil
 }
+
+// cellsScratch is a compose's working memory for the cells, kept between
+// composes (each back has 22,000 cells: a plan of 110 KB).
+type cellsScratch struct {
+	plan  plan
+	blank []bool
+}
+
+var cellScratch = sync.Pool{New: func() any { return new(cellsScratch) }}
 
 // templates holds, per layout and page size, the part of a back that is the
 // same on every page: white paper, the ticks, the finders and the wedge.
@@ -167,11 +179,12 @@ func fill(b []byte, v byte) {
 // drawCells puts every front block, shrunk and transformed, in its cell.
 // Most blocks of a certificate are blank paper: those are not resampled,
 // only filled black when inverted (the page starts white).
-func drawCells(back, front *image.Gray, l *layout, o image.Point, pl plan) {
+func drawCells(back, front *image.Gray, l *layout, o image.Point, pl plan, cs *cellsScratch) {
 	b, c := l.block, l.cell
 	w, h := front.Rect.Dx(), front.Rect.Dy()
 	bc, br := l.blocks(w, h)
-	blank := blankBlocks(front, bc, br, b)
+	cs.blank = blankBlocks(cs.blank, front, bc, br, b)
+	blank := cs.blank
 	sh := newShrink(b, c)
 	rows := make([]int32, b*c) // the block's rows, each shrunk to c
 	blk := make([]byte, c*c)
@@ -193,11 +206,15 @@ func drawCells(back, front *image.Gray, l *layout, o image.Point, pl plan) {
 	}
 }
 
-// blankBlocks marks the blocks that are entirely white (255). Whole white
+// blankBlocks marks the blocks that are entirely white (255), in blank
+// when it is large enough. Whole white
 // rows, most of a certificate, are passed over with one comparison.
-func blankBlocks(front *image.Gray, bc, br, b int) []bool {
+func blankBlocks(blank []bool, front *image.Gray, bc, br, b int) []bool {
 	w, h := front.Rect.Dx(), front.Rect.Dy()
-	blank := make([]bool, bc*br)
+	if cap(blank) < bc*br {
+		blank = make([]bool, bc*br)
+	}
+	blank = blank[:bc*br]
 	for i := range blank {
 		blank[i] = true
 	}

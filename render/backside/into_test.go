@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	mrand "math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,4 +82,56 @@ func resize(g *image.Gray, size image.Point) *image.Gray {
 		copy(out.Pix[y*out.Stride:y*out.Stride+min(size.X, g.Rect.Dx())], g.Pix[y*g.Stride:])
 	}
 	return out
+}
+
+// ComposeInto draws on the page it is lent whatever that page held, and
+// composes running at once (sharing the layout, the blank-back template and
+// the pooled cell plans) each draw their own back: the same pixels as
+// composing each alone on a fresh page.
+func TestComposeIntoConcurrent(t *testing.T) {
+	const n = 4
+	fronts := make([]*image.Gray, n)
+	want := make([][sha256.Size]byte, n)
+	for i := range n {
+		fronts[i] = greyDocument(uint64(100 + i))
+		if i%2 == 1 {
+			fronts[i] = resize(fronts[i], image.Pt(1241, 1755))
+		}
+		back, err := composeVersion(nil, fronts[i], goldenDoc, 1, 1, goldenSigner{}, fixedKey, defaultParams, payloadVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = sha256.Sum256(back.Pix)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			page := make([]byte, 1241*1755)
+			for round := range 2 {
+				fill(page, byte(0x5A+round+i)) // whatever the page held before
+				back, err := composeVersion(page[:0], fronts[i], goldenDoc, 1, 1, goldenSigner{}, fixedKey, defaultParams, payloadVersion)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if &back.Pix[0] != &page[0] {
+					t.Errorf("front %d: not drawn on the page lent", i)
+				}
+				if sha256.Sum256(back.Pix) != want[i] {
+					t.Errorf("front %d, round %d: the back drawn at once with others differs from the one drawn alone", i, round)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The public entry point draws on the page too (its key is random).
+	page := make([]byte, 0, 1241*1755)
+	f := setup(t)
+	back, err := ComposeInto(page, f.frontAt(t, DPI), f.doc, 1, 1, f.key)
+	if err != nil || &back.Pix[0] != &page[:1][0] {
+		t.Fatalf("ComposeInto did not draw on the page lent: %v", err)
+	}
+	if res, _, err := Verify(back, f.keys); err != nil || !res.Valid || res.DocumentID != f.doc.ID {
+		t.Fatalf("a back drawn on a lent page verifies as %+v (%v)", res, err)
+	}
 }
