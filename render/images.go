@@ -239,21 +239,16 @@ func appendPack4RLE(out []byte, g *image.Gray) []byte {
 // runs of three or more equal bytes repeated, the rest literal.
 func appendRow4RLE(out, row []byte) []byte {
 	end := len(row) &^ 1
-	hdr, lit := -1, 0 // the pending literal run: its length byte's index in out, and its length
-	literal := func(b byte) {
-		if hdr < 0 || lit == 128 {
-			hdr, lit = len(out), 0
-			out = append(out, 0)
-		}
-		out = append(out, b)
-		lit++
-		out[hdr] = byte(lit - 1)
-	}
+	hdr := -1 // the pending literal run's length byte in out
 	for x := 0; x < end; {
 		var b byte
 		j := x + 2
 		if row[x]&row[x+1] == 0xFF { // paper
 			b = 0xFF
+			for j+32 <= end && binary.LittleEndian.Uint64(row[j:])&binary.LittleEndian.Uint64(row[j+8:])&
+				binary.LittleEndian.Uint64(row[j+16:])&binary.LittleEndian.Uint64(row[j+24:]) == ^uint64(0) {
+				j += 32
+			}
 			for j+8 <= end && binary.LittleEndian.Uint64(row[j:]) == ^uint64(0) {
 				j += 8
 			}
@@ -277,13 +272,25 @@ func appendRow4RLE(out, row []byte) []byte {
 			}
 		}
 		for ; n > 0; n-- {
-			literal(b)
+			out, hdr = appendLiteralByte(out, hdr, b)
 		}
 	}
 	if end < len(row) {
-		literal(quant4[row[end]] << 4)
+		out, _ = appendLiteralByte(out, hdr, quant4[row[end]]<<4)
 	}
 	return out
+}
+
+// appendLiteralByte adds b to the literal run whose length byte is
+// out[hdr], or starts one (hdr < 0, or the run is full).
+func appendLiteralByte(out []byte, hdr int, b byte) ([]byte, int) {
+	if hdr < 0 || out[hdr] == 127 {
+		hdr = len(out)
+		out = append(out, 0, b)
+		return out, hdr
+	}
+	out[hdr]++
+	return append(out, b), hdr
 }
 
 // sealCache holds each municipality's 公印 prepared once: it is
