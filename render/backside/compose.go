@@ -251,17 +251,27 @@ func isPaper(p []byte) bool {
 
 // shrink holds the area-averaging weights that turn b pixels into c, in
 // 1/256ths: output k is the sum of w[j]*in[i+j] for j < 3 (c < b < 2c
-// means no output touches more than three inputs).
+// means no output touches more than three inputs). When no output touches
+// more than two (10 → 9 does not), two says so and w[k][2] is 0.
 type shrink struct {
 	b, c int
 	i    []int
 	w    [][3]int32
+	two  bool
 }
 
 func newShrink(b, c int) *shrink {
-	s := &shrink{b: b, c: c, i: make([]int, c), w: make([][3]int32, c)}
-	for k, taps := range shrinkWeights(b, c) {
-		s.i[k] = min(taps[0].i, b-3)
+	s := &shrink{b: b, c: c, i: make([]int, c), w: make([][3]int32, c), two: true}
+	ws := shrinkWeights(b, c)
+	for _, taps := range ws {
+		s.two = s.two && len(taps) <= 2
+	}
+	for k, taps := range ws {
+		// The window stays within the block: [i, i+2) or [i, i+3).
+		s.i[k] = min(taps[0].i, b-2)
+		if !s.two {
+			s.i[k] = min(taps[0].i, b-3)
+		}
 		for _, t := range taps {
 			s.w[k][t.i-s.i[k]] = t.w
 		}
@@ -297,6 +307,13 @@ func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) 
 			}
 			continue
 		}
+		if s.two {
+			for k, ix := range s.i {
+				wk := &s.w[k]
+				r[k] = wk[0]*int32(src[ix]) + wk[1]*int32(src[ix+1])
+			}
+			continue
+		}
 		for k, ix := range s.i {
 			wk := &s.w[k]
 			r[k] = wk[0]*int32(src[ix]) + wk[1]*int32(src[ix+1]) + wk[2]*int32(src[ix+2])
@@ -304,12 +321,19 @@ func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) 
 	}
 	for k, ix := range s.i {
 		o := out[k*c : k*c+c]
-		if paper[ix] && paper[ix+1] && paper[ix+2] {
+		if paper[ix] && paper[ix+1] && (s.two || paper[ix+2]) {
 			fill(o, 0xFF)
 			continue
 		}
 		wk := &s.w[k]
-		r0, r1, r2 := rows[ix*c:ix*c+c], rows[(ix+1)*c:(ix+1)*c+c], rows[(ix+2)*c:(ix+2)*c+c]
+		r0, r1 := rows[ix*c:ix*c+c], rows[(ix+1)*c:(ix+1)*c+c]
+		if s.two {
+			for u := range o {
+				o[u] = byte((wk[0]*r0[u] + wk[1]*r1[u] + 1<<15) >> 16)
+			}
+			continue
+		}
+		r2 := rows[(ix+2)*c : (ix+2)*c+c]
 		for u := range o {
 			o[u] = byte((wk[0]*r0[u] + wk[1]*r1[u] + wk[2]*r2[u] + 1<<15) >> 16)
 		}

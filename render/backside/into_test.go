@@ -135,3 +135,53 @@ func TestComposeIntoConcurrent(t *testing.T) {
 		t.Fatalf("a back drawn on a lent page verifies as %+v (%v)", res, err)
 	}
 }
+
+// The shrink's fast paths (two taps, white rows not weighed) give what the
+// area-averaging weights give, for the block sizes the layout choice
+// measured: random blocks, blocks with white rows, blocks cut by the
+// page's edges.
+func TestShrinkBlock(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(7, 7))
+	for _, bc := range [][2]int{{10, 9}, {7, 6}, {16, 14}, {14, 12}, {12, 7}, {9, 9}, {3, 2}} {
+		b, c := bc[0], bc[1]
+		taps := shrinkWeights(b, c)
+		s := newShrink(b, c)
+		front := image.NewGray(image.Rect(0, 0, 3*b+b/2, 3*b+b/3))
+		for trial := range 200 {
+			for i := range front.Pix {
+				front.Pix[i] = 0xFF
+				if trial%3 == 0 || rng.IntN(4) == 0 {
+					front.Pix[i] = uint8(rng.IntN(256))
+				}
+			}
+			for y := 0; y < front.Rect.Dy(); y += 1 + rng.IntN(3) { // white rows
+				fill(front.Pix[y*front.Stride:(y+1)*front.Stride], 0xFF)
+			}
+			for _, at := range []image.Point{{0, 0}, {b, b}, {3 * b, 0}, {0, 3 * b}, {3 * b, 3 * b}} {
+				px := func(x, y int) int32 {
+					if x >= front.Rect.Dx() || y >= front.Rect.Dy() {
+						return 255
+					}
+					return int32(front.Pix[y*front.Stride+x])
+				}
+				got := make([]byte, c*c)
+				s.block(got, make([]int32, b*c), front, at.X, at.Y)
+				for k := range c {
+					for u := range c {
+						var sum int32
+						for _, tv := range taps[k] {
+							var row int32
+							for _, tu := range taps[u] {
+								row += tu.w * px(at.X+tu.i, at.Y+tv.i)
+							}
+							sum += tv.w * row
+						}
+						if want := byte((sum + 1<<15) >> 16); got[k*c+u] != want {
+							t.Fatalf("%d→%d at %v: pixel (%d, %d) is %d, the weights give %d", b, c, at, u, k, got[k*c+u], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
