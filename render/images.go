@@ -239,12 +239,12 @@ func appendPack4RLE(out []byte, g *image.Gray) []byte {
 // runs of three or more equal bytes repeated, the rest literal.
 func appendRow4RLE(out, row []byte) []byte {
 	end := len(row) &^ 1
-	hdr := -1 // the pending literal run's length byte in out
+	pair := func(x int) byte { return quant4[row[x]]<<4 | quant4[row[x+1]] }
 	for x := 0; x < end; {
-		var b byte
+		// A run: paper, eight pixels at a time, or any repeated byte.
 		j := x + 2
-		if row[x]&row[x+1] == 0xFF { // paper
-			b = 0xFF
+		b := pair(x)
+		if row[x]&row[x+1] == 0xFF {
 			for j+32 <= end && binary.LittleEndian.Uint64(row[j:])&binary.LittleEndian.Uint64(row[j+8:])&
 				binary.LittleEndian.Uint64(row[j+16:])&binary.LittleEndian.Uint64(row[j+24:]) == ^uint64(0) {
 				j += 32
@@ -252,45 +252,40 @@ func appendRow4RLE(out, row []byte) []byte {
 			for j+8 <= end && binary.LittleEndian.Uint64(row[j:]) == ^uint64(0) {
 				j += 8
 			}
-			for j < end && row[j]&row[j+1] == 0xFF {
-				j += 2
-			}
-		} else {
-			b = quant4[row[x]]<<4 | quant4[row[x+1]]
-			for j < end && quant4[row[j]]<<4|quant4[row[j+1]] == b {
-				j += 2
-			}
 		}
-		n := (j - x) / 2
-		x = j
-		if n >= 3 {
-			hdr = -1
-			for n >= 2 {
-				k := min(n, 128)
-				out = append(out, byte(257-k), b)
-				n -= k
+		for j < end && pair(j) == b {
+			j += 2
+		}
+		if n := (j - x) / 2; n >= 3 {
+			for ; n >= 2; n -= min(n, 128) {
+				out = append(out, byte(257-min(n, 128)), b)
 			}
+			if n == 1 {
+				out = append(out, 0, b)
+			}
+			x = j
+			continue
 		}
-		for ; n > 0; n-- {
-			out, hdr = appendLiteralByte(out, hdr, b)
+		// A literal run, up to where three equal bytes or eight pixels of
+		// paper begin (at least one byte: none begins at x).
+		hdr := len(out)
+		out = append(out, 0, b)
+		for x += 2; x < end && len(out)-hdr <= 128; x += 2 {
+			if x+8 <= end && binary.LittleEndian.Uint64(row[x:]) == ^uint64(0) {
+				break
+			}
+			c := pair(x)
+			if x+6 <= end && pair(x+2) == c && pair(x+4) == c {
+				break
+			}
+			out = append(out, c)
 		}
+		out[hdr] = byte(len(out) - hdr - 2)
 	}
 	if end < len(row) {
-		out, _ = appendLiteralByte(out, hdr, quant4[row[end]]<<4)
+		out = append(out, 0, quant4[row[end]]<<4)
 	}
 	return out
-}
-
-// appendLiteralByte adds b to the literal run whose length byte is
-// out[hdr], or starts one (hdr < 0, or the run is full).
-func appendLiteralByte(out []byte, hdr int, b byte) ([]byte, int) {
-	if hdr < 0 || out[hdr] == 127 {
-		hdr = len(out)
-		out = append(out, 0, b)
-		return out, hdr
-	}
-	out[hdr]++
-	return append(out, b), hdr
 }
 
 // sealCache holds each municipality's 公印 prepared once: it is
