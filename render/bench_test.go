@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"image"
 	"testing"
 
@@ -44,13 +41,7 @@ func (s codeSigner) SignCode(_ string, payload []byte) (string, []byte, error) {
 
 // duplex returns a renderer like r that prints a back after every front.
 func duplex(b testing.TB, r *Renderer) *Renderer {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	sum := sha256.Sum256(spki)
-	signer := codeSigner{key: key, id: hex.EncodeToString(sum[:8])}
+	signer := newCodeSigner(b)
 	d, err := New(testkit.FontPath, WithLabelFonts(labelFonts...), WithKeiinKey(r.keiinKey),
 		WithBack(backside.DPI, func(_ context.Context, f FrontPage) (*image.Gray, error) {
 			return backside.ComposeInto(f.Back, f.Image, backside.Document{ID: f.Doc.ID, LGCode: f.Doc.Municipality.Code,

@@ -9,22 +9,20 @@ import (
 )
 
 // drawMultipliedAlone is drawImage's multiply as it was before stamps:
-// every pixel's average worked out on every page.
+// every pixel of the page inside the box darkened by the average worked
+// out there and then.
 func drawMultipliedAlone(img *image.Gray, src *pdfImage, bx, by, bw, bh float64) {
 	x0, y0 := int(math.Round(bx)), int(math.Round(by))
-	x1, y1 := int(math.Round(bx+bw)), int(math.Round(by+bh))
-	b := img.Rect
-	for y := max(y0, b.Min.Y); y < min(y1, b.Max.Y); y++ {
-		row := img.Pix[(y-b.Min.Y)*img.Stride:]
-		for x := max(x0, b.Min.X); x < min(x1, b.Max.X); x++ {
-			a, g, ok := src.average(x-x0, y-y0, x1-x0, y1-y0)
-			if !ok {
-				continue
-			}
-			d := &row[x-b.Min.X]
-			dst := float64(*d)
+	w, h := int(math.Round(bx+bw))-x0, int(math.Round(by+bh))-y0
+	for i := range img.Pix {
+		x, y := i%img.Stride-x0, i/img.Stride-y0
+		if x < 0 || y < 0 || x >= w || y >= h {
+			continue
+		}
+		if a, g, ok := src.average(x, y, w, h); ok {
+			dst := float64(img.Pix[i])
 			dst *= 1 - a + a*g
-			*d = uint8(math.Round(dst))
+			img.Pix[i] = uint8(math.Round(dst))
 		}
 	}
 }

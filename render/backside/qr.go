@@ -43,14 +43,24 @@ func qrModules(text string) ([][]bool, error) {
 		}
 		return modules, nil
 	}
-	hints := map[gozxing.EncodeHintType]interface{}{gozxing.EncodeHintType_QR_MASK_PATTERN: qrMask}
-	code, err := encoder.Encoder_encode(text, qrLevel, hints)
+	modules, version, err := zxingEncode(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%d characters): %v", errCodeTooBig, len(text), err)
 	}
-	if code.GetVersion().GetVersionNumber() > qrMaxVersion {
+	if version > qrMaxVersion {
 		return nil, fmt.Errorf("%w: %d characters need QR version %d, the layout holds %d",
-			errCodeTooBig, len(text), code.GetVersion().GetVersionNumber(), qrMaxVersion)
+			errCodeTooBig, len(text), version, qrMaxVersion)
+	}
+	return modules, nil
+}
+
+// zxingEncode is ZXing's encoding of text at the back's level and mask: its
+// modules (true is dark) and version.
+func zxingEncode(text string) ([][]bool, int, error) {
+	hints := map[gozxing.EncodeHintType]interface{}{gozxing.EncodeHintType_QR_MASK_PATTERN: qrMask}
+	code, err := encoder.Encoder_encode(text, qrLevel, hints)
+	if err != nil {
+		return nil, 0, err
 	}
 	m := code.GetMatrix()
 	out := make([][]bool, m.GetHeight())
@@ -60,7 +70,7 @@ func qrModules(text string) ([][]bool, error) {
 			out[y][x] = m.Get(x, y) == 1
 		}
 	}
-	return out, nil
+	return out, code.GetVersion().GetVersionNumber(), nil
 }
 
 // qrAlphanumericOnly says whether ZXing encodes text in alphanumeric mode:

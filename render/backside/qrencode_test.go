@@ -5,28 +5,17 @@ import (
 	mrand "math/rand/v2"
 	"strings"
 	"testing"
-
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode/encoder"
 )
 
 // zxingModules is what ZXing's encoder makes of text with the back's level
 // and mask: the modules, and the version (0 when it does not fit in any).
 func zxingModules(t *testing.T, text string) ([][]bool, int) {
 	t.Helper()
-	code, err := encoder.Encoder_encode(text, qrLevel, map[gozxing.EncodeHintType]interface{}{gozxing.EncodeHintType_QR_MASK_PATTERN: qrMask})
+	m, v, err := zxingEncode(text)
 	if err != nil {
 		return nil, 0
 	}
-	m := code.GetMatrix()
-	out := make([][]bool, m.GetHeight())
-	for y := range out {
-		out[y] = make([]bool, m.GetWidth())
-		for x := range out[y] {
-			out[y][x] = m.Get(x, y) == 1
-		}
-	}
-	return out, code.GetVersion().GetVersionNumber()
+	return m, v
 }
 
 // TestQREncodeMatchesZXing: the back's own encoder draws, module for
