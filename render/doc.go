@@ -17,7 +17,9 @@
 // gives the same bytes and a render can be reproduced from the audit record.
 // It does not build the back side (package render/backside): it hands each
 // front page, rasterised, to the function given to WithBack and places what comes back.
-// A Renderer keeps no state of one request that another could see; the only
-// thing it keeps besides the fonts is the municipalities' seal images, keyed
-// by their content.
+// A Renderer keeps no state of one request that another could see; what it
+// keeps besides the fonts is the same for every page (the municipalities'
+// seal images keyed by their content, with their darkening per drawn size,
+// and rasterised glyphs), and the pages and buffers it pools are reused only
+// once a render is done with them.
 package render

@@ -23,6 +23,9 @@ type pdfImage struct {
 	samples  []byte  // Flate-compressed
 	alpha    []byte  // Flate-compressed soft mask; nil when opaque
 	px       *image.NRGBA
+
+	stampMu sync.Mutex
+	stamps  map[[2]int][]float64 // by box size: see stamp
 }
 
 const (
@@ -107,50 +110,67 @@ var (
 	zlibFastPool = sync.Pool{New: func() any { w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed); return w }}
 )
 
-// deflate compresses b as a PDF FlateDecode stream (zlib format).
-func deflate(b []byte) []byte { return deflateWith(&zlibPool, b) }
-
-func deflateFast(b []byte) []byte { return deflateWith(&zlibFastPool, b) }
-
-func deflateWith(pool *sync.Pool, b []byte) []byte {
+// deflate compresses b as a PDF FlateDecode stream (zlib format), into
+// memory of its own (a seal or impression, kept beyond the render).
+func deflate(b []byte) []byte {
 	var out bytes.Buffer
-	out.Grow(len(b)/8 + 64)
-	w := pool.Get().(*zlib.Writer)
-	w.Reset(&out)
-	w.Write(b)
-	w.Close()
-	pool.Put(w)
+	out.Grow(len(b)/4 + 64)
+	compress(&out, &zlibPool, b)
 	return out.Bytes()
 }
 
-// encodeBack prepares a back page's image: 1 bit per pixel when it is
-// black and white only, else 4 bits. The back's grey wedge has 16 steps of
-// 17 (0, 17, …, 255), which 4 bits hold exactly; only the anti-aliased
-// edges of the scrambled text lose precision (16 levels instead of 256,
-// finer than a printer's halftone renders at this resolution). A back is
-// mostly paper, so the samples are run-length coded as they are packed
-// (PDF's RunLengthDecode) and the runs deflated: a fifth of the bytes go
-// through deflate, which is what keeps the back within the render budget
-// (BenchmarkRenderJuminhyo). filter is the stream's /Filter value.
-func encodeBack(g *image.Gray) (bitsPerComponent int, filter string, data []byte) {
-	w, h := g.Rect.Dx(), g.Rect.Dy()
-	for y := range h {
-		for _, v := range g.Pix[y*g.Stride : y*g.Stride+w] {
-			if v != 0 && v != 0xFF {
-				return 4, "[/FlateDecode /RunLengthDecode]", deflateFast(pack4RLE(g))
-			}
-		}
+func compress(out *bytes.Buffer, pool *sync.Pool, b []byte) {
+	w := pool.Get().(*zlib.Writer)
+	w.Reset(out)
+	w.Write(b)
+	w.Close()
+	pool.Put(w)
+}
+
+// backImage writes g, a back page's image, as a new image XObject and
+// returns its number: 1 bit per pixel when it is black and white only,
+// else 4 bits. The back's grey wedge has 16 steps of 17 (0, 17, …, 255),
+// which 4 bits hold exactly; only the anti-aliased edges of the scrambled
+// text lose precision (16 levels instead of 256, finer than a printer's
+// halftone renders at this resolution). A back is mostly paper, so the
+// samples are run-length coded as they are packed (PDF's RunLengthDecode)
+// and the runs deflated at the fastest level: a tenth of the bytes go
+// through deflate.
+func (w *pdfWriter) backImage(g *image.Gray) int {
+	n := w.alloc()
+	wd, h := g.Rect.Dx(), g.Rect.Dy()
+	dict := func(bpc int, filter string) string {
+		return fmt.Sprintf(" /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent %d /Filter %s", wd, h, bpc, filter)
 	}
-	stride := (w + 7) / 8
-	bits := make([]byte, stride*h)
+	if !bilevel(g) {
+		w.samples = appendPack4RLE(w.samples[:0], g)
+		w.deflated(n, dict(4, "[/FlateDecode /RunLengthDecode]"), w.samples, &zlibFastPool)
+		return n
+	}
+	stride := (wd + 7) / 8
+	w.samples = append(w.samples[:0], make([]byte, stride*h)...)
 	for y := range h {
-		row := g.Pix[y*g.Stride : y*g.Stride+w]
-		out := bits[y*stride:]
+		row := g.Pix[y*g.Stride : y*g.Stride+wd]
+		out := w.samples[y*stride:]
 		for x, v := range row {
 			out[x>>3] |= (v & 0x80) >> (x & 7)
 		}
 	}
-	return 1, "/FlateDecode", deflateFast(bits)
+	w.deflated(n, dict(1, "/FlateDecode"), w.samples, &zlibFastPool)
+	return n
+}
+
+// bilevel says whether g is only black and white.
+func bilevel(g *image.Gray) bool {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	for y := range h {
+		for _, v := range g.Pix[y*g.Stride : y*g.Stride+w] {
+			if v != 0 && v != 0xFF {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // quant4 is v/17 rounded: the 4-bit level of grey v.
@@ -162,97 +182,108 @@ var quant4 = func() (q [256]byte) {
 }()
 
 // pack4 quantises g to 16 grey levels (v/17, rounded), two pixels a byte,
-// rows padded to whole bytes as PDF images are.
+// rows padded to whole bytes as PDF images are: what appendPack4RLE's
+// code decodes to.
 func pack4(g *image.Gray) []byte {
 	w, h := g.Rect.Dx(), g.Rect.Dy()
 	stride := (w + 1) / 2
 	out := make([]byte, stride*h)
 	for y := range h {
-		pack4Row(out[y*stride:y*stride+stride], g.Pix[y*g.Stride:y*g.Stride+w])
+		o, row := out[y*stride:y*stride+stride], g.Pix[y*g.Stride:y*g.Stride+w]
+		for x := 0; x+1 < w; x += 2 {
+			o[x>>1] = quant4[row[x]]<<4 | quant4[row[x+1]]
+		}
+		if w%2 == 1 {
+			o[w>>1] = quant4[row[w-1]] << 4
+		}
 	}
 	return out
 }
 
-// pack4Row packs one row; white runs of 32 pixels are written whole.
-func pack4Row(o, row []byte) {
-	w := len(row)
-	x := 0
-	for ; x+32 <= w; x += 32 {
-		if binary.LittleEndian.Uint64(row[x:]) == ^uint64(0) && binary.LittleEndian.Uint64(row[x+8:]) == ^uint64(0) &&
-			binary.LittleEndian.Uint64(row[x+16:]) == ^uint64(0) && binary.LittleEndian.Uint64(row[x+24:]) == ^uint64(0) {
-			binary.LittleEndian.PutUint64(o[x>>1:], ^uint64(0))
-			binary.LittleEndian.PutUint64(o[x>>1+8:], ^uint64(0))
-			continue
-		}
-		for i := x; i < x+32; i += 2 {
-			o[i>>1] = quant4[row[i]]<<4 | quant4[row[i+1]]
-		}
-	}
-	for ; x+1 < w; x += 2 {
-		o[x>>1] = quant4[row[x]]<<4 | quant4[row[x+1]]
-	}
-	if x < w {
-		o[x>>1] = quant4[row[x]] << 4
-	}
-}
+func pack4RLE(g *image.Gray) []byte { return appendPack4RLE(nil, g) }
 
-// pack4RLE is pack4's bytes run-length coded as PDF's RunLengthDecode
-// reads them (ISO 32000-1 §7.4.5): a length byte n, then n+1 literal bytes
-// (n < 128) or one byte repeated 257−n times (n > 128); 128 ends the data.
-// Each row is coded alone, and an all-white row is a few fixed bytes.
-func pack4RLE(g *image.Gray) []byte {
+// paper is a row of white, longer than any back's row at 300 dpi.
+var paper = bytes.Repeat([]byte{0xFF}, 4096)
+
+// appendPack4RLE appends pack4's bytes of g run-length coded as PDF's
+// RunLengthDecode reads them (ISO 32000-1 §7.4.5): a length byte n, then
+// n+1 literal bytes (n < 128) or one byte repeated 257−n times (n > 128);
+// 128 ends the data. Each row is coded alone, straight from its 8-bit
+// pixels: no packed copy of the page is made, and paper is passed over
+// eight pixels at a time.
+func appendPack4RLE(out []byte, g *image.Gray) []byte {
 	w, h := g.Rect.Dx(), g.Rect.Dy()
-	stride := (w + 1) / 2
-	white := bytes.Repeat([]byte{0xFF}, w)
-	packed := make([]byte, stride)
-	pack4Row(packed, white)
-	whiteRLE := appendRLE(nil, packed)
-	out := make([]byte, 0, h*len(whiteRLE)+64<<10)
+	white := paper
+	if w > len(white) {
+		white = bytes.Repeat([]byte{0xFF}, w)
+	}
+	var whiteRow []byte // the code of a row of paper
 	for y := range h {
 		row := g.Pix[y*g.Stride : y*g.Stride+w]
-		if bytes.Equal(row, white) {
-			out = append(out, whiteRLE...)
+		if bytes.Equal(row, white[:w]) {
+			if whiteRow == nil {
+				n := len(out)
+				out = appendRow4RLE(out, row)
+				whiteRow = out[n:len(out):len(out)]
+				continue
+			}
+			out = append(out, whiteRow...)
 			continue
 		}
-		pack4Row(packed, row)
-		out = appendRLE(out, packed)
+		out = appendRow4RLE(out, row)
 	}
 	return append(out, 128)
 }
 
-// appendRLE appends the run-length code of b to out: runs of three or
-// more equal bytes repeated, the rest literal. Runs of paper (0xFF) are
-// measured eight bytes at a time.
-func appendRLE(out, b []byte) []byte {
-	lit := 0 // start of the pending literal bytes
-	for i := 0; i < len(b); {
-		v := b[i]
-		j := i + 1
-		if v == 0xFF {
-			for j+8 <= len(b) && j-i <= 120 && binary.LittleEndian.Uint64(b[j:]) == ^uint64(0) {
+// appendRow4RLE appends the code of one row: its pixels packed in pairs,
+// runs of three or more equal bytes repeated, the rest literal.
+func appendRow4RLE(out, row []byte) []byte {
+	end := len(row) &^ 1
+	pair := func(x int) byte { return quant4[row[x]]<<4 | quant4[row[x+1]] }
+	for x := 0; x < end; {
+		// A run: paper, eight pixels at a time, or any repeated byte.
+		j := x + 2
+		b := pair(x)
+		if row[x]&row[x+1] == 0xFF {
+			for j+32 <= end && binary.LittleEndian.Uint64(row[j:])&binary.LittleEndian.Uint64(row[j+8:])&
+				binary.LittleEndian.Uint64(row[j+16:])&binary.LittleEndian.Uint64(row[j+24:]) == ^uint64(0) {
+				j += 32
+			}
+			for j+8 <= end && binary.LittleEndian.Uint64(row[j:]) == ^uint64(0) {
 				j += 8
 			}
 		}
-		for j < len(b) && j-i < 128 && b[j] == v {
-			j++
+		for j < end && pair(j) == b {
+			j += 2
 		}
-		if j-i >= 3 {
-			out = appendLiteral(out, b[lit:i])
-			out = append(out, byte(257-(j-i)), v)
-			lit = j
+		if n := (j - x) / 2; n >= 3 {
+			for ; n >= 2; n -= min(n, 128) {
+				out = append(out, byte(257-min(n, 128)), b)
+			}
+			if n == 1 {
+				out = append(out, 0, b)
+			}
+			x = j
+			continue
 		}
-		i = j
+		// A literal run, up to where three equal bytes or eight pixels of
+		// paper begin (at least one byte: none begins at x).
+		hdr := len(out)
+		out = append(out, 0, b)
+		for x += 2; x < end && len(out)-hdr <= 128; x += 2 {
+			if x+8 <= end && binary.LittleEndian.Uint64(row[x:]) == ^uint64(0) {
+				break
+			}
+			c := pair(x)
+			if x+6 <= end && pair(x+2) == c && pair(x+4) == c {
+				break
+			}
+			out = append(out, c)
+		}
+		out[hdr] = byte(len(out) - hdr - 2)
 	}
-	return appendLiteral(out, b[lit:])
-}
-
-// appendLiteral appends b as literal runs of at most 128 bytes.
-func appendLiteral(out, b []byte) []byte {
-	for len(b) > 0 {
-		n := min(len(b), 128)
-		out = append(out, byte(n-1))
-		out = append(out, b[:n]...)
-		b = b[n:]
+	if end < len(row) {
+		out = append(out, 0, quant4[row[end]]<<4)
 	}
 	return out
 }

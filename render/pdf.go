@@ -1,11 +1,12 @@
 package render
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"image"
 	"strconv"
+	"sync"
 
 	"github.com/lgwan/issuance/internal/pdf"
 	"github.com/lgwan/issuance/issuance"
@@ -22,6 +23,35 @@ import (
 type pdfWriter struct {
 	buf     []byte
 	offsets []int // byte offset of each object; [0] is the free entry
+	*scratch
+	catalog, pages, info, resources int // objects every PDF has
+}
+
+// scratch is a render's working memory for streams, kept between renders:
+// the back's coded samples and each stream's compressed bytes, copied into
+// the PDF as soon as they are made.
+type scratch struct {
+	samples []byte
+	z       bytes.Buffer
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// newPDFWriter starts a PDF of about size bytes; release returns its
+// scratch once the PDF is written.
+func newPDFWriter(size int) *pdfWriter {
+	w := &pdfWriter{offsets: []int{0}, buf: make([]byte, 0, size), scratch: scratchPool.Get().(*scratch)}
+	w.buf = append(w.buf, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"...)
+	w.catalog, w.pages, w.info, w.resources = w.alloc(), w.alloc(), w.alloc(), w.alloc()
+	return w
+}
+
+func (w *pdfWriter) release() {
+	// A scratch that a rare huge render grew is dropped rather than kept.
+	if cap(w.samples) <= 4<<20 && w.z.Cap() <= 4<<20 {
+		scratchPool.Put(w.scratch)
+	}
+	w.scratch = nil
 }
 
 func (w *pdfWriter) alloc() int {
@@ -35,6 +65,14 @@ func (w *pdfWriter) object(n int, body string) {
 	w.buf = append(w.buf, " 0 obj\n"...)
 	w.buf = append(w.buf, body...)
 	w.buf = append(w.buf, "\nendobj\n"...)
+}
+
+// deflated writes a stream object of data compressed by a writer of pool;
+// dict names the filters.
+func (w *pdfWriter) deflated(n int, dict string, data []byte, pool *sync.Pool) {
+	w.z.Reset()
+	compress(&w.z, pool, data)
+	w.stream(n, dict, w.z.Bytes())
 }
 
 // stream writes a stream object; data is already compressed when dict
@@ -66,12 +104,11 @@ func (u *fontUse) glyph(cluster string, gid uint16) uint16 {
 	return uint16(len(u.gids))
 }
 
-// writePDF writes the laid-out pages; with backs, each front page is
-// followed by its back, drawn full-page.
-func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impression *pdfImage, backs []*image.Gray) ([]byte, error) {
-	w := &pdfWriter{offsets: []int{0}, buf: make([]byte, 0, 64<<10)}
-	w.buf = append(w.buf, "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"...)
-	catalog, pagesObj, info, resources := w.alloc(), w.alloc(), w.alloc(), w.alloc()
+// writePDF writes the laid-out pages into w; with backs (the image
+// XObjects backImage wrote), each front page is followed by its back,
+// drawn full-page.
+func (r *Renderer) writePDF(w *pdfWriter, doc *issuance.Document, pages []page, seal, impression *pdfImage, backs []int) ([]byte, error) {
+	catalog, pagesObj, info, resources := w.catalog, w.pages, w.info, w.resources
 
 	uses := make([]*fontUse, len(r.fonts))
 	var content [][]byte
@@ -151,8 +188,8 @@ func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impressi
 		w.object(desc, fmt.Sprintf("<</Type /FontDescriptor /FontName %s /Flags 4 /FontBBox [%s] /ItalicAngle 0 /Ascent %s /Descent %s /CapHeight %s /StemV 80 /FontFile2 %d 0 R>>",
 			name, appendNums(nil, float64(f.bbox[0])*k, float64(f.bbox[1])*k, float64(f.bbox[2])*k, float64(f.bbox[3])*k),
 			appendNum(nil, float64(f.ascent)*k), appendNum(nil, float64(f.descent)*k), appendNum(nil, float64(f.ascent)*k), file))
-		w.stream(file, fmt.Sprintf(" /Filter /FlateDecode /Length1 %d", len(sub.data)), deflate(sub.data))
-		w.stream(tou, " /Filter /FlateDecode", deflate(toUnicodeCMap(u.texts)))
+		w.deflated(file, fmt.Sprintf(" /Filter /FlateDecode /Length1 %d", len(sub.data)), sub.data, &zlibPool)
+		w.deflated(tou, " /Filter /FlateDecode", toUnicodeCMap(u.texts), &zlibPool)
 	}
 	fontDict += ">>"
 
@@ -171,15 +208,11 @@ func (r *Renderer) writePDF(doc *issuance.Document, pages []page, seal, impressi
 	var kids []byte
 	for i, c := range content {
 		pg, cs := w.alloc(), w.alloc()
-		w.stream(cs, " /Filter /FlateDecode", deflate(c))
+		w.deflated(cs, " /Filter /FlateDecode", c, &zlibPool)
 		w.object(pg, fmt.Sprintf("<</Type /Page /Parent %d 0 R /MediaBox [0 0 %s] /Resources %d 0 R /Contents %d 0 R>>", pagesObj, appendNums(nil, pageW, pageH), resources, cs))
 		kids = fmt.Appendf(kids, "%d 0 R ", pg)
 		if backs != nil {
-			bp, bc, bi := w.alloc(), w.alloc(), w.alloc()
-			img := backs[i]
-			bpc, filter, data := encodeBack(img)
-			w.stream(bi, fmt.Sprintf(" /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent %d /Filter %s",
-				img.Rect.Dx(), img.Rect.Dy(), bpc, filter), data)
+			bp, bc, bi := w.alloc(), w.alloc(), backs[i]
 			w.stream(bc, "", fmt.Appendf(nil, "q %s 0 0 %s 0 0 cm /B Do Q", appendNum(nil, pageW), appendNum(nil, pageH)))
 			w.object(bp, fmt.Sprintf("<</Type /Page /Parent %d 0 R /MediaBox [0 0 %s] /Resources <</XObject <</B %d 0 R>>>> /Contents %d 0 R>>", pagesObj, appendNums(nil, pageW, pageH), bi, bc))
 			kids = fmt.Appendf(kids, "%d 0 R ", bp)

@@ -228,49 +228,99 @@ func fillBlack(img *image.Gray, xs, ys [2]int) {
 
 // drawImage draws src into the box (pixels) by area averaging, either
 // over the page (the impression) or multiplied with it (the 公印, as ink
-// stamped over print).
+// stamped over print). A seal is drawn at the same size on every page, so
+// what it multiplies each pixel by is worked out once per size (stamp).
 func drawImage(img *image.Gray, src *pdfImage, bx, by, bw, bh float64, multiply bool) {
 	x0, y0 := int(math.Round(bx)), int(math.Round(by))
 	x1, y1 := int(math.Round(bx+bw)), int(math.Round(by+bh))
 	if x1 <= x0 || y1 <= y0 {
 		return
 	}
-	sx := float64(src.w) / float64(x1-x0)
-	sy := float64(src.h) / float64(y1-y0)
 	b := img.Rect
-	for y := max(y0, b.Min.Y); y < min(y1, b.Max.Y); y++ {
-		v0 := int(float64(y-y0) * sy)
-		v1 := max(v0+1, int(float64(y-y0+1)*sy))
-		row := img.Pix[(y-b.Min.Y)*img.Stride:]
-		for x := max(x0, b.Min.X); x < min(x1, b.Max.X); x++ {
-			u0 := int(float64(x-x0) * sx)
-			u1 := max(u0+1, int(float64(x-x0+1)*sx))
-			var sa, sga, n uint32 // alpha, alpha × grey, samples
-			for v := v0; v < min(v1, src.h); v++ {
-				p := src.px.Pix[v*src.px.Stride:]
-				for u := u0; u < min(u1, src.w); u++ {
-					q := p[4*u:]
-					a := uint32(q[3])
-					sa += a
-					sga += a * luma(q[0], q[1], q[2])
-					n++
+	if multiply {
+		f := src.stamp(x1-x0, y1-y0)
+		for y := max(y0, b.Min.Y); y < min(y1, b.Max.Y); y++ {
+			row := img.Pix[(y-b.Min.Y)*img.Stride:]
+			fr := f[(y-y0)*(x1-x0):]
+			for x := max(x0, b.Min.X); x < min(x1, b.Max.X); x++ {
+				if m := fr[x-x0]; m != 1 {
+					d := &row[x-b.Min.X]
+					*d = uint8(math.Round(float64(*d) * m))
 				}
 			}
-			if sa == 0 || n == 0 {
+		}
+		return
+	}
+	for y := max(y0, b.Min.Y); y < min(y1, b.Max.Y); y++ {
+		row := img.Pix[(y-b.Min.Y)*img.Stride:]
+		for x := max(x0, b.Min.X); x < min(x1, b.Max.X); x++ {
+			a, g, ok := src.average(x-x0, y-y0, x1-x0, y1-y0)
+			if !ok {
 				continue
 			}
 			d := &row[x-b.Min.X]
-			a := float64(sa) / float64(n) / 255
-			g := float64(sga) / float64(sa) / 255
-			dst := float64(*d)
-			if multiply {
-				dst *= 1 - a + a*g
-			} else {
-				dst = dst*(1-a) + 255*g*a
-			}
-			*d = uint8(math.Round(dst))
+			*d = uint8(math.Round(float64(*d)*(1-a) + 255*g*a))
 		}
 	}
+}
+
+// average is the mean opacity a and grey g (0–1) of the pixels of src
+// that pixel (x, y) of a w×h box covers; ok is false where it is
+// transparent.
+func (src *pdfImage) average(x, y, w, h int) (a, g float64, ok bool) {
+	sx := float64(src.w) / float64(w)
+	sy := float64(src.h) / float64(h)
+	v0 := int(float64(y) * sy)
+	v1 := max(v0+1, int(float64(y+1)*sy))
+	u0 := int(float64(x) * sx)
+	u1 := max(u0+1, int(float64(x+1)*sx))
+	var sa, sga, n uint32 // alpha, alpha × grey, samples
+	for v := v0; v < min(v1, src.h); v++ {
+		p := src.px.Pix[v*src.px.Stride:]
+		for u := u0; u < min(u1, src.w); u++ {
+			q := p[4*u:]
+			a := uint32(q[3])
+			sa += a
+			sga += a * luma(q[0], q[1], q[2])
+			n++
+		}
+	}
+	if sa == 0 || n == 0 {
+		return 0, 0, false
+	}
+	return float64(sa) / float64(n) / 255, float64(sga) / float64(sa) / 255, true
+}
+
+// stamp returns what src multiplies each pixel of a w×h box by (1 where it
+// is transparent), row-major: computed once per size and then only read.
+func (src *pdfImage) stamp(w, h int) []float64 {
+	key := [2]int{w, h}
+	src.stampMu.Lock()
+	f, ok := src.stamps[key]
+	src.stampMu.Unlock()
+	if ok {
+		return f
+	}
+	f = make([]float64, w*h)
+	for y := range h {
+		for x := range w {
+			f[y*w+x] = 1
+			if a, g, ok := src.average(x, y, w, h); ok {
+				f[y*w+x] = 1 - a + a*g
+			}
+		}
+	}
+	src.stampMu.Lock()
+	defer src.stampMu.Unlock()
+	if src.stamps == nil {
+		src.stamps = map[[2]int][]float64{}
+	}
+	// A seal is drawn at one or two sizes (its box rounds to whole
+	// pixels); past a few, sizes are simply worked out each time.
+	if len(src.stamps) < 8 {
+		src.stamps[key] = f
+	}
+	return f
 }
 
 // luma is the grey of an sRGB colour with the weights poppler uses for

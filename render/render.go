@@ -68,6 +68,11 @@ type FrontPage struct {
 	Image       *image.Gray // the page as printed, at WithBack's resolution, white paper; valid only during the call (its pixels are reused)
 	Facts       []string    // the page's printed text in drawing order, as the 電子契印 digests it
 	Keiin       string      // the page's 電子契印 code
+	// Back is a page of pixels (length 0, capacity for one back at
+	// WithBack's resolution) the function may draw its back on and return:
+	// the renderer's, encoded as soon as the function returns and then
+	// reused, so the function must not keep it (nor the back drawn on it).
+	Back []byte
 }
 
 // face is one parsed font: tables for layout and subsetting, outlines for
@@ -222,21 +227,31 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 		}
 		return nil, len(pages), imgs, nil
 	}
-	var backs []*image.Gray
+	// A duplex 住民票 is about 100 KB, the back's image 40 of it.
+	w := newPDFWriter(64<<10 + 48<<10*len(pages))
+	defer w.release()
+	var backs []int
 	if r.back != nil {
 		bdpi := r.backDPI
 		if bdpi == 0 {
 			bdpi = 300
 		}
-		buf := pagePool.Get().(*[]byte)
+		// Two pages, the front and the back drawn from it, are all a render
+		// needs however many sheets it prints: each back is written into the
+		// PDF before the next front is drawn.
+		buf, backBuf := pagePool.Get().(*[]byte), pagePool.Get().(*[]byte)
 		defer pagePool.Put(buf)
+		defer pagePool.Put(backBuf)
 		for i := range pages {
 			front, err := r.rasterize(&pages[i], bdpi, seal, impression, *buf)
 			if err != nil {
 				return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 			}
 			*buf = front.Pix
-			back, err := r.back(ctx, FrontPage{Doc: doc, Page: i + 1, Pages: len(pages), Image: front, Facts: pages[i].facts, Keiin: pages[i].keiin})
+			if cap(*backBuf) < len(front.Pix) {
+				*backBuf = make([]byte, len(front.Pix))
+			}
+			back, err := r.back(ctx, FrontPage{Doc: doc, Page: i + 1, Pages: len(pages), Image: front, Facts: pages[i].facts, Keiin: pages[i].keiin, Back: (*backBuf)[:0]})
 			if err != nil {
 				return nil, 0, nil, err
 			}
@@ -248,10 +263,10 @@ func (r *Renderer) render(ctx context.Context, doc *issuance.Document, dpi float
 			if a := float64(back.Rect.Dx()) / float64(back.Rect.Dy()); math.Abs(a/(pageW/pageH)-1) > 0.01 {
 				return nil, 0, nil, fault("back side of page %d is %d×%d pixels, not A4's shape", i+1, back.Rect.Dx(), back.Rect.Dy())
 			}
-			backs = append(backs, back)
+			backs = append(backs, w.backImage(back))
 		}
 	}
-	pdf, err := r.writePDF(doc, pages, seal, impression, backs)
+	pdf, err := r.writePDF(w, doc, pages, seal, impression, backs)
 	if err != nil {
 		return nil, 0, nil, issuance.Wrap(issuance.Unavailable, fmt.Errorf("render: %w", err))
 	}

@@ -25,10 +25,11 @@ var _ issuance.Renderer = sealedRenderer{}
 
 // backSides is the renderer option for duplex printing: after each front
 // page comes its back, the front scrambled with a code signed by the
-// municipality's code key (docs/backside.md).
+// municipality's code key (docs/backside.md), drawn on the page the
+// renderer lends (f.Back) rather than on 2 MB allocated per back.
 func backSides(keyring *pki.Keyring) render.Option {
 	return render.WithBack(backside.DPI, func(ctx context.Context, f render.FrontPage) (*image.Gray, error) {
-		return backside.Compose(f.Image, codeDocument(f), f.Page, f.Pages, keyring)
+		return backside.ComposeInto(f.Back, f.Image, codeDocument(f), f.Page, f.Pages, keyring)
 	})
 }
 

@@ -117,7 +117,7 @@ func (goldenSigner) SignCode(string, []byte) (string, []byte, error) {
 func TestVersion1Backs(t *testing.T) {
 	doc := Document{ID: "v1-golden", LGCode: "131016", Type: "JUMINHYO", IssuedOn: time.Date(2025, 11, 21, 10, 30, 0, 0, issuance.Tokyo),
 		Facts: []Fact{{"氏名", "山田　太郎"}}}
-	back, err := composeVersion(randomDocument(), doc, 1, 1, goldenSigner{}, fixedKey, defaultParams, payloadInverting)
+	back, err := composeVersion(nil, randomDocument(), doc, 1, 1, goldenSigner{}, fixedKey, defaultParams, payloadInverting)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestVersion1Backs(t *testing.T) {
 
 	f := setup(t)
 	front := f.frontAt(t, DPI)
-	back, err = composeVersion(front, f.doc, 1, 1, f.key, fixedKey, defaultParams, payloadInverting)
+	back, err = composeVersion(nil, front, f.doc, 1, 1, f.key, fixedKey, defaultParams, payloadInverting)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestVerifySomethingElse(t *testing.T) {
 		"garbage payload": codePrefix + "ABCDEFGHI",
 	} {
 		t.Run(name, func(t *testing.T) {
-			back, err := paint(front, l, fixedKey, text, false)
+			back, err := paint(nil, front, l, fixedKey, text, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func forged(t *testing.T, f *fixture, doc Document, sign func(body []byte) (keyI
 		issuedOn: doc.IssuedOn.Format(time.DateOnly), digest: FactsDigest(doc.Facts)}
 	body := pl.encodeBody()
 	id, sig := sign(body)
-	back, err := paint(front, l, fixedKey, codePrefix+base45Encode(append(append(body, id...), sig...)), false)
+	back, err := paint(nil, front, l, fixedKey, codePrefix+base45Encode(append(append(body, id...), sig...)), false)
 	if err != nil {
 		t.Fatal(err)
 	}

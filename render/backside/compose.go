@@ -3,6 +3,7 @@ package backside
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,20 +18,29 @@ import (
 // and the code signed by s. The result has the front's size, to be printed
 // on the other side of the same sheet at the same scale.
 func Compose(front *image.Gray, doc Document, page, pages int, s Signer) (*image.Gray, error) {
+	return ComposeInto(nil, front, doc, page, pages, s)
+}
+
+// ComposeInto is Compose drawing on dst when its capacity holds the page
+// (every pixel is written; nothing of what dst held shows), else on a new
+// page: a server that renders many backs hands the same few pages round
+// instead of allocating, clearing and collecting 2 MB for each back.
+func ComposeInto(dst []byte, front *image.Gray, doc Document, page, pages int, s Signer) (*image.Gray, error) {
 	var key [keySize]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, fmt.Errorf("backside: scramble key: %w", err)
 	}
-	return compose(front, doc, page, pages, s, key, defaultParams)
+	return composeVersion(dst, front, doc, page, pages, s, key, defaultParams, payloadVersion)
 }
 
 func compose(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params) (*image.Gray, error) {
-	return composeVersion(front, doc, page, pages, s, key, p, payloadVersion)
+	return composeVersion(nil, front, doc, page, pages, s, key, p, payloadVersion)
 }
 
-// composeVersion composes in format version v: payloadInverting only to
-// test that backs printed by the previous version still verify.
-func composeVersion(front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params, v byte) (*image.Gray, error) {
+// composeVersion composes in format version v (payloadInverting only to
+// test that backs printed by the previous version still verify), on dst
+// as ComposeInto does.
+func composeVersion(dst []byte, front *image.Gray, doc Document, page, pages int, s Signer, key [keySize]byte, p params, v byte) (*image.Gray, error) {
 	if front == nil {
 		return nil, errors.New("backside: no front image")
 	}
@@ -49,7 +59,7 @@ func composeVersion(front *image.Gray, doc Document, page, pages int, s Signer, 
 	if err != nil {
 		return nil, err
 	}
-	return paint(front, l, key, code, v == payloadInverting)
+	return paint(dst, front, l, key, code, v == payloadInverting)
 }
 
 // codeText is the signed code of page page of pages of doc, for a w×h
@@ -75,8 +85,9 @@ func codeText(doc Document, page, pages int, s Signer, key [keySize]byte, p para
 	return codePrefix + base45Encode(append(append(body, id...), sig...)), nil
 }
 
-// paint makes the back of front with the scramble key and the code's text.
-func paint(front *image.Gray, l *layout, key [keySize]byte, code string, invert bool) (*image.Gray, error) {
+// paint makes the back of front with the scramble key and the code's text,
+// on dst when it is large enough.
+func paint(dst []byte, front *image.Gray, l *layout, key [keySize]byte, code string, invert bool) (*image.Gray, error) {
 	modules, err := qrModules(code)
 	if err != nil {
 		return nil, err
@@ -84,13 +95,32 @@ func paint(front *image.Gray, l *layout, key [keySize]byte, code string, invert 
 	w, h := front.Rect.Dx(), front.Rect.Dy()
 	o := l.origin(w, h)
 	tmpl := l.template(w, h)
-	// append, not make and copy: a fresh page is written once, not
-	// cleared and then written.
-	back := &image.Gray{Pix: append([]byte(nil), tmpl.Pix...), Stride: tmpl.Stride, Rect: tmpl.Rect}
-	drawCells(back, front, l, o, makePlan(key, blocksOf(l, w, h), len(l.free), invert))
+	var pix []byte
+	if cap(dst) >= len(tmpl.Pix) {
+		pix = dst[:len(tmpl.Pix)]
+		copy(pix, tmpl.Pix)
+	} else {
+		// append, not make and copy: a fresh page is written once, not
+		// cleared and then written.
+		pix = append([]byte(nil), tmpl.Pix...)
+	}
+	back := &image.Gray{Pix: pix, Stride: tmpl.Stride, Rect: tmpl.Rect}
+	cs := cellScratch.Get().(*cellsScratch)
+	defer cellScratch.Put(cs)
+	cs.plan = makePlanOn(cs.plan, key, blocksOf(l, w, h), len(l.free), invert)
+	drawCells(back, front, l, o, cs.plan, cs)
 	drawCode(back, l, o.X+l.qr.Min.X*l.cell, o.Y+l.qr.Min.Y*l.cell, modules)
 	return back, nil
 }
+
+// cellsScratch is a compose's working memory for the cells, kept between
+// composes (each back has 22,000 cells: a plan of 110 KB).
+type cellsScratch struct {
+	plan  plan
+	blank []bool
+}
+
+var cellScratch = sync.Pool{New: func() any { return new(cellsScratch) }}
 
 // templates holds, per layout and page size, the part of a back that is the
 // same on every page: white paper, the ticks, the finders and the wedge.
@@ -149,11 +179,12 @@ func fill(b []byte, v byte) {
 // drawCells puts every front block, shrunk and transformed, in its cell.
 // Most blocks of a certificate are blank paper: those are not resampled,
 // only filled black when inverted (the page starts white).
-func drawCells(back, front *image.Gray, l *layout, o image.Point, pl plan) {
+func drawCells(back, front *image.Gray, l *layout, o image.Point, pl plan, cs *cellsScratch) {
 	b, c := l.block, l.cell
 	w, h := front.Rect.Dx(), front.Rect.Dy()
 	bc, br := l.blocks(w, h)
-	blank := blankBlocks(front, bc, br, b)
+	cs.blank = blankBlocks(cs.blank, front, bc, br, b)
+	blank := cs.blank
 	sh := newShrink(b, c)
 	rows := make([]int32, b*c) // the block's rows, each shrunk to c
 	blk := make([]byte, c*c)
@@ -175,11 +206,15 @@ func drawCells(back, front *image.Gray, l *layout, o image.Point, pl plan) {
 	}
 }
 
-// blankBlocks marks the blocks that are entirely white (255). Whole white
+// blankBlocks marks the blocks that are entirely white (255), in blank
+// when it is large enough. Whole white
 // rows, most of a certificate, are passed over with one comparison.
-func blankBlocks(front *image.Gray, bc, br, b int) []bool {
+func blankBlocks(blank []bool, front *image.Gray, bc, br, b int) []bool {
 	w, h := front.Rect.Dx(), front.Rect.Dy()
-	blank := make([]bool, bc*br)
+	if cap(blank) < bc*br {
+		blank = make([]bool, bc*br)
+	}
+	blank = blank[:bc*br]
 	for i := range blank {
 		blank[i] = true
 	}
@@ -192,27 +227,51 @@ func blankBlocks(front *image.Gray, bc, br, b int) []bool {
 		flags := blank[(y/b)*bc : (y/b)*bc+bc]
 		for bx := range bc {
 			if flags[bx] {
-				seg := row[bx*b : min(bx*b+b, w)]
-				flags[bx] = bytes.Equal(seg, white[:len(seg)])
+				flags[bx] = isPaper(row[bx*b : min(bx*b+b, w)])
 			}
 		}
 	}
 	return blank
 }
 
+// isPaper says whether every pixel of p is white, eight at a time.
+func isPaper(p []byte) bool {
+	for ; len(p) >= 8; p = p[8:] {
+		if binary.LittleEndian.Uint64(p) != ^uint64(0) {
+			return false
+		}
+	}
+	for _, v := range p {
+		if v != 0xFF {
+			return false
+		}
+	}
+	return true
+}
+
 // shrink holds the area-averaging weights that turn b pixels into c, in
 // 1/256ths: output k is the sum of w[j]*in[i+j] for j < 3 (c < b < 2c
-// means no output touches more than three inputs).
+// means no output touches more than three inputs). When no output touches
+// more than two (10 → 9 does not), two says so and w[k][2] is 0.
 type shrink struct {
 	b, c int
 	i    []int
 	w    [][3]int32
+	two  bool
 }
 
 func newShrink(b, c int) *shrink {
-	s := &shrink{b: b, c: c, i: make([]int, c), w: make([][3]int32, c)}
-	for k, taps := range shrinkWeights(b, c) {
-		s.i[k] = min(taps[0].i, b-3)
+	s := &shrink{b: b, c: c, i: make([]int, c), w: make([][3]int32, c), two: true}
+	ws := shrinkWeights(b, c)
+	for _, taps := range ws {
+		s.two = s.two && len(taps) <= 2
+	}
+	for k, taps := range ws {
+		// The window stays within the block: [i, i+2) or [i, i+3).
+		s.i[k] = min(taps[0].i, b-2)
+		if !s.two {
+			s.i[k] = min(taps[0].i, b-3)
+		}
 		for _, t := range taps {
 			s.w[k][t.i-s.i[k]] = t.w
 		}
@@ -221,25 +280,39 @@ func newShrink(b, c int) *shrink {
 }
 
 // block area-averages the b×b block at (x0, y0) of front (white beyond its
-// edges) to c×c in out, row-major; rows is scratch of b*c.
+// edges) to c×c in out, row-major; rows is scratch of b*c. A block of text
+// is mostly paper: a white row averages to white (the weights sum to 256
+// exactly) without being weighed, and an output row of white rows is white.
 func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) {
 	b, c := s.b, s.c
 	w, h := front.Rect.Dx(), front.Rect.Dy()
-	var edge [64]byte // a block row padded with white, for blocks at the right edge
+	var edge [64]byte  // a block row padded with white, for blocks at the right edge
+	var paper [64]bool // which of the block's rows are white
 	for i := range b {
 		r := rows[i*c : i*c+c]
 		y := y0 + i
-		if y >= h {
+		var src []byte
+		if y < h {
+			src = front.Pix[y*front.Stride+x0:]
+			if x0+b > w {
+				n := copy(edge[:b], src[:w-x0])
+				fill(edge[n:b], 0xFF)
+				src = edge[:b]
+			}
+		}
+		if src == nil || isPaper(src[:b]) {
+			paper[i] = true
 			for k := range r {
 				r[k] = 255 * 256
 			}
 			continue
 		}
-		src := front.Pix[y*front.Stride+x0:]
-		if x0+b > w {
-			n := copy(edge[:b], src[:w-x0])
-			fill(edge[n:b], 0xFF)
-			src = edge[:b]
+		if s.two {
+			for k, ix := range s.i {
+				wk := &s.w[k]
+				r[k] = wk[0]*int32(src[ix]) + wk[1]*int32(src[ix+1])
+			}
+			continue
 		}
 		for k, ix := range s.i {
 			wk := &s.w[k]
@@ -247,9 +320,20 @@ func (s *shrink) block(out []byte, rows []int32, front *image.Gray, x0, y0 int) 
 		}
 	}
 	for k, ix := range s.i {
-		wk := &s.w[k]
-		r0, r1, r2 := rows[ix*c:ix*c+c], rows[(ix+1)*c:(ix+1)*c+c], rows[(ix+2)*c:(ix+2)*c+c]
 		o := out[k*c : k*c+c]
+		if paper[ix] && paper[ix+1] && (s.two || paper[ix+2]) {
+			fill(o, 0xFF)
+			continue
+		}
+		wk := &s.w[k]
+		r0, r1 := rows[ix*c:ix*c+c], rows[(ix+1)*c:(ix+1)*c+c]
+		if s.two {
+			for u := range o {
+				o[u] = byte((wk[0]*r0[u] + wk[1]*r1[u] + 1<<15) >> 16)
+			}
+			continue
+		}
+		r2 := rows[(ix+2)*c : (ix+2)*c+c]
 		for u := range o {
 			o[u] = byte((wk[0]*r0[u] + wk[1]*r1[u] + wk[2]*r2[u] + 1<<15) >> 16)
 		}

@@ -5,7 +5,8 @@
 // document id, municipality, type, issue date, the printed facts, their
 // SHA-256 digest, the scramble key and an ECDSA P-256 signature.
 //
-// Compose draws the back from a rasterised front; Verify takes a scan or
+// Compose draws the back from a rasterised front (ComposeInto on a page the
+// caller lends, as the renderer does); Verify takes a scan or
 // photo of a back, registers it, checks the code against published keys and
 // descrambles the front; VerifyScan does both from a file's bytes (PNG,
 // JPEG or PDF, within ScanLimits that refuse decompression bombs and active
@@ -17,5 +18,7 @@
 // the front, hold or load signing keys (a Signer signs, a Keys finds
 // published keys), reach a database, the network or the clock. Both sides
 // are pure functions of their inputs (and, for Compose, a random key), so
-// any number of goroutines may call them at once.
+// any number of goroutines may call them at once; what they keep between
+// calls (the layout, the blank back, the QR plans, pooled scratch) is the
+// same for every page or never outlives a call.
 package backside

@@ -33,14 +33,34 @@ var errCodeTooBig = errors.New("backside: the facts are too long for the code")
 // qrModules encodes text as a QR code no larger than qrMaxVersion and
 // returns its modules (true is dark), without quiet zone.
 func qrModules(text string) ([][]bool, error) {
-	hints := map[gozxing.EncodeHintType]interface{}{gozxing.EncodeHintType_QR_MASK_PATTERN: qrMask}
-	code, err := encoder.Encoder_encode(text, qrLevel, hints)
+	if qrAlphanumericOnly(text) {
+		modules, _, ok, err := qrEncodeAlphanumeric(text)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: %d characters need a QR version over %d", errCodeTooBig, len(text), qrMaxVersion)
+		}
+		return modules, nil
+	}
+	modules, version, err := zxingEncode(text)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%d characters): %v", errCodeTooBig, len(text), err)
 	}
-	if code.GetVersion().GetVersionNumber() > qrMaxVersion {
+	if version > qrMaxVersion {
 		return nil, fmt.Errorf("%w: %d characters need QR version %d, the layout holds %d",
-			errCodeTooBig, len(text), code.GetVersion().GetVersionNumber(), qrMaxVersion)
+			errCodeTooBig, len(text), version, qrMaxVersion)
+	}
+	return modules, nil
+}
+
+// zxingEncode is ZXing's encoding of text at the back's level and mask: its
+// modules (true is dark) and version.
+func zxingEncode(text string) ([][]bool, int, error) {
+	hints := map[gozxing.EncodeHintType]interface{}{gozxing.EncodeHintType_QR_MASK_PATTERN: qrMask}
+	code, err := encoder.Encoder_encode(text, qrLevel, hints)
+	if err != nil {
+		return nil, 0, err
 	}
 	m := code.GetMatrix()
 	out := make([][]bool, m.GetHeight())
@@ -50,7 +70,21 @@ func qrModules(text string) ([][]bool, error) {
 			out[y][x] = m.Get(x, y) == 1
 		}
 	}
-	return out, nil
+	return out, code.GetVersion().GetVersionNumber(), nil
+}
+
+// qrAlphanumericOnly says whether ZXing encodes text in alphanumeric mode:
+// every character in the set, and one at least not a digit.
+func qrAlphanumericOnly(text string) bool {
+	digits := true
+	for i := range len(text) {
+		c := text[i]
+		if qrAlphanumeric[c] < 0 {
+			return false
+		}
+		digits = digits && c >= '0' && c <= '9'
+	}
+	return !digits
 }
 
 // qrRead reads the code through h, grid to scan coordinates. Where the

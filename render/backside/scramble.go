@@ -63,8 +63,16 @@ func (k *keystream) uniform(n uint32) uint32 {
 // Without invert, the transform's inversion bit is dropped (format version
 // 2): the rotations and mirrorings are drawn from the same bytes.
 func makePlan(key [keySize]byte, nBlocks, nCells int, invert bool) plan {
+	return makePlanOn(plan{}, key, nBlocks, nCells, invert)
+}
+
+// makePlanOn is makePlan reusing p's slices when they are large enough.
+func makePlanOn(p plan, key [keySize]byte, nBlocks, nCells int, invert bool) plan {
 	ks := newKeystream(key)
-	p := plan{src: make([]int32, nCells), xf: make([]uint8, nCells)}
+	if cap(p.src) < nCells || cap(p.xf) < nCells {
+		p = plan{src: make([]int32, nCells), xf: make([]uint8, nCells)}
+	}
+	p.src, p.xf = p.src[:nCells], p.xf[:nCells]
 	mask := byte(0x07)
 	if invert {
 		mask = 0x0F
