@@ -13,3 +13,6 @@ import (
 func SetHookBeforeSwitch(f func(context.Context, pgx.Tx, *feed.Manifest) error) {
 	testHookBeforeSwitch = f
 }
+
+// IssuanceKeyLookups are the statements that read one issuance by its key.
+var IssuanceKeyLookups = []string{issuanceByID, issuanceSessionLive, issuanceReservedAt}

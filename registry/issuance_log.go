@@ -112,7 +112,7 @@ func (s *Store) IssuanceLog(ctx context.Context, q IssuanceQuery) ([]IssuanceRec
 		cond := ""
 		if q.After != "" {
 			var at time.Time
-			err := tx.QueryRow(ctx, `SELECT reserved_at FROM issuance WHERE issuance_id = $1 AND lg_code = ANY($2)`,
+			err := tx.QueryRow(ctx, issuanceReservedAt,
 				q.After, q.LGCodes).Scan(&at)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil, fmt.Errorf("%w: after names no issuance of these municipalities", ErrBadQuery)
