@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ import (
 //	lookup_serial_p99_ms      PersonByCertificate during that replacement
 //
 // Run: /tmp/devdb -ephemeral -- go test -run '^$' -bench Sync -benchtime 1x -timeout 30m ./registry/
-// (BENCH_SYNC_PEOPLE sets another size.)
+// (BENCH_SYNC_PEOPLE sets another size; BENCH_SYNC_CPUPROFILE=FILE writes a
+// CPU profile of the replacement alone.)
 func BenchmarkSync(b *testing.B) {
 	people := 1_000_000
 	if s := os.Getenv("BENCH_SYNC_PEOPLE"); s != "" {
@@ -173,9 +175,21 @@ func BenchmarkSync(b *testing.B) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
+	if path := os.Getenv("BENCH_SYNC_CPUPROFILE"); path != "" {
+		// The replacement alone (the setup above dwarfs it in -cpuprofile).
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+	}
 	start = time.Now()
 	rep, err = syncer.Run(ctx)
 	second := time.Since(start)
+	pprof.StopCPUProfile()
 	close(done)
 	wg.Wait()
 	if err != nil || rep.Err() != nil {
