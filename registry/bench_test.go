@@ -150,8 +150,10 @@ func BenchmarkSync(b *testing.B) {
 	if _, err := m.WriteSnapshots(inbox, feed.CSV, next); err != nil {
 		b.Fatal(err)
 	}
+	watch := watchDB(b)
 	idle := lookups(b, store, m.IssuerKeyID, serials, r, 500)
-	b.Logf("lookups with no sync running: p50 %s p99 %s", idle[len(idle)/2], idle[len(idle)*99/100])
+	b.Logf("lookups with no sync running: p50 %s p99 %s; the database meanwhile: %s", idle[len(idle)/2], idle[len(idle)*99/100], watch())
+	watch = watchDB(b)
 	done := make(chan struct{})
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -202,8 +204,54 @@ func BenchmarkSync(b *testing.B) {
 	slices.Sort(lat)
 	p99 := lat[len(lat)*99/100]
 	b.ReportMetric(float64(p99.Microseconds())/1000, "BENCH:lookup_serial_p99_ms:ms")
-	b.Logf("second snapshot (replacing) %.1fs; %d lookups during it: p50 %s p99 %s max %s",
-		second.Seconds(), len(lat), lat[len(lat)/2], p99, lat[len(lat)-1])
+	b.Logf("second snapshot (replacing) %.1fs; %d lookups during it: p50 %s p99 %s max %s; the database meanwhile: %s",
+		second.Seconds(), len(lat), lat[len(lat)/2], p99, lat[len(lat)-1], watch())
+}
+
+// watchDB samples, every 20 ms until the returned function is called, what
+// else the database is doing (as the superuser: autovacuum workers and their
+// tables, checkpoints), to tell where the lookups' tail comes from.
+func watchDB(b *testing.B) func() string {
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := pgx.Connect(ctx, os.Getenv("ISSUANCE_TEST_DATABASE_URL"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkpoints := func() (n int64) {
+		conn.QueryRow(context.Background(), `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&n)
+		return n
+	}
+	cp0 := checkpoints()
+	var samples, vacuuming int
+	tables := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			rows, err := conn.Query(ctx, `SELECT coalesce(query, '') FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`)
+			if err != nil {
+				return
+			}
+			qs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return
+			}
+			samples++
+			if len(qs) > 0 {
+				vacuuming++
+			}
+			for _, q := range qs {
+				tables[q]++
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return func() string {
+		cancel()
+		<-done
+		defer conn.Close(context.Background())
+		return fmt.Sprintf("autovacuum in %d of %d samples %v; %d checkpoints", vacuuming, samples, tables, checkpoints()-cp0)
+	}
 }
 
 func lookups(b *testing.B, store *registry.Store, issuer string, serials []string, r *rand.Rand, n int) []time.Duration {

@@ -3,10 +3,10 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 
@@ -29,24 +29,43 @@ import (
 // again, never kept wrongly.
 
 // rowDiff holds the stored rows of one table and municipality while a
-// snapshot's rows are compared with them.
+// snapshot's rows are compared with them: a million people's rows are
+// looked up twice each, so the index is kept lean (a hash of the key to the
+// row, the keys' bytes in one arena).
 type rowDiff struct {
-	keyCols []string          // the primary key's columns
-	key     []int             // their indexes in the loaded columns
-	index   map[string]uint32 // a stored row's key fields (as in a row) → rows
+	keyCols []string // the primary key's columns
+	key     []int    // their indexes in the loaded columns
+	seeds   [3]maphash.Seed
+	index   map[uint64]uint32 // the hash of a stored row's key fields → rows, the newest of that hash
 	rows    []storedRow
+	keys    []byte // the key fields of every stored row, as in a row
 	kbuf    []byte
 }
 
 type storedRow struct {
-	sum  [16]byte // of the row's bytes
-	keep bool     // loaded as it is
+	sum       [2]uint64 // of the row's bytes, with two seeds
+	key, klen uint32    // its key fields in keys
+	next      uint32    // 1 + the previous row of the same key hash; 0: none
+	keep      bool      // loaded as it is
 }
 
-func rowSum(row []byte) (s [16]byte) {
-	full := sha256.Sum256(row)
-	copy(s[:], full[:])
-	return s
+// rowSum is a row's digest. The seeds are random, so no producer can make
+// two rows of one key collide but by chance (2^-128).
+func (d *rowDiff) rowSum(row []byte) [2]uint64 {
+	return [2]uint64{maphash.Bytes(d.seeds[1], row), maphash.Bytes(d.seeds[2], row)}
+}
+
+// find returns the stored row whose key fields are key (false: none).
+func (d *rowDiff) find(h uint64, key []byte) (uint32, bool) {
+	i, ok := d.index[h]
+	for ok {
+		r := &d.rows[i]
+		if bytes.Equal(d.keys[r.key:r.key+r.klen], key) {
+			return i, true
+		}
+		i, ok = r.next-1, r.next != 0
+	}
+	return 0, false
 }
 
 // keyOf returns the key fields of a row (field count, then each field's
@@ -64,14 +83,26 @@ func (d *rowDiff) keyOf(row []byte, starts []int) []byte {
 	return d.kbuf
 }
 
+// add indexes a stored row (the primary key makes each key stored once).
+func (d *rowDiff) add(row []byte, starts []int) error {
+	key := d.keyOf(row, starts)
+	h := maphash.Bytes(d.seeds[0], key)
+	r := storedRow{sum: d.rowSum(row), key: uint32(len(d.keys)), klen: uint32(len(key))}
+	if prev, ok := d.index[h]; ok {
+		r.next = prev + 1
+	}
+	d.keys = append(d.keys, key...)
+	d.index[h] = uint32(len(d.rows))
+	d.rows = append(d.rows, r)
+	return nil
+}
+
 // changed says whether a loaded row is not stored as it is (and marks the
 // stored row kept when it is).
 func (d *rowDiff) changed(row []byte, starts []int) bool {
-	i, ok := d.index[string(d.keyOf(row, starts))]
-	if !ok {
-		return true
-	}
-	if d.rows[i].sum != rowSum(row) {
+	key := d.keyOf(row, starts)
+	i, ok := d.find(maphash.Bytes(d.seeds[0], key), key)
+	if !ok || d.rows[i].sum != d.rowSum(row) {
 		return true
 	}
 	d.rows[i].keep = true
@@ -120,7 +151,16 @@ func (a *applier) storedRows(table string, cols []string) (*rowDiff, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &rowDiff{index: map[string]uint32{}}
+	// The table's size (an estimate, of every municipality) sizes the index.
+	var size float64
+	if err := a.tx.QueryRow(a.ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&size); err != nil {
+		return nil, err
+	}
+	size = min(max(size, 0), 1<<24)
+	d := &rowDiff{index: make(map[uint64]uint32, int(size)), rows: make([]storedRow, 0, int(size))}
+	for i := range d.seeds {
+		d.seeds[i] = maphash.MakeSeed()
+	}
 	for _, c := range tcols {
 		if c.inKey {
 			d.key = append(d.key, slices.Index(cols, c.name))
@@ -148,9 +188,7 @@ func (a *applier) storedRows(table string, cols []string) (*rowDiff, error) {
 		if off != len(row) || binary.BigEndian.Uint16(row) != uint16(len(cols)) {
 			return errors.New("row of another shape")
 		}
-		d.index[string(d.keyOf(row, starts))] = uint32(len(d.rows))
-		d.rows = append(d.rows, storedRow{sum: rowSum(row)})
-		return nil
+		return d.add(row, starts)
 	}}
 	// The transaction's scope is the municipality's; the condition lets
 	// the primary key's index pick its rows.
@@ -173,15 +211,15 @@ func (d *rowDiff) apply(ctx context.Context, tx pgx.Tx, table string, cols []str
 	var deleted int64
 	var gone bytes.Buffer
 	n := 0
-	for k, i := range d.index {
-		if d.rows[i].keep {
+	for _, r := range d.rows {
+		if r.keep {
 			continue
 		}
 		if n == 0 {
 			gone.WriteString(copyHeader)
 		}
 		gone.Write(binary.BigEndian.AppendUint16(nil, uint16(len(d.keyCols))))
-		gone.WriteString(k)
+		gone.Write(d.keys[r.key : r.key+r.klen])
 		n++
 	}
 	if n > 0 {

@@ -383,6 +383,8 @@ func verifyFiles(dir string, m *feed.Manifest) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cpuSlots <- struct{}{}
+			defer func() { <-cpuSlots }()
 			sum, err := feed.FileSHA256(filepath.Join(dir, f.Name))
 			switch {
 			case err != nil:
