@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +25,7 @@ import (
 // serving and the batch ready to run again.
 //
 // A snapshot replaces the domain's rows of the municipality with the
-// batch's, writing only the differences (replaceInScope); a delta deletes
+// batch's, writing only the differences (rowDiff); a delta deletes
 // the entities the batch names and loads those it inserts or replaces (op
 // U). References within a batch are checked as it is
 // read; a delta's references to rows it does not carry are checked against
@@ -216,15 +215,7 @@ func parallel(fns ...func() error) error {
 // request waited up to 10 ms on every round trip. A processor left free
 // waits in the network poller and runs the reply's goroutine at once. (A
 // load keeps another processor busy in PostgreSQL anyway.)
-var cpuSlots = make(chan struct{}, slotsExp())
-
-func slotsExp() int {
-	if os.Getenv("EXP_SLOTS") != "" {
-		n, _ := strconv.Atoi(os.Getenv("EXP_SLOTS"))
-		return n
-	}
-	return max(1, runtime.GOMAXPROCS(0)-1)
-}
+var cpuSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
 func column(keys [][]string, i int) []string {
 	out := make([]string, len(keys))

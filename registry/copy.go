@@ -139,6 +139,10 @@ func viaStage(ctx context.Context, tx pgx.Tx, table string, copy, use func(stage
 // transaction as the version switch, readers still see the old rows or
 // the new, never a mix.
 //
+// ReplaceMunicipality (rows from Go, for tests and tools) replaces by it;
+// the sync compares in Go instead (rowDiff), which stages only what differs
+// and reads the table once.
+//
 // cols must name every column of the table: a column left out would keep
 // its stored value where a replacement resets it.
 func replaceInScope(ctx context.Context, tx pgx.Tx, lg, table string, cols []string, copy func(target string) error) (int64, error) {

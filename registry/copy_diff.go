@@ -86,15 +86,18 @@ func (d *rowDiff) keyOf(row []byte, starts []int) []byte {
 // add indexes a stored row (the primary key makes each key stored once).
 func (d *rowDiff) add(row []byte, starts []int) error {
 	key := d.keyOf(row, starts)
-	h := maphash.Bytes(d.seeds[0], key)
-	r := storedRow{sum: d.rowSum(row), key: uint32(len(d.keys)), klen: uint32(len(key))}
+	d.insert(maphash.Bytes(d.seeds[0], key), key, d.rowSum(row))
+	return nil
+}
+
+func (d *rowDiff) insert(h uint64, key []byte, sum [2]uint64) {
+	r := storedRow{sum: sum, key: uint32(len(d.keys)), klen: uint32(len(key))}
 	if prev, ok := d.index[h]; ok {
 		r.next = prev + 1
 	}
 	d.keys = append(d.keys, key...)
 	d.index[h] = uint32(len(d.rows))
 	d.rows = append(d.rows, r)
-	return nil
 }
 
 // changed says whether a loaded row is not stored as it is (and marks the

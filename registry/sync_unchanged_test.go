@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func (w *unchangedWorld) deliver(t *testing.T, lgCode string, seq int64, at time
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(domains) > 0 && !containsDomain(domains, m.Domain) {
+		if len(domains) > 0 && !slices.Contains(domains, m.Domain) {
 			continue
 		}
 		dst := filepath.Join(w.inbox, lgCode+"-"+string(m.Domain)+"-"+at.Format("150405")+"-"+filepath.Base(src))
@@ -74,15 +75,6 @@ func (w *unchangedWorld) deliver(t *testing.T, lgCode string, seq int64, at time
 			t.Fatal(err)
 		}
 	}
-}
-
-func containsDomain(ds []issuance.DataDomain, d issuance.DataDomain) bool {
-	for _, x := range ds {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 // apply runs the sync and returns, by domain, whether each batch was
