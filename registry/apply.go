@@ -25,7 +25,7 @@ import (
 // serving and the batch ready to run again.
 //
 // A snapshot replaces the domain's rows of the municipality with the
-// batch's, writing only the differences (replaceInScope); a delta deletes
+// batch's, writing only the differences (rowDiff); a delta deletes
 // the entities the batch names and loads those it inserts or replaces (op
 // U). References within a batch are checked as it is
 // read; a delta's references to rows it does not carry are checked against
@@ -109,8 +109,9 @@ func (a *applier) each(rt *feed.RecordType, fn func(*feed.Record) error) error {
 			return err
 		}
 		if n%128 == 0 {
-			// A load keeps a core busy for seconds: let the node's requests
-			// (lookups by certificate) run in between.
+			// A load keeps a processor busy for seconds: let the node's
+			// runnable goroutines run in between (those waiting on the
+			// network need a free processor: cpuSlots).
 			runtime.Gosched()
 		}
 	}
@@ -119,6 +120,14 @@ func (a *applier) each(rt *feed.RecordType, fn func(*feed.Record) error) error {
 	}
 	a.records.Add(n)
 	return nil
+}
+
+// count is the number of records the manifest lists for a record type (0:
+// no file), to size what is kept of them: a map grown a million entries at
+// a time rehashes all of them again and again.
+func (a *applier) count(rt *feed.RecordType) int {
+	e, _ := a.m.File(rt.Name)
+	return int(min(max(e.Count, 0), 1<<24))
 }
 
 // copyEach streams a file into a table: row writes the row of a record
@@ -173,8 +182,9 @@ func (a *applier) keys(rt *feed.RecordType, fields ...string) ([][]string, error
 	return out, err
 }
 
-// parallel runs fns side by side and returns the first error in the order
-// of fns (so that the error reported does not depend on timing).
+// parallel runs fns side by side, as far as cpuSlots allow, and returns the
+// first error in the order of fns (so that the error reported does not
+// depend on timing).
 func parallel(fns ...func() error) error {
 	errs := make([]error, len(fns))
 	var wg sync.WaitGroup
@@ -182,6 +192,8 @@ func parallel(fns ...func() error) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cpuSlots <- struct{}{}
+			defer func() { <-cpuSlots }()
 			errs[i] = fn()
 		}()
 	}
@@ -193,6 +205,17 @@ func parallel(fns ...func() error) error {
 	}
 	return nil
 }
+
+// cpuSlots bounds the sync's readers running at once to one fewer than the
+// process's processors (GOMAXPROCS), one at least. The sync runs in the
+// server's process, and Go notices that a goroutine's network reply has
+// come (a kiosk's lookup waiting on PostgreSQL) only when a processor runs
+// out of runnable goroutines, or else after up to 10 ms, when its monitor
+// polls (golang/go#51651): with every processor kept busy by a load, each
+// request waited up to 10 ms on every round trip. A processor left free
+// waits in the network poller and runs the reply's goroutine at once. (A
+// load keeps another processor busy in PostgreSQL anyway.)
+var cpuSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
 func column(keys [][]string, i int) []string {
 	out := make([]string, len(keys))

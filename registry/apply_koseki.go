@@ -88,7 +88,7 @@ func (a *applier) koseki() error {
 	kFile, mFile := fileOf(a.m, feed.Koseki), fileOf(a.m, feed.KosekiMember)
 	eFile, fFile := fileOf(a.m, feed.KosekiEvent), fileOf(a.m, feed.Fuhyo)
 	// The four files are read and checked side by side, then put together.
-	all := map[string]*stagedKoseki{}
+	all := make(map[string]*stagedKoseki, a.count(feed.Koseki))
 	var members []kosekiPart[kosekiMemberJSON]
 	var events []kosekiPart[eventPart]
 	var fuhyo []kosekiPart[fuhyoPart]
@@ -144,7 +144,7 @@ func (a *applier) koseki() error {
 		}
 		return k, nil
 	}
-	linked := map[string]int{} // person id → member line
+	linked := make(map[string]int, a.count(feed.KosekiMember)) // person id → member line
 	for i := range members {
 		p := &members[i]
 		k, err := of(mFile, p.line, p.kosekiID)

@@ -27,7 +27,7 @@ type stagedMember struct {
 
 func (a *applier) resident() error {
 	hhFile, pFile := fileOf(a.m, feed.Household), fileOf(a.m, feed.Person)
-	households := map[string]*stagedHousehold{}
+	households := make(map[string]*stagedHousehold, a.count(feed.Household))
 	readHouseholds := func() error {
 		return a.each(feed.Household, func(r *feed.Record) error {
 			id := r.Str(1)
@@ -40,9 +40,9 @@ func (a *applier) resident() error {
 	}
 	// People are streamed into the table; each joins its household of this
 	// batch once both files are read.
-	var people []stagedMember
-	personLine := map[string]int{}
-	hids := []string{}
+	people := make([]stagedMember, 0, a.count(feed.Person))
+	personLine := make(map[string]int, a.count(feed.Person))
+	hids := make([]string, 0, a.count(feed.Person))
 	cols := genericCols(feed.Person)
 	idxID, idxHH, idxSeq := feed.Person.Index("person_id"), feed.Person.Index("household_id"), feed.Person.Index("seq")
 	copyPeople := func() error {
@@ -188,7 +188,7 @@ func (a *applier) links(rt *feed.RecordType, table string, key []string, people 
 			return err
 		}
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, a.count(rt))
 	k0, k1 := rt.Index(key[0]), rt.Index(key[1])
 	missing := map[string]int{} // person id → line, to look up in the database
 	err := a.copyEach(rt, table, genericCols(rt), func(w *rowWriter, r *feed.Record) error {

@@ -77,7 +77,7 @@ func (a *applier) seal() error {
 	} else {
 		a.replaceAll("seal_registration")
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, a.count(feed.Seal))
 	unknown := map[string]int{} // image not in the pack: must be stored already
 	active := map[string]int{}  // person id → line of their active registration
 	cols := []string{"lg_code", "number", "person_id", "state", "registered_on", "image_sha256"}

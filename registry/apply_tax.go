@@ -26,7 +26,7 @@ func (a *applier) tax() error {
 	} else {
 		a.replaceAll("tax_record")
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, a.count(feed.Tax))
 	return a.copyEach(feed.Tax, "tax_record", genericCols(feed.Tax), func(w *rowWriter, r *feed.Record) error {
 		k := r.Str(1) + "/" + r.Str(2)
 		if first, ok := seen[k]; ok {

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +36,8 @@ import (
 //	lookup_serial_p99_ms      PersonByCertificate during that replacement
 //
 // Run: /tmp/devdb -ephemeral -- go test -run '^$' -bench Sync -benchtime 1x -timeout 30m ./registry/
-// (BENCH_SYNC_PEOPLE sets another size.)
+// (BENCH_SYNC_PEOPLE sets another size; BENCH_SYNC_CPUPROFILE=FILE writes a
+// CPU profile of the replacement alone.)
 func BenchmarkSync(b *testing.B) {
 	people := 1_000_000
 	if s := os.Getenv("BENCH_SYNC_PEOPLE"); s != "" {
@@ -148,8 +151,17 @@ func BenchmarkSync(b *testing.B) {
 	if _, err := m.WriteSnapshots(inbox, feed.CSV, next); err != nil {
 		b.Fatal(err)
 	}
-	idle := lookups(b, store, m.IssuerKeyID, serials, r, 500)
-	b.Logf("lookups with no sync running: p50 %s p99 %s", idle[len(idle)/2], idle[len(idle)*99/100])
+	// The generator's municipality is no part of a node: let it go, so that
+	// the heap the garbage collector marks during the replacement is the
+	// sync's and the lookups' (a live synthetic million people made the one
+	// GC cycle during it take 10 s of CPU, on the processors the lookups
+	// need).
+	issuer := m.IssuerKeyID
+	m, delta = nil, nil
+	watch := watchDB(b)
+	idle := lookups(b, store, issuer, serials, r, 500)
+	b.Logf("lookups with no sync running: p50 %s p99 %s; the database meanwhile: %s", idle[len(idle)/2], idle[len(idle)*99/100], watch())
+	watch = watchDB(b)
 	done := make(chan struct{})
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -164,7 +176,7 @@ func BenchmarkSync(b *testing.B) {
 			}
 			s := serials[r.IntN(len(serials))]
 			t0 := time.Now()
-			_, err := store.PersonByCertificate(ctx, lg, issuance.CertIdentity{IssuerKeyID: m.IssuerKeyID, Serial: s})
+			_, err := store.PersonByCertificate(ctx, lg, issuance.CertIdentity{IssuerKeyID: issuer, Serial: s})
 			lat = append(lat, time.Since(t0))
 			if err != nil {
 				b.Error(err)
@@ -173,9 +185,23 @@ func BenchmarkSync(b *testing.B) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
+	if path := os.Getenv("BENCH_SYNC_CPUPROFILE"); path != "" {
+		// The replacement alone (the setup above dwarfs it in -cpuprofile).
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+	}
+	gc0 := gcStats()
 	start = time.Now()
 	rep, err = syncer.Run(ctx)
 	second := time.Since(start)
+	pprof.StopCPUProfile()
+	gc1 := gcStats()
 	close(done)
 	wg.Wait()
 	if err != nil || rep.Err() != nil {
@@ -188,8 +214,64 @@ func BenchmarkSync(b *testing.B) {
 	slices.Sort(lat)
 	p99 := lat[len(lat)*99/100]
 	b.ReportMetric(float64(p99.Microseconds())/1000, "BENCH:lookup_serial_p99_ms:ms")
-	b.Logf("second snapshot (replacing) %.1fs; %d lookups during it: p50 %s p99 %s max %s",
-		second.Seconds(), len(lat), lat[len(lat)/2], p99, lat[len(lat)-1])
+	b.Logf("second snapshot (replacing) %.1fs; %d lookups during it: p50 %s p99 %s max %s; the database meanwhile: %s; "+
+		"this process meanwhile: %.1fs of CPU, %.0f GC cycles taking %.1fs of it",
+		second.Seconds(), len(lat), lat[len(lat)/2], p99, lat[len(lat)-1], watch(), gc1[0]-gc0[0], gc1[1]-gc0[1], gc1[2]-gc0[2])
+}
+
+// gcStats returns this process's CPU seconds, GC cycles and GC CPU seconds.
+func gcStats() [3]float64 {
+	ms := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(ms)
+	idle := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(idle)
+	return [3]float64{ms[0].Value.Float64() - idle[0].Value.Float64(), float64(ms[1].Value.Uint64()), ms[2].Value.Float64()}
+}
+
+// watchDB samples, every 20 ms until the returned function is called, what
+// else the database is doing (as the superuser: autovacuum workers and their
+// tables, checkpoints), to tell where the lookups' tail comes from.
+func watchDB(b *testing.B) func() string {
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := pgx.Connect(ctx, os.Getenv("ISSUANCE_TEST_DATABASE_URL"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkpoints := func() (n int64) {
+		conn.QueryRow(context.Background(), `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&n)
+		return n
+	}
+	cp0 := checkpoints()
+	var samples, vacuuming int
+	tables := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			rows, err := conn.Query(ctx, `SELECT coalesce(query, '') FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`)
+			if err != nil {
+				return
+			}
+			qs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return
+			}
+			samples++
+			if len(qs) > 0 {
+				vacuuming++
+			}
+			for _, q := range qs {
+				tables[q]++
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return func() string {
+		cancel()
+		<-done
+		defer conn.Close(context.Background())
+		return fmt.Sprintf("autovacuum in %d of %d samples %v; %d checkpoints", vacuuming, samples, tables, checkpoints()-cp0)
+	}
 }
 
 func lookups(b *testing.B, store *registry.Store, issuer string, serials []string, r *rand.Rand, n int) []time.Duration {
@@ -268,5 +350,14 @@ func rawCopy(b *testing.B, db *dbtest.DB, dirs []string) float64 {
 			b.Fatalf("raw copy %s: %v", j.table, err)
 		}
 	}
-	return time.Since(start).Seconds()
+	secs := time.Since(start).Seconds()
+	// The floor's tables are no part of the registry: dropped, so that
+	// autovacuum does not spend the rest of the run on them (it vacuumed
+	// them all through the replacement, beside the lookups).
+	for _, j := range jobs {
+		if _, err := conn.Exec(ctx, `DROP TABLE `+j.table); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return secs
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -22,16 +21,27 @@ import (
 // parsing text. It runs in a goroutine of its own, so that reading and
 // checking the files overlaps with the database taking the rows; the rows
 // go to the server as produced, never held whole in memory.
+//
+// For a table the snapshot replaces, only the rows that differ from the
+// stored ones go to the server (rowDiff): a daily snapshot in which 1% of
+// the people changed stages, deletes and inserts 1% of the rows.
 func (a *applier) copyRows(table string, cols []string, produce func(*rowWriter) error) error {
 	types, err := a.columnTypes(table, cols)
 	if err != nil {
 		return err
 	}
+	var diff *rowDiff
+	if _, ok := a.replacing[table]; ok {
+		if diff, err = a.storedRows(table, cols); err != nil {
+			return fmt.Errorf("load %s: read the stored rows: %w", table, err)
+		}
+		a.replacing[table] = true
+	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		w := &rowWriter{w: bufio.NewWriterSize(pw, 1<<18), types: types, table: table, cols: cols}
-		w.w.WriteString("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+		w := &rowWriter{w: bufio.NewWriterSize(pw, 1<<18), types: types, table: table, cols: cols, diff: diff}
+		w.w.WriteString(copyHeader)
 		err := produce(w)
 		if err == nil {
 			w.w.Write([]byte{0xff, 0xff}) // the trailer
@@ -40,19 +50,33 @@ func (a *applier) copyRows(table string, cols []string, produce func(*rowWriter)
 		pw.CloseWithError(err)
 		done <- err
 	}()
+	// wait is the producer's end (its error), once it has ended.
+	var produced bool
+	var perr error
+	wait := func() error {
+		if !produced {
+			perr, produced = <-done, true
+		}
+		return perr
+	}
 	load := func(target string) error {
 		_, err := a.tx.Conn().PgConn().CopyFrom(a.ctx, pr, `COPY `+target+` (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`)
 		return err
 	}
-	if _, ok := a.replacing[table]; ok {
-		var n int64
-		n, err = replaceInScope(a.ctx, a.tx, a.lg, table, cols, load)
-		a.replacing[table], a.written = true, a.written+n
+	if diff != nil {
+		err = viaStage(a.ctx, a.tx, table, load, func(stage string) error {
+			if err := wait(); err != nil {
+				return err
+			}
+			n, err := diff.apply(a.ctx, a.tx, table, cols, stage)
+			a.written += n
+			return err
+		})
 	} else {
 		err = copyInScope(a.ctx, a.tx, table, cols, load)
 	}
 	pr.CloseWithError(errCopyStopped) // unblocks a producer the server stopped reading
-	if perr := <-done; perr != nil && !errors.Is(perr, errCopyStopped) && !errors.Is(perr, io.ErrClosedPipe) {
+	if perr := wait(); perr != nil && !errors.Is(perr, errCopyStopped) && !errors.Is(perr, io.ErrClosedPipe) {
 		return perr
 	}
 	if err != nil {
@@ -115,39 +139,28 @@ func viaStage(ctx context.Context, tx pgx.Tx, table string, copy, use func(stage
 // transaction as the version switch, readers still see the old rows or
 // the new, never a mix.
 //
+// ReplaceMunicipality (rows from Go, for tests and tools) replaces by it;
+// the sync compares in Go instead (rowDiff), which stages only what differs
+// and reads the table once.
+//
 // cols must name every column of the table: a column left out would keep
 // its stored value where a replacement resets it.
 func replaceInScope(ctx context.Context, tx pgx.Tx, lg, table string, cols []string, copy func(target string) error) (int64, error) {
-	rows, err := tx.Query(ctx, `SELECT a.attname, a.atttypid, coalesce(a.attnum = ANY (i.indkey), false)
-		FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, table)
+	tcols, err := tableColumns(ctx, tx, table, cols)
 	if err != nil {
 		return 0, err
 	}
 	var key, same []string
-	var name string
-	var typ uint32
-	var inKey bool
-	_, err = pgx.ForEachRow(rows, []any{&name, &typ, &inKey}, func() error {
-		if !slices.Contains(cols, name) {
-			return fmt.Errorf("replace %s: column %s is not loaded", table, name)
-		}
-		col := pgx.Identifier{name}.Sanitize()
+	for _, c := range tcols {
+		col := pgx.Identifier{c.name}.Sanitize()
 		switch {
-		case inKey:
+		case c.inKey:
 			key = append(key, "s."+col+" = t."+col)
-		case typ == oidJSON: // json has no equality; the loader writes it canonically
+		case c.typ == oidJSON: // json has no equality; the loader writes it canonically
 			same = append(same, "s."+col+"::text IS NOT DISTINCT FROM t."+col+"::text")
 		default:
 			same = append(same, "s."+col+" IS NOT DISTINCT FROM t."+col)
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	if len(key) == 0 || len(key)+len(same) != len(cols) {
-		return 0, fmt.Errorf("replace %s: %d key and %d other columns for %d loaded", table, len(key), len(same), len(cols))
 	}
 	ident := pgx.Identifier{table}.Sanitize()
 	list := strings.Join(cols, ", ")
@@ -212,23 +225,27 @@ func (a *applier) columnTypes(table string, cols []string) ([]uint32, error) {
 }
 
 // rowWriter writes rows in COPY's binary format: each value converted to
-// its column's type from the checked text of the feed.
+// its column's type from the checked text of the feed. A row is put
+// together whole, then written out, or, with a diff, only if it differs from
+// the stored row of its key.
 type rowWriter struct {
-	w     *bufio.Writer
-	types []uint32
-	table string
-	cols  []string
-	col   int
-	num   [8]byte
+	w      *bufio.Writer
+	types  []uint32
+	table  string
+	cols   []string
+	col    int
+	row    []byte // the row being written: field count, then each field's length and bytes
+	starts []int  // where each field of row begins
+	diff   *rowDiff
 }
 
 func (r *rowWriter) field(n int) {
 	if r.col == 0 {
-		binary.BigEndian.PutUint16(r.num[:2], uint16(len(r.types)))
-		r.w.Write(r.num[:2])
+		r.row = binary.BigEndian.AppendUint16(r.row[:0], uint16(len(r.types)))
+		r.starts = r.starts[:0]
 	}
-	binary.BigEndian.PutUint32(r.num[:4], uint32(int32(n)))
-	r.w.Write(r.num[:4])
+	r.starts = append(r.starts, len(r.row))
+	r.row = binary.BigEndian.AppendUint32(r.row, uint32(int32(n)))
 	r.col++
 }
 
@@ -242,7 +259,7 @@ func (r *rowWriter) Str(s string) {
 	switch r.types[r.col] {
 	case oidText, oidBpchar, oidJSON:
 		r.field(len(s))
-		r.w.WriteString(s)
+		r.row = append(r.row, s...)
 	case oidInt2, oidInt4, oidInt8:
 		if s == "" {
 			r.Null()
@@ -262,8 +279,7 @@ func (r *rowWriter) Str(s string) {
 			return
 		}
 		r.field(4)
-		binary.BigEndian.PutUint32(r.num[:4], uint32(int32(pgDays(s))))
-		r.w.Write(r.num[:4])
+		r.row = binary.BigEndian.AppendUint32(r.row, uint32(int32(pgDays(s))))
 	default:
 		panic(fmt.Sprintf("load %s.%s: type %d", r.table, r.cols[r.col], r.types[r.col]))
 	}
@@ -285,62 +301,60 @@ func (r *rowWriter) Int(n int64) {
 	switch r.types[r.col] {
 	case oidInt2:
 		r.field(2)
-		binary.BigEndian.PutUint16(r.num[:2], uint16(n))
-		r.w.Write(r.num[:2])
+		r.row = binary.BigEndian.AppendUint16(r.row, uint16(n))
 	case oidInt4:
 		r.field(4)
-		binary.BigEndian.PutUint32(r.num[:4], uint32(n))
-		r.w.Write(r.num[:4])
+		r.row = binary.BigEndian.AppendUint32(r.row, uint32(n))
 	default:
 		r.field(8)
-		binary.BigEndian.PutUint64(r.num[:8], uint64(n))
-		r.w.Write(r.num[:8])
+		r.row = binary.BigEndian.AppendUint64(r.row, uint64(n))
 	}
 }
 
 func (r *rowWriter) Bool(b bool) {
 	r.field(1)
 	if b {
-		r.w.WriteByte(1)
+		r.row = append(r.row, 1)
 	} else {
-		r.w.WriteByte(0)
+		r.row = append(r.row, 0)
 	}
 }
 
 // Bytea writes binary data.
 func (r *rowWriter) Bytea(b []byte) {
 	r.field(len(b))
-	r.w.Write(b)
+	r.row = append(r.row, b...)
 }
 
-// Array writes a text[] of one dimension.
+// Array writes a text[] of one dimension, as PostgreSQL writes one.
 func (r *rowWriter) Array(ss []string) {
 	n := 20
 	for _, s := range ss {
 		n += 4 + len(s)
 	}
 	r.field(n)
-	var hdr [20]byte
-	binary.BigEndian.PutUint32(hdr[0:], 1) // dimensions
-	binary.BigEndian.PutUint32(hdr[4:], 0) // no NULLs
-	binary.BigEndian.PutUint32(hdr[8:], oidText)
-	binary.BigEndian.PutUint32(hdr[12:], uint32(len(ss)))
-	binary.BigEndian.PutUint32(hdr[16:], 1) // lower bound
-	r.w.Write(hdr[:])
+	r.row = binary.BigEndian.AppendUint32(r.row, 1) // dimensions
+	r.row = binary.BigEndian.AppendUint32(r.row, 0) // no NULLs
+	r.row = binary.BigEndian.AppendUint32(r.row, oidText)
+	r.row = binary.BigEndian.AppendUint32(r.row, uint32(len(ss)))
+	r.row = binary.BigEndian.AppendUint32(r.row, 1) // lower bound
 	for _, s := range ss {
-		binary.BigEndian.PutUint32(r.num[:4], uint32(len(s)))
-		r.w.Write(r.num[:4])
-		r.w.WriteString(s)
+		r.row = binary.BigEndian.AppendUint32(r.row, uint32(len(s)))
+		r.row = append(r.row, s...)
 	}
 }
 
-// End ends the row.
+// End ends the row and writes it out, unless it is stored as it is.
 func (r *rowWriter) End() error {
 	if r.col != len(r.types) {
 		panic(fmt.Sprintf("load %s: %d values for %d columns", r.table, r.col, len(r.types)))
 	}
 	r.col = 0
-	return nil
+	if r.diff != nil && !r.diff.changed(r.row, r.starts) {
+		return nil
+	}
+	_, err := r.w.Write(r.row)
+	return err
 }
 
 // pgDays is a checked YYYY-MM-DD as days since 2000-01-01, PostgreSQL's

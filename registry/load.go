@@ -83,7 +83,7 @@ func (s *Store) ReplaceMunicipality(ctx context.Context, snap Snapshot) error {
 				return fmt.Errorf("load %s: %w", c.table, err)
 			}
 		}
-		return switchVersion(ctx, tx, snap.LGCode, issuance.DomainResident, cur, cur+1, feed.Snapshot, asOf)
+		return switchVersion(ctx, tx, snap.LGCode, issuance.DomainResident, cur, cur+1, feed.Snapshot, asOf, nil, false)
 	})
 }
 

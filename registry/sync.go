@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -103,9 +106,13 @@ type BatchResult struct {
 	Kind    string
 	Records int64
 	Written int64 // rows a snapshot deleted or inserted: its differences from what was stored (a delta: 0)
-	Outcome Outcome
-	Err     error
-	Took    time.Duration
+	// Unchanged: a snapshot whose files are those of the snapshot the
+	// domain's data is (snapshotDigest): its version was switched to
+	// without reading the files again.
+	Unchanged bool
+	Outcome   Outcome
+	Err       error
+	Took      time.Duration
 }
 
 // SyncReport is the result of one Run.
@@ -248,7 +255,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	m := p.m
 	res := BatchResult{Batch: p.name, Dir: p.dir, LGCode: m.LGCode, Domain: m.Domain, Seq: m.Sequence, Kind: m.Kind}
 	scope := scopedDB{s.pool, one(m.LGCode)}
-	cur, curAsOf, err := currentVersion(ctx, scope, m.LGCode, m.Domain)
+	cur, curAsOf, curDigest, err := currentVersion(ctx, scope, m.LGCode, m.Domain)
 	if err != nil {
 		return res, err
 	}
@@ -289,9 +296,21 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	}
 	a := &applier{ctx: ctx, dir: p.dir, m: m, gaiji: s.o.Gaiji[m.LGCode], key: s.o.MyNumberKey,
 		lg: m.LGCode, delta: m.Kind == feed.Delta}
+	var digest []byte
+	if m.Kind == feed.Snapshot {
+		digest = snapshotDigest(m, a.gaiji, a.key != nil)
+		res.Unchanged = curDigest != nil && bytes.Equal(digest, curDigest)
+	}
 	err = inScope(ctx, s.pool, one(m.LGCode), func(tx pgx.Tx) error {
 		a.tx = tx
-		if err := a.apply(); err != nil {
+		if res.Unchanged {
+			// The files are those the stored rows were loaded from, read
+			// with the same 外字 table: loading them again would write
+			// nothing. The switch below is conditional on that digest too.
+			for _, f := range m.Files {
+				a.records.Add(f.Count)
+			}
+		} else if err := a.apply(); err != nil {
 			return err
 		}
 		if testHookBeforeSwitch != nil {
@@ -299,7 +318,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 				return err
 			}
 		}
-		if err := switchVersion(ctx, tx, m.LGCode, m.Domain, cur, m.Sequence, m.Kind, m.ExtractedAt); err != nil {
+		if err := switchVersion(ctx, tx, m.LGCode, m.Domain, cur, m.Sequence, m.Kind, m.ExtractedAt, digest, res.Unchanged); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO sync_batch (batch, lg_code, domain, seq, kind, manifest_sha256, status, records)
@@ -319,7 +338,8 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 	}
 	res.Outcome = Applied
 	s.o.Log.Info("sync batch applied", "batch", p.name, "lg_code", m.LGCode, "domain", m.Domain,
-		"seq", m.Sequence, "kind", m.Kind, "records", res.Records, "written", res.Written, "took", res.Took.Round(time.Millisecond))
+		"seq", m.Sequence, "kind", m.Kind, "records", res.Records, "written", res.Written, "unchanged", res.Unchanged,
+		"took", res.Took.Round(time.Millisecond))
 	res.Dir, err = s.move(p.dir, AppliedDir)
 	return res, err
 }
@@ -363,6 +383,8 @@ func verifyFiles(dir string, m *feed.Manifest) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cpuSlots <- struct{}{}
+			defer func() { <-cpuSlots }()
 			sum, err := feed.FileSHA256(filepath.Join(dir, f.Name))
 			switch {
 			case err != nil:
@@ -436,31 +458,78 @@ type queryRower interface {
 }
 
 func currentSeq(ctx context.Context, q queryRower, lg string, d issuance.DataDomain) (int64, error) {
-	seq, _, err := currentVersion(ctx, q, lg, d)
+	seq, _, _, err := currentVersion(ctx, q, lg, d)
 	return seq, err
 }
 
-// currentVersion returns a domain's applied sequence number and the
-// extractedAt of its data (0 and zero: nothing loaded).
-func currentVersion(ctx context.Context, q queryRower, lg string, d issuance.DataDomain) (int64, time.Time, error) {
+// currentVersion returns a domain's applied sequence number, the
+// extractedAt of its data and the digest of the snapshot it is (0, zero
+// and nil: nothing loaded; nil digest: not known to be a snapshot's as it
+// came, a delta applied since).
+func currentVersion(ctx context.Context, q queryRower, lg string, d issuance.DataDomain) (int64, time.Time, []byte, error) {
 	var seq int64
 	var asOf time.Time
-	err := q.QueryRow(ctx, `SELECT seq, as_of FROM data_version WHERE lg_code = $1 AND domain = $2`, lg, string(d)).Scan(&seq, &asOf)
+	var digest []byte
+	err := q.QueryRow(ctx, `SELECT seq, as_of, snapshot_sha256 FROM data_version WHERE lg_code = $1 AND domain = $2`,
+		lg, string(d)).Scan(&seq, &asOf, &digest)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, time.Time{}, nil
+		return 0, time.Time{}, nil, nil
 	}
-	return seq, asOf, err
+	return seq, asOf, digest, err
+}
+
+// snapshotLoader is the version of how a snapshot's records become rows:
+// change it with any change to what apply stores for the same files, so
+// that a snapshot recorded under another is loaded whole again.
+const snapshotLoader = 1
+
+// snapshotDigest identifies what applying snapshot m would store: its
+// municipality, domain, format, layout and files (names, record types,
+// counts, SHA-256, which verifyFiles has checked), the 外字 table g they
+// are read with and whether a 個人番号 key is there to seal with (without
+// one a 個人番号 is refused). Two snapshots of the same digest load the
+// same rows.
+func snapshotDigest(m *feed.Manifest, g *feed.Gaiji, key bool) []byte {
+	h := sha256.New()
+	put := func(ss ...string) {
+		for _, s := range ss {
+			h.Write(binary.AppendUvarint(nil, uint64(len(s))))
+			h.Write([]byte(s))
+		}
+	}
+	put("issuance snapshot", strconv.Itoa(snapshotLoader), m.LGCode, string(m.Domain), string(m.Format),
+		strconv.Itoa(m.LayoutVersion()), strconv.FormatBool(key))
+	files := slices.Clone(m.Files)
+	slices.SortFunc(files, func(a, b feed.FileEntry) int { return strings.Compare(a.Name, b.Name) })
+	put(strconv.Itoa(len(files)))
+	for _, f := range files {
+		put(f.Name, f.Record, strconv.FormatInt(f.Count, 10), f.SHA256)
+	}
+	var gaiji [][3]string
+	if g != nil {
+		gaiji = g.Entries()
+	}
+	put(strconv.Itoa(len(gaiji)))
+	for _, e := range gaiji {
+		put(e[0], e[1], e[2])
+	}
+	return h.Sum(nil)
 }
 
 // switchVersion moves a domain's version from prev to seq, last in the
 // batch's transaction (so the row lock, which reservations wait on, is held
-// only for the commit). It fails if another node moved it meanwhile.
-func switchVersion(ctx context.Context, tx pgx.Tx, lg string, d issuance.DataDomain, prev, seq int64, kind string, asOf time.Time) error {
-	tag, err := tx.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at)
-		VALUES ($1, $2, $3, $4, $5, clock_timestamp())
+// only for the commit), and records digest, the snapshot the data now is
+// (nil for a delta). It fails if another node moved it meanwhile; with
+// unchanged (nothing was loaded) also if the data is no longer that of
+// digest.
+func switchVersion(ctx context.Context, tx pgx.Tx, lg string, d issuance.DataDomain, prev, seq int64, kind string, asOf time.Time,
+	digest []byte, unchanged bool) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO data_version (lg_code, domain, seq, kind, as_of, applied_at, snapshot_sha256)
+		VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $7)
 		ON CONFLICT (lg_code, domain) DO UPDATE SET seq = EXCLUDED.seq, kind = EXCLUDED.kind,
-			as_of = EXCLUDED.as_of, applied_at = EXCLUDED.applied_at
-		WHERE data_version.seq = $6`, lg, string(d), seq, kind, asOf, prev)
+			as_of = EXCLUDED.as_of, applied_at = EXCLUDED.applied_at, snapshot_sha256 = EXCLUDED.snapshot_sha256
+		WHERE data_version.seq = $6 AND (NOT $8 OR data_version.snapshot_sha256 = $7)`,
+		lg, string(d), seq, kind, asOf, prev, digest, unchanged)
 	if err != nil {
 		return fmt.Errorf("switch version: %w", err)
 	}
