@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,13 +27,17 @@ import (
 // stored ones go to the server (rowDiff): a daily snapshot in which 1% of
 // the people changed stages, deletes and inserts 1% of the rows.
 func (a *applier) copyRows(table string, cols []string, produce func(*rowWriter) error) error {
-	types, err := a.columnTypes(table, cols)
+	tcols, err := tableColumns(a.ctx, a.tx, table)
+	if err != nil {
+		return err
+	}
+	types, err := columnTypes(table, tcols, cols)
 	if err != nil {
 		return err
 	}
 	var diff *rowDiff
 	if _, ok := a.replacing[table]; ok {
-		if diff, err = a.storedRows(table, cols); err != nil {
+		if diff, err = a.storedRows(table, tcols, cols); err != nil {
 			return fmt.Errorf("load %s: read the stored rows: %w", table, err)
 		}
 		a.replacing[table] = true
@@ -146,8 +151,11 @@ func viaStage(ctx context.Context, tx pgx.Tx, table string, copy, use func(stage
 // cols must name every column of the table: a column left out would keep
 // its stored value where a replacement resets it.
 func replaceInScope(ctx context.Context, tx pgx.Tx, lg, table string, cols []string, copy func(target string) error) (int64, error) {
-	tcols, err := tableColumns(ctx, tx, table, cols)
+	tcols, err := tableColumns(ctx, tx, table)
 	if err != nil {
+		return 0, err
+	}
+	if err := loadsWhole(table, tcols, cols); err != nil {
 		return 0, err
 	}
 	var key, same []string
@@ -203,23 +211,15 @@ const (
 	oidDate      = 1082
 )
 
-func (a *applier) columnTypes(table string, cols []string) ([]uint32, error) {
-	rows, err := a.tx.Query(a.ctx, `SELECT attname, atttypid FROM pg_attribute
-		WHERE attrelid = $1::regclass AND attname = ANY($2) AND NOT attisdropped`, table, cols)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]uint32{}
-	var n string
-	var oid uint32
-	if _, err := pgx.ForEachRow(rows, []any{&n, &oid}, func() error { byName[n] = oid; return nil }); err != nil {
-		return nil, err
-	}
+// columnTypes is the type of each loaded column, from the table's columns.
+func columnTypes(table string, tcols []tableColumn, cols []string) ([]uint32, error) {
 	types := make([]uint32, len(cols))
-	for i, c := range cols {
-		if types[i] = byName[c]; types[i] == 0 {
-			return nil, fmt.Errorf("load %s: no column %s", table, c)
+	for i, name := range cols {
+		j := slices.IndexFunc(tcols, func(c tableColumn) bool { return c.name == name })
+		if j < 0 {
+			return nil, fmt.Errorf("load %s: no column %s", table, name)
 		}
+		types[i] = tcols[j].typ
 	}
 	return types, nil
 }

@@ -119,10 +119,10 @@ type tableColumn struct {
 	inKey bool // part of the primary key
 }
 
-// tableColumns returns the columns of table, which cols (the loaded ones)
-// must name every one of: a column left out would keep its stored value
-// where a replacement resets it.
-func tableColumns(ctx context.Context, tx pgx.Tx, table string, cols []string) ([]tableColumn, error) {
+// tableColumns returns the columns of table, in the table's order: one
+// catalog read gives a load both its columns' types and, for a
+// replacement, its primary key.
+func tableColumns(ctx context.Context, tx pgx.Tx, table string) ([]tableColumn, error) {
 	rows, err := tx.Query(ctx, `SELECT a.attname, a.atttypid, coalesce(a.attnum = ANY (i.indkey), false)
 		FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
 		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, table)
@@ -132,26 +132,31 @@ func tableColumns(ctx context.Context, tx pgx.Tx, table string, cols []string) (
 	var out []tableColumn
 	var c tableColumn
 	_, err = pgx.ForEachRow(rows, []any{&c.name, &c.typ, &c.inKey}, func() error {
-		if !slices.Contains(cols, c.name) {
-			return fmt.Errorf("replace %s: column %s is not loaded", table, c.name)
-		}
 		out = append(out, c)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if len(out) != len(cols) || !slices.ContainsFunc(out, func(c tableColumn) bool { return c.inKey }) {
-		return nil, fmt.Errorf("replace %s: %d columns (a primary key among them?) for %d loaded", table, len(out), len(cols))
-	}
-	return out, nil
+	return out, err
 }
 
-// storedRows reads the municipality's rows of table, as columns cols, for
-// a rowDiff.
-func (a *applier) storedRows(table string, cols []string) (*rowDiff, error) {
-	tcols, err := tableColumns(a.ctx, a.tx, table, cols)
-	if err != nil {
+// loadsWhole checks that cols (the loaded ones) name every column of table
+// (tcols), which has a primary key: a column left out would keep its stored
+// value where a replacement resets it.
+func loadsWhole(table string, tcols []tableColumn, cols []string) error {
+	for _, c := range tcols {
+		if !slices.Contains(cols, c.name) {
+			return fmt.Errorf("replace %s: column %s is not loaded", table, c.name)
+		}
+	}
+	if len(tcols) != len(cols) || !slices.ContainsFunc(tcols, func(c tableColumn) bool { return c.inKey }) {
+		return fmt.Errorf("replace %s: %d columns (a primary key among them?) for %d loaded", table, len(tcols), len(cols))
+	}
+	return nil
+}
+
+// storedRows reads the municipality's rows of table (whose columns are
+// tcols), as columns cols, for a rowDiff.
+func (a *applier) storedRows(table string, tcols []tableColumn, cols []string) (*rowDiff, error) {
+	if err := loadsWhole(table, tcols, cols); err != nil {
 		return nil, err
 	}
 	// The table's size (an estimate, of every municipality) sizes the index.
@@ -195,7 +200,7 @@ func (a *applier) storedRows(table string, cols []string) (*rowDiff, error) {
 	}}
 	// The transaction's scope is the municipality's; the condition lets
 	// the primary key's index pick its rows.
-	_, err = a.tx.Conn().PgConn().CopyTo(a.ctx, sink, `COPY (SELECT `+strings.Join(cols, ", ")+` FROM `+
+	_, err := a.tx.Conn().PgConn().CopyTo(a.ctx, sink, `COPY (SELECT `+strings.Join(cols, ", ")+` FROM `+
 		pgx.Identifier{table}.Sanitize()+` WHERE lg_code = '`+a.lg+`') TO STDOUT (FORMAT binary)`)
 	if err == nil {
 		err = sink.end()
