@@ -8,6 +8,25 @@ import (
 	"testing"
 )
 
+// pack4 quantises g to 16 grey levels (v/17, rounded), two pixels a byte,
+// rows padded to whole bytes as PDF images are: what appendPack4RLE's
+// code must decode to, packed the plain way.
+func pack4(g *image.Gray) []byte {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	stride := (w + 1) / 2
+	out := make([]byte, stride*h)
+	for y := range h {
+		o, row := out[y*stride:y*stride+stride], g.Pix[y*g.Stride:y*g.Stride+w]
+		for x := 0; x+1 < w; x += 2 {
+			o[x>>1] = quant4[row[x]]<<4 | quant4[row[x+1]]
+		}
+		if w%2 == 1 {
+			o[w>>1] = quant4[row[w-1]] << 4
+		}
+	}
+	return out
+}
+
 // runLengthDecode is PDF's RunLengthDecode filter (ISO 32000-1 §7.4.5).
 func runLengthDecode(b []byte) ([]byte, error) {
 	var out []byte
@@ -69,7 +88,7 @@ func TestPack4RLE(t *testing.T) {
 					i += n
 				}
 			}
-			got, err := runLengthDecode(pack4RLE(g))
+			got, err := runLengthDecode(appendPack4RLE(nil, g))
 			if err != nil {
 				t.Fatalf("%v kind %d: %v", size, kind, err)
 			}

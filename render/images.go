@@ -181,27 +181,6 @@ var quant4 = func() (q [256]byte) {
 	return q
 }()
 
-// pack4 quantises g to 16 grey levels (v/17, rounded), two pixels a byte,
-// rows padded to whole bytes as PDF images are: what appendPack4RLE's
-// code decodes to.
-func pack4(g *image.Gray) []byte {
-	w, h := g.Rect.Dx(), g.Rect.Dy()
-	stride := (w + 1) / 2
-	out := make([]byte, stride*h)
-	for y := range h {
-		o, row := out[y*stride:y*stride+stride], g.Pix[y*g.Stride:y*g.Stride+w]
-		for x := 0; x+1 < w; x += 2 {
-			o[x>>1] = quant4[row[x]]<<4 | quant4[row[x+1]]
-		}
-		if w%2 == 1 {
-			o[w>>1] = quant4[row[w-1]] << 4
-		}
-	}
-	return out
-}
-
-func pack4RLE(g *image.Gray) []byte { return appendPack4RLE(nil, g) }
-
 // paper is a row of white, longer than any back's row at 300 dpi.
 var paper = bytes.Repeat([]byte{0xFF}, 4096)
 
