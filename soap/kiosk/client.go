@@ -113,14 +113,16 @@ type soapFault struct {
 }
 
 // decodeAnswer reads a SOAP answer in one pass: the header, and the body's
-// one element into a fault or into out (skipped when out is nil). One pass
-// matters: an answer carries a whole PDF in base64, and encoding/xml reads
-// text a byte at a time, so capturing the body raw and decoding it again
-// doubled the client's work per certificate.
+// one element into a fault or into out (skipped when out is nil). Header
+// blocks other than ResponseHeader are passed over, as SOAP allows; any
+// other element out of place is refused by name. One pass matters: an
+// answer carries a whole PDF in base64, and encoding/xml reads text a byte
+// at a time, so capturing the body raw and decoding it again doubled the
+// client's work per certificate.
 func decodeAnswer(raw []byte, out any) (h wsdlgen.ResponseHeader, fault *soapFault, err error) {
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	var path []string // the open elements: Envelope, then Header or Body
-	var sawBody bool
+	var sawBody, answered bool
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -144,13 +146,17 @@ func decodeAnswer(raw []byte, out any) (h wsdlgen.ResponseHeader, fault *soapFau
 				sawBody = sawBody || len(path) == 1 && t.Name.Local == "Body"
 				path = append(path, t.Name.Local)
 				continue
+			case len(path) == 1:
+				return h, nil, fmt.Errorf("soap:Envelope holds %s %s, neither a soap:Header nor a soap:Body", t.Name.Space, t.Name.Local)
 			case len(path) == 2 && path[1] == "Header" && t.Name.Local == "ResponseHeader": // its namespace is checked by its XMLName
 				into = &h
+			case len(path) == 2 && path[1] == "Body" && answered:
+				return h, nil, fmt.Errorf("soap:Body holds a second element, %s %s", t.Name.Space, t.Name.Local)
 			case len(path) == 2 && path[1] == "Body" && t.Name == xml.Name{Space: envNS, Local: "Fault"}:
-				fault = &soapFault{}
+				fault, answered = &soapFault{}, true
 				into = fault
 			case len(path) == 2 && path[1] == "Body":
-				into = out
+				into, answered = out, true
 			}
 			if into == nil {
 				err = d.Skip()

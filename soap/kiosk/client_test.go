@@ -38,11 +38,13 @@ func TestDecodeAnswer(t *testing.T) {
 		}
 	})
 	for name, c := range map[string]struct{ doc, want string }{
-		"not an envelope":     {`<Envelope><Body/></Envelope>`, "not a soap:Envelope"},
-		"no body":             {envOpen + header + envClose, "no soap:Body"},
-		"another answer":      {envOpen + header + `<soap:Body><w:EndSessionResponse/></soap:Body>` + envClose, "expected element type"},
-		"truncated":           {envOpen + header + `<soap:Body><w:ConfirmIssuanceResponse>`, "unexpected EOF"},
-		"header of elsewhere": {envOpen + `<soap:Header><x:ResponseHeader xmlns:x="urn:other"/></soap:Header><soap:Body/>` + envClose, "but have urn:other"},
+		"not an envelope":      {`<Envelope><Body/></Envelope>`, "not a soap:Envelope"},
+		"no body":              {envOpen + header + envClose, "no soap:Body"},
+		"another answer":       {envOpen + header + `<soap:Body><w:EndSessionResponse/></soap:Body>` + envClose, "expected element type"},
+		"truncated":            {envOpen + header + `<soap:Body><w:ConfirmIssuanceResponse>`, "unexpected EOF"},
+		"stray envelope child": {envOpen + header + `<w:Extra/><soap:Body><w:EndSessionResponse/></soap:Body>` + envClose, "soap:Envelope holds urn:jp:lg:issuance:wide-area:v4 Extra"},
+		"two answers":          {envOpen + header + `<soap:Body><w:ConfirmIssuanceResponse/><w:ConfirmIssuanceResponse/></soap:Body>` + envClose, "second element, urn:jp:lg:issuance:wide-area:v4 ConfirmIssuanceResponse"},
+		"header of elsewhere":  {envOpen + `<soap:Header><x:ResponseHeader xmlns:x="urn:other"/></soap:Header><soap:Body/>` + envClose, "but have urn:other"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out wsdlgen.ConfirmIssuanceResponse
