@@ -40,6 +40,12 @@ type rowDiff struct {
 	rows    []storedRow
 	keys    []byte // the key fields of every stored row, as in a row
 	kbuf    []byte
+	// after is the stored row after the last one a loaded row was found
+	// as. A snapshot mostly lists rows in the order they were loaded, and
+	// so stored, the day before: that row is tried first, and a hit costs
+	// no hashing and no random access into index (whose lookups were a
+	// fifth of a daily replacement's processor time).
+	after uint32
 }
 
 type storedRow struct {
@@ -104,8 +110,21 @@ func (d *rowDiff) insert(h uint64, key []byte, sum [2]uint64) {
 // stored row kept when it is).
 func (d *rowDiff) changed(row []byte, starts []int) bool {
 	key := d.keyOf(row, starts)
-	i, ok := d.find(maphash.Bytes(d.seeds[0], key), key)
-	if !ok || d.rows[i].sum != d.rowSum(row) {
+	// Keys are stored once (the primary key), so equal key bytes at the
+	// cursor are the very row find would return.
+	i, ok := d.after, false
+	if int(i) < len(d.rows) {
+		r := &d.rows[i]
+		ok = bytes.Equal(d.keys[r.key:r.key+r.klen], key)
+	}
+	if !ok {
+		i, ok = d.find(maphash.Bytes(d.seeds[0], key), key)
+	}
+	if !ok {
+		return true
+	}
+	d.after = i + 1
+	if d.rows[i].sum != d.rowSum(row) {
 		return true
 	}
 	d.rows[i].keep = true
