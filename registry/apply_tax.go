@@ -24,7 +24,9 @@ func (a *applier) tax() error {
 			return err
 		}
 	} else {
-		a.replaceAll("tax_record")
+		if err := a.replaceAll(storedTable{"tax_record", genericCols(feed.Tax)}); err != nil {
+			return err
+		}
 	}
 	seen := make(map[string]int, a.count(feed.Tax))
 	return a.copyEach(feed.Tax, "tax_record", genericCols(feed.Tax), func(w *rowWriter, r *feed.Record) error {
