@@ -83,27 +83,33 @@ var (
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	testkit.Font(t)
-	fixOnce.Do(func() { fixErr = makeFixture() })
+	fixOnce.Do(func() {
+		var f *fixture
+		if f, fixErr = newFixture(); f != nil {
+			fix = *f
+		}
+	})
 	if fixErr != nil {
 		t.Fatal(fixErr)
 	}
 	return &fix
 }
 
-func makeFixture() error {
+// newFixture renders the fixture's page, with a new code key and, as every
+// issued back has, a new scramble key (both from crypto/rand).
+func newFixture() (*fixture, error) {
 	key, err := newCodeKey("131016")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	doc := Document{ID: "0f8e2c1a-4b7d-4e59-9a3c-2d1e5f6a7b8c", LGCode: "131016", Type: "JUMINHYO",
 		IssuedOn: time.Date(2025, 11, 21, 10, 30, 0, 0, issuance.Tokyo),
 		Facts:    []Fact{{"氏名", "山田　太郎"}, {"生年月日", "昭和55年4月1日"}, {"住所", "東京都千代田区千代田一丁目1番1号"}, {"旧氏", "佐藤"}}}
 	pdf, err := renderIssued(doc, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fix = fixture{pdf: pdf, front: map[int]*image.Gray{}, key: key, keys: keyring{key.id: key}, doc: doc}
-	return nil
+	return &fixture{pdf: pdf, front: map[int]*image.Gray{}, key: key, keys: keyring{key.id: key}, doc: doc}, nil
 }
 
 // frontAt is the fixture's page rasterised by pdftoppm at dpi, grey.

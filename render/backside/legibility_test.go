@@ -7,9 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"testing/cryptotest"
 	"unicode"
+
+	"github.com/lgwan/issuance/internal/testkit"
 )
 
 // Legibility is measured as a reader would: tesseract (Debian's
@@ -75,7 +77,7 @@ func inkPercent(g *image.Gray) float64 {
 	return float64(sum) * 100 / 255 / float64(w*h)
 }
 
-// legibility is the fixture's figures: the reading of the front recovered
+// legibility is a fixture's figures: the reading of the front recovered
 // from a clean 300-dpi scan of its back (poppler's rasterisation of the
 // issued PDF's back page), the reading of the printed front at DPI with no
 // scramble (the baseline), each against the front read at 300 dpi, and the
@@ -87,38 +89,47 @@ type legibility struct {
 	rec                  *image.Gray
 }
 
-var (
-	legOnce sync.Once
-	leg     legibility
-)
-
-func measureLegibility(t testing.TB) legibility {
+func measureLegibility(t testing.TB, f *fixture) legibility {
 	t.Helper()
-	f := setup(t)
-	legOnce.Do(func() {
-		leg.ref = ocr(t, f.frontAt(t, 300), 300)
-		leg.baseline = similarity(t, leg.ref, ocr(t, f.frontAt(t, DPI), DPI))
-		scan := rasterisePage(t, f.pdf, 300, 2)
-		res, rec, err := Verify(scan, f.keys)
-		if err != nil || !res.Valid {
-			t.Fatalf("the clean scan of the issued back does not verify: %v", err)
-		}
-		leg.rec = rec
-		leg.similarity = similarity(t, leg.ref, ocr(t, rec, DPI))
-		leg.backInk = inkPercent(rasterisePage(t, f.pdf, DPI, 2))
-		leg.frontInk = inkPercent(f.frontAt(t, DPI))
-	})
-	if leg.ref == "" {
-		t.Fatal("no legibility figures (an earlier measurement failed)")
+	var m legibility
+	m.ref = ocr(t, f.frontAt(t, 300), 300)
+	m.baseline = similarity(t, m.ref, ocr(t, f.frontAt(t, DPI), DPI))
+	m.similarity, m.rec = recoveredSimilarity(t, f, m.ref)
+	m.backInk = inkPercent(rasterisePage(t, f.pdf, DPI, 2))
+	m.frontInk = inkPercent(f.frontAt(t, DPI))
+	return m
+}
+
+// recoveredSimilarity reads the front recovered from a clean 300-dpi scan
+// of f's back against ref.
+func recoveredSimilarity(t testing.TB, f *fixture, ref string) (float64, *image.Gray) {
+	t.Helper()
+	scan := rasterisePage(t, f.pdf, 300, 2)
+	res, rec, err := Verify(scan, f.keys)
+	if err != nil || !res.Valid {
+		t.Fatalf("the clean scan of the issued back does not verify: %v", err)
 	}
-	return leg
+	return similarity(t, ref, ocr(t, rec, DPI)), rec
 }
 
 // TestBacksideLegible: a reader reads the front recovered from a clean
 // scan of the issued back within 0.05 of the front itself printed at the
 // same resolution. About 5 s (four tesseract runs).
+//
+// Every back is scrambled under a fresh random key, and how well the
+// recovered front reads varies with the key: over 32 keys, from 0.821 to
+// 0.856 against a baseline of 0.871. So this test reads the back made
+// with crypto/rand set to a fixed stream: it fails when legibility does,
+// not one run in thirty. BenchmarkBacksideLegibility reports the spread
+// over fresh keys.
 func TestBacksideLegible(t *testing.T) {
-	m := measureLegibility(t)
+	testkit.Font(t)
+	cryptotest.SetGlobalRandom(t, 1)
+	f, err := newFixture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := measureLegibility(t, f)
 	t.Logf("OCR similarity: recovered %.3f, baseline %.3f; ink: back %.1f%%, front %.1f%%", m.similarity, m.baseline, m.backInk, m.frontInk)
 	if m.similarity < m.baseline-0.05 {
 		t.Errorf("the recovered front reads with similarity %.3f, the front at %d dpi %.3f: more than 0.05 lost", m.similarity, DPI, m.baseline)
@@ -134,7 +145,7 @@ func TestBacksideLegible(t *testing.T) {
 // and the OCR similarity of the fronts recovered across the print-and-scan
 // matrix (min and median). About a minute: tesseract reads 19 pages.
 func BenchmarkBacksideLegibility(b *testing.B) {
-	m := measureLegibility(b)
+	m := measureLegibility(b, setup(b))
 	var sims []float64
 	for b.Loop() {
 		sims = sims[:0]
@@ -148,10 +159,29 @@ func BenchmarkBacksideLegibility(b *testing.B) {
 		}
 	}
 	lo, med, _ := quantiles(sims)
-	b.ReportMetric(m.similarity, "BENCH:backside_ocr_similarity:ratio")
+	// The clean scan's figure is the median over backs made with
+	// legibilityKeys fresh scramble (and code) keys, as issued: one back's
+	// reading varies with its key.
+	clean := []float64{m.similarity}
+	for range legibilityKeys - 1 {
+		f, err := newFixture()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, _ := recoveredSimilarity(b, f, m.ref)
+		clean = append(clean, s)
+	}
+	cleanLo, cleanMed, _ := quantiles(clean)
+	b.Logf("clean scans of %d backs, each under a fresh key: %.3f", len(clean), clean)
+	b.ReportMetric(cleanMed, "BENCH:backside_ocr_similarity:ratio")
+	b.ReportMetric(cleanLo, "BENCH:backside_ocr_similarity_keys_min:ratio")
 	b.ReportMetric(m.baseline, "BENCH:backside_ocr_baseline:ratio")
 	b.ReportMetric(lo, "BENCH:backside_ocr_similarity_matrix_min:ratio")
 	b.ReportMetric(med, "BENCH:backside_ocr_similarity_matrix_median:ratio")
 	b.ReportMetric(m.backInk, "BENCH:backside_ink_percent:percent")
 	b.ReportMetric(m.frontInk, "BENCH:front_ink_percent:percent")
 }
+
+// legibilityKeys is how many backs, each under a fresh key, the benchmark's
+// clean-scan figure is the median of.
+const legibilityKeys = 9
