@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lgwan/issuance/issuance"
 	"github.com/lgwan/issuance/registry/feed"
@@ -47,15 +46,9 @@ type applier struct {
 	// rows deleted or inserted doing so.
 	replacing map[string]bool
 	written   int64
-
-	// pool gives readAhead its connection (nil: each table's stored rows
-	// are read in tx when it loads); ahead reads them one table ahead.
-	pool  *pgxpool.Pool
-	ahead *readAhead
 }
 
 func (a *applier) apply() error {
-	defer func() { a.ahead.close() }()
 	var err error
 	switch a.m.Domain {
 	case issuance.DomainResident:
@@ -158,19 +151,15 @@ func (a *applier) exec(sql string, args ...any) (int64, error) {
 }
 
 // replaceAll says that this snapshot replaces the municipality's rows of
-// tables, listed in the order they load and with the columns they load:
-// copyRows loads each by its differences, and apply empties those it did
-// not load. Their stored rows are read one table ahead (readAhead).
-func (a *applier) replaceAll(tables ...storedTable) error {
+// tables: copyRows loads each by its differences, and apply empties those
+// it did not load.
+func (a *applier) replaceAll(tables ...string) {
 	if a.replacing == nil {
 		a.replacing = map[string]bool{}
 	}
 	for _, t := range tables {
-		a.replacing[t.name] = false
+		a.replacing[t] = false
 	}
-	var err error
-	a.ahead, err = startReadAhead(a.ctx, a.pool, a.tx, a.lg, tables)
-	return err
 }
 
 // keys reads the key fields of a listed file, for a delta's deletions

@@ -11,11 +11,6 @@ import (
 	"github.com/lgwan/issuance/registry/feed"
 )
 
-var (
-	kosekiCols     = []string{"lg_code", "koseki_id", "honseki", "hittousha", "pending", "body"}
-	kosekiLinkCols = []string{"lg_code", "person_id", "koseki_id"}
-)
-
 // Applying the koseki domain: the 戸籍 document with its members, events and 附票.
 
 // kosekiBody is the stored form of a 戸籍's content (dates as YYYY-MM-DD).
@@ -227,11 +222,9 @@ func (a *applier) koseki() error {
 			return err
 		}
 	} else {
-		if err := a.replaceAll(storedTable{"koseki", kosekiCols}, storedTable{"koseki_link", kosekiLinkCols}); err != nil {
-			return err
-		}
+		a.replaceAll("koseki", "koseki_link")
 	}
-	err = a.copyRows("koseki", kosekiCols, func(w *rowWriter) error {
+	err = a.copyRows("koseki", []string{"lg_code", "koseki_id", "honseki", "hittousha", "pending", "body"}, func(w *rowWriter) error {
 		for _, id := range ids {
 			k := all[id]
 			if k.op == "D" {
@@ -262,7 +255,7 @@ func (a *applier) koseki() error {
 	if err != nil {
 		return err
 	}
-	return a.copyRows("koseki_link", kosekiLinkCols, func(w *rowWriter) error {
+	return a.copyRows("koseki_link", []string{"lg_code", "person_id", "koseki_id"}, func(w *rowWriter) error {
 		for _, id := range ids {
 			k := all[id]
 			if k.op == "D" {

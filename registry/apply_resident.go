@@ -61,10 +61,7 @@ func (a *applier) resident() error {
 		})
 	}
 	if !a.delta {
-		if err := a.replaceAll(storedTable{"person", cols}, storedTable{"household", householdCols},
-			storedTable{"jpki_link", genericCols(feed.JPKILink)}, storedTable{"jpki_renewal", genericCols(feed.JPKIRenewal)}); err != nil {
-			return err
-		}
+		a.replaceAll("household", "person", "jpki_link", "jpki_renewal")
 		// The households are read while the people load.
 		if err := parallel(readHouseholds, copyPeople); err != nil {
 			return err
@@ -117,7 +114,7 @@ func (a *applier) resident() error {
 
 	// Households, now that their members are known.
 	hhIDs := mapKeys(households)
-	err := a.copyRows("household", householdCols, func(w *rowWriter) error {
+	err := a.copyRows("household", []string{"lg_code", "household_id", "head_id", "address", "members"}, func(w *rowWriter) error {
 		for _, id := range hhIDs {
 			h := households[id]
 			if h.op == "D" {
@@ -176,8 +173,6 @@ func (a *applier) resident() error {
 	}
 	return a.links(feed.JPKIRenewal, "jpki_renewal", []string{"new_issuer_key_id", "new_serial"}, nil)
 }
-
-var householdCols = []string{"lg_code", "household_id", "head_id", "address", "members"}
 
 // links loads keyed rows (op U/D) of the JPKI tables. A link's person must
 // be in this batch or, for a delta, already in the database.

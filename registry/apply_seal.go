@@ -12,8 +12,6 @@ import (
 	"github.com/lgwan/issuance/registry/feed"
 )
 
-var sealCols = []string{"lg_code", "number", "person_id", "state", "registered_on", "image_sha256"}
-
 // Applying the seal domain (印鑑): registrations and their impressions.
 
 func (a *applier) seal() error {
@@ -77,14 +75,13 @@ func (a *applier) seal() error {
 			return err
 		}
 	} else {
-		if err := a.replaceAll(storedTable{"seal_registration", sealCols}); err != nil {
-			return err
-		}
+		a.replaceAll("seal_registration")
 	}
 	seen := make(map[string]int, a.count(feed.Seal))
 	unknown := map[string]int{} // image not in the pack: must be stored already
 	active := map[string]int{}  // person id → line of their active registration
-	err := a.copyEach(feed.Seal, "seal_registration", sealCols, func(w *rowWriter, r *feed.Record) error {
+	cols := []string{"lg_code", "number", "person_id", "state", "registered_on", "image_sha256"}
+	err := a.copyEach(feed.Seal, "seal_registration", cols, func(w *rowWriter, r *feed.Record) error {
 		if first, ok := seen[r.Str(1)]; ok {
 			return dup(file, r.Line, "number", first)
 		}

@@ -24,9 +24,7 @@ func (a *applier) tax() error {
 			return err
 		}
 	} else {
-		if err := a.replaceAll(storedTable{"tax_record", genericCols(feed.Tax)}); err != nil {
-			return err
-		}
+		a.replaceAll("tax_record")
 	}
 	seen := make(map[string]int, a.count(feed.Tax))
 	return a.copyEach(feed.Tax, "tax_record", genericCols(feed.Tax), func(w *rowWriter, r *feed.Record) error {

@@ -37,14 +37,7 @@ func (a *applier) copyRows(table string, cols []string, produce func(*rowWriter)
 	}
 	var diff *rowDiff
 	if _, ok := a.replacing[table]; ok {
-		taken := false
-		if a.ahead != nil {
-			diff, taken, err = a.ahead.take(table, cols)
-		}
-		if !taken && err == nil {
-			diff, err = storedRows(a.ctx, a.tx, a.lg, table, tcols, cols)
-		}
-		if err != nil {
+		if diff, err = a.storedRows(table, tcols, cols); err != nil {
 			return fmt.Errorf("load %s: read the stored rows: %w", table, err)
 		}
 		a.replacing[table] = true

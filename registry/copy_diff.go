@@ -172,15 +172,15 @@ func loadsWhole(table string, tcols []tableColumn, cols []string) error {
 	return nil
 }
 
-// storedRows reads municipality lg's rows of table (whose columns are
-// tcols), as columns cols, in tx, for a rowDiff.
-func storedRows(ctx context.Context, tx pgx.Tx, lg, table string, tcols []tableColumn, cols []string) (*rowDiff, error) {
+// storedRows reads the municipality's rows of table (whose columns are
+// tcols), as columns cols, for a rowDiff.
+func (a *applier) storedRows(table string, tcols []tableColumn, cols []string) (*rowDiff, error) {
 	if err := loadsWhole(table, tcols, cols); err != nil {
 		return nil, err
 	}
 	// The table's size (an estimate, of every municipality) sizes the index.
 	var size float64
-	if err := tx.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&size); err != nil {
+	if err := a.tx.QueryRow(a.ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&size); err != nil {
 		return nil, err
 	}
 	size = min(max(size, 0), 1<<24)
@@ -197,8 +197,8 @@ func storedRows(ctx context.Context, tx pgx.Tx, lg, table string, tcols []tableC
 	for _, i := range d.key {
 		d.keyCols = append(d.keyCols, cols[i])
 	}
-	if len(lg) != 6 || strings.Trim(lg, "0123456789") != "" {
-		return nil, fmt.Errorf("municipality code %q", lg) // a literal below: never anything but digits
+	if len(a.lg) != 6 || strings.Trim(a.lg, "0123456789") != "" {
+		return nil, fmt.Errorf("municipality code %q", a.lg) // a literal below: never anything but digits
 	}
 	var starts []int
 	sink := &tupleSink{fn: func(row []byte) error {
@@ -219,8 +219,8 @@ func storedRows(ctx context.Context, tx pgx.Tx, lg, table string, tcols []tableC
 	}}
 	// The transaction's scope is the municipality's; the condition lets
 	// the primary key's index pick its rows.
-	_, err := tx.Conn().PgConn().CopyTo(ctx, sink, `COPY (SELECT `+strings.Join(cols, ", ")+` FROM `+
-		pgx.Identifier{table}.Sanitize()+` WHERE lg_code = '`+lg+`') TO STDOUT (FORMAT binary)`)
+	_, err := a.tx.Conn().PgConn().CopyTo(a.ctx, sink, `COPY (SELECT `+strings.Join(cols, ", ")+` FROM `+
+		pgx.Identifier{table}.Sanitize()+` WHERE lg_code = '`+a.lg+`') TO STDOUT (FORMAT binary)`)
 	if err == nil {
 		err = sink.end()
 	}

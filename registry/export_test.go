@@ -14,9 +14,5 @@ func SetHookBeforeSwitch(f func(context.Context, pgx.Tx, *feed.Manifest) error) 
 	testHookBeforeSwitch = f
 }
 
-// SetHookReadAhead lets a test see which tables' stored rows were read
-// ahead of their load.
-func SetHookReadAhead(f func(table string)) { testHookReadAhead = f }
-
 // IssuanceKeyLookups are the statements that read one issuance by its key.
 var IssuanceKeyLookups = []string{issuanceByID, issuanceSessionLive, issuanceReservedAt}

@@ -295,7 +295,7 @@ func (s *Syncer) one(ctx context.Context, p pending) (BatchResult, error) {
 		return res, s.reject(ctx, p.dir, &res, p.sum)
 	}
 	a := &applier{ctx: ctx, dir: p.dir, m: m, gaiji: s.o.Gaiji[m.LGCode], key: s.o.MyNumberKey,
-		lg: m.LGCode, delta: m.Kind == feed.Delta, pool: s.pool}
+		lg: m.LGCode, delta: m.Kind == feed.Delta}
 	var digest []byte
 	if m.Kind == feed.Snapshot {
 		digest = snapshotDigest(m, a.gaiji, a.key != nil)
