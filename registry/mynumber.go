@@ -11,9 +11,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // MyNumberKey seals 個人番号 (特定個人情報) at rest with AES-256-GCM. The key
@@ -47,6 +50,10 @@ type keySet struct {
 	totp        cipher.AEAD // clerks' TOTP seeds
 	birthMAC    []byte      // HMAC key of the status check (application number, birth date)
 	numberNonce []byte      // HMAC key of the 個人番号 nonces (Seal)
+	// nonceMACs holds HMACs under numberNonce, Reset between uses: a
+	// snapshot seals a million numbers, and a new HMAC hashes its key
+	// anew and allocates each time.
+	nonceMACs sync.Pool
 }
 
 // Sealed formats: the first byte says which. Version 1 (before rotation
@@ -241,12 +248,21 @@ func myNumberAD(lgCode, personID string) []byte {
 // the same ciphertext; what it shows is only that a person's number did
 // not change between two seals, which the unchanged row shows anyway.
 func (k *MyNumberKey) Seal(lgCode, personID, number string) []byte {
+	ks := k.primary
 	ad := myNumberAD(lgCode, personID)
-	m := hmac.New(sha256.New, k.primary.numberNonce)
+	m, _ := ks.nonceMACs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, ks.numberNonce)
+	} else {
+		m.Reset()
+	}
 	m.Write(ad)
 	m.Write([]byte{0})
-	m.Write([]byte(number))
-	return seal(k.primary.id, k.primary.aead, m.Sum(nil)[:k.primary.aead.NonceSize()], []byte(number), ad)
+	io.WriteString(m, number)
+	var sum [sha256.Size]byte
+	nonce := m.Sum(sum[:0])[:ks.aead.NonceSize()]
+	ks.nonceMACs.Put(m)
+	return seal(ks.id, ks.aead, nonce, []byte(number), ad)
 }
 
 func useMyNumber(ks *keySet) cipher.AEAD    { return ks.aead }
