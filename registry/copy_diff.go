@@ -200,19 +200,8 @@ func (a *applier) storedRows(table string, tcols []tableColumn, cols []string) (
 	if len(a.lg) != 6 || strings.Trim(a.lg, "0123456789") != "" {
 		return nil, fmt.Errorf("municipality code %q", a.lg) // a literal below: never anything but digits
 	}
-	var starts []int
-	sink := &tupleSink{fn: func(row []byte) error {
-		starts = starts[:0]
-		off := 2
-		for range len(cols) {
-			if off+4 > len(row) {
-				return errors.New("short row")
-			}
-			starts = append(starts, off)
-			n := int32(binary.BigEndian.Uint32(row[off:]))
-			off += 4 + max(0, int(n))
-		}
-		if off != len(row) || binary.BigEndian.Uint16(row) != uint16(len(cols)) {
+	sink := &tupleSink{fn: func(row []byte, starts []int) error {
+		if len(starts) != len(cols) {
 			return errors.New("row of another shape")
 		}
 		return d.add(row, starts)
@@ -237,6 +226,7 @@ func (d *rowDiff) apply(ctx context.Context, tx pgx.Tx, table string, cols []str
 	ident := pgx.Identifier{table}.Sanitize()
 	var deleted int64
 	var gone bytes.Buffer
+	fields := binary.BigEndian.AppendUint16(nil, uint16(len(d.keyCols))) // each row's field count
 	n := 0
 	for _, r := range d.rows {
 		if r.keep {
@@ -245,7 +235,7 @@ func (d *rowDiff) apply(ctx context.Context, tx pgx.Tx, table string, cols []str
 		if n == 0 {
 			gone.WriteString(copyHeader)
 		}
-		gone.Write(binary.BigEndian.AppendUint16(nil, uint16(len(d.keyCols))))
+		gone.Write(fields)
 		gone.Write(d.keys[r.key : r.key+r.klen])
 		n++
 	}
@@ -288,10 +278,12 @@ func (d *rowDiff) apply(ctx context.Context, tx pgx.Tx, table string, cols []str
 const copyHeader = "PGCOPY\n\xff\r\n\x00" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00"
 
 // tupleSink takes a COPY TO in the binary format, as the server sends it
-// (in pieces of any size), and passes each row whole to fn.
+// (in pieces of any size), and passes each row whole to fn, with where each
+// of its fields begins (found while looking for the row's end).
 type tupleSink struct {
-	fn     func(row []byte) error
+	fn     func(row []byte, starts []int) error
 	buf    []byte
+	starts []int
 	header bool
 	ended  bool
 }
@@ -320,12 +312,14 @@ func (s *tupleSink) Write(p []byte) (int, error) {
 			break
 		}
 		end := off + 2
+		s.starts = s.starts[:0]
 		complete := true
 		for range int(n) {
 			if end+4 > len(s.buf) {
 				complete = false
 				break
 			}
+			s.starts = append(s.starts, end-off)
 			end += 4 + max(0, int(int32(binary.BigEndian.Uint32(s.buf[end:]))))
 			if end > len(s.buf) {
 				complete = false
@@ -335,7 +329,7 @@ func (s *tupleSink) Write(p []byte) (int, error) {
 		if !complete {
 			break
 		}
-		if err := s.fn(s.buf[off:end]); err != nil {
+		if err := s.fn(s.buf[off:end], s.starts); err != nil {
 			return 0, err
 		}
 		off = end

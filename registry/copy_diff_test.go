@@ -2,8 +2,11 @@ package registry
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"hash/maphash"
 	"io"
+	"slices"
 	"testing"
 )
 
@@ -114,5 +117,55 @@ func TestRowDiffOrder(t *testing.T) {
 		if changed != tc.changed || kept != tc.kept {
 			t.Errorf("stored %v, loaded %q: changed %q kept %q, want %q %q", stored, tc.loaded, changed, kept, tc.changed, tc.kept)
 		}
+	}
+}
+
+// The sink gives back each row of a COPY stream whole, with its fields'
+// starts, however the stream is cut into pieces; a stream cut short is
+// reported by end.
+func TestTupleSinkInPieces(t *testing.T) {
+	w := &rowWriter{w: bufio.NewWriter(io.Discard), types: []uint32{oidBpchar, oidText, oidInt4, oidText}, table: "t", cols: []string{"lg_code", "id", "n", "note"}}
+	stream := []byte(copyHeader)
+	var rows [][]byte
+	var starts [][]int
+	for i, note := range []string{"", "一丁目", "x", ""} {
+		w.Str("131016")
+		w.Str(fmt.Sprint("P", i))
+		w.Int(int64(i))
+		if note == "" {
+			w.Null()
+		} else {
+			w.Str(note)
+		}
+		w.col = 0
+		rows = append(rows, bytes.Clone(w.row))
+		starts = append(starts, slices.Clone(w.starts))
+		stream = append(stream, w.row...)
+	}
+	stream = append(stream, 0xff, 0xff)
+	for _, piece := range []int{1, 2, 3, 5, 7, 9, 64, len(stream)} {
+		var gotRows [][]byte
+		var gotStarts [][]int
+		s := &tupleSink{fn: func(row []byte, st []int) error {
+			gotRows = append(gotRows, bytes.Clone(row))
+			gotStarts = append(gotStarts, slices.Clone(st))
+			return nil
+		}}
+		for off := 0; off < len(stream); off += piece {
+			if _, err := s.Write(stream[off:min(off+piece, len(stream))]); err != nil {
+				t.Fatalf("pieces of %d: %v", piece, err)
+			}
+		}
+		if err := s.end(); err != nil {
+			t.Fatalf("pieces of %d: %v", piece, err)
+		}
+		if !slices.EqualFunc(gotRows, rows, bytes.Equal) || !slices.EqualFunc(gotStarts, starts, slices.Equal[[]int]) {
+			t.Fatalf("pieces of %d: rows %x starts %v, want %x %v", piece, gotRows, gotStarts, rows, starts)
+		}
+	}
+	s := &tupleSink{fn: func([]byte, []int) error { return nil }}
+	s.Write(stream[:len(stream)-3])
+	if s.end() == nil {
+		t.Fatal("a stream cut short ended cleanly")
 	}
 }
